@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+// Hostess: a service registry for Linux machines.
+// No package dependencies: the toolchain, Glibc and the C shim only.
+
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Hostess",
+    products: [
+        .library(name: "HostessModel", targets: ["HostessModel"]),
+        .library(name: "HostessClient", targets: ["HostessClient"]),
+        .executable(name: "hostessd", targets: ["hostessd"]),
+        .executable(name: "hostess", targets: ["hostess"]),
+    ],
+    dependencies: [],
+    targets: [
+        // MARK: - C shim
+
+        /// Linux headers Swift's Glibc module does not export (epoll, signalfd, SO_PEERCRED).
+        .target(name: "CShim", path: "CShim"),
+
+        // MARK: - Libraries
+
+        /// The model and the guest book's rules. No I/O.
+        .target(name: "HostessModel", swiftSettings: strict),
+        /// Thin, EINTR-retrying wrappers over the syscalls the daemon and the client use.
+        .target(name: "HostessSystem", dependencies: ["CShim"], swiftSettings: strict),
+        /// hostessd's interfaces: event loop, Unix socket and stdio protocol servers, configuration.
+        .target(name: "HostessDaemon", dependencies: ["HostessModel", "HostessSystem"], swiftSettings: strict),
+        /// What a server links to talk to hostessd.
+        .target(name: "HostessClient", dependencies: ["HostessModel", "HostessSystem"], swiftSettings: strict),
+
+        // MARK: - Executables
+
+        .executableTarget(name: "hostessd", dependencies: ["HostessDaemon", "HostessSystem"], swiftSettings: strict),
+        .executableTarget(name: "hostess", dependencies: ["HostessClient"], swiftSettings: strict),
+        .executableTarget(name: "hostess-example-server", dependencies: ["HostessClient"], swiftSettings: strict),
+
+        // MARK: - Tests
+
+        .testTarget(name: "HostessModelTests", dependencies: ["HostessModel"], swiftSettings: strict),
+        .testTarget(
+            name: "HostessIntegrationTests",
+            dependencies: ["HostessModel", "HostessSystem", "hostessd", "hostess", "hostess-example-server"],
+            swiftSettings: strict
+        ),
+    ]
+)

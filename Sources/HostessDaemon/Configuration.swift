@@ -1,0 +1,208 @@
+import Glibc
+import HostessModel
+import HostessSystem
+
+// MARK: - Configuration
+
+/// How hostessd runs: embedded defaults, overridden by a config file, then by the environment, then by flags.
+public struct Configuration: Sendable, Equatable {
+    /// The Unix socket path.
+    public var socketPath: String
+    /// Serve the protocol on stdin/stdout instead of the socket.
+    public var stdio = false
+    /// Seconds an entry lives without a heartbeat.
+    public var ttl: Double = 15
+    /// Seconds between the heartbeats clients are told to send.
+    public var heartbeatInterval: Double = 5
+    /// Seconds a client has to send its first line, to finish a started line, and to read a stalled reply.
+    public var clientTimeout: Double = 10
+    /// Seconds a connection may sit idle (no request, no pending watch) before it is closed.
+    public var idleTimeout: Double = 600
+    /// Connections served at once; more are refused with a `capacity` error.
+    public var maxConnections = 4096
+    /// Extra owner names per uid, from the config file's `owners`.
+    public var ownerNames: [UInt32: Set<String>] = [:]
+
+    /// The default socket path: `/run/hostess/hostess.sock` for root, `$XDG_RUNTIME_DIR/hostess/hostess.sock`
+    /// otherwise (falling back to `/tmp/hostess-UID/hostess.sock`).
+    public static func defaultSocketPath(environment: [String: String]) -> String {
+        if getuid() == 0 { return "/run/hostess/hostess.sock" }
+        if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") { return runtime + "/hostess/hostess.sock" }
+        return "/tmp/hostess-\(getuid())/hostess.sock"
+    }
+
+    /// The socket path clients use: `HOSTESS_SOCKET`, else the default.
+    public static func clientSocketPath(environment: [String: String]) -> String {
+        environment["HOSTESS_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultSocketPath(environment: environment)
+    }
+
+    /// The embedded defaults.
+    public init(environment: [String: String]) {
+        socketPath = Configuration.clientSocketPath(environment: environment)
+    }
+
+    /// The usage text.
+    public static let usage = """
+        usage: hostessd [options]
+
+        Runs the Hostess service registry daemon.
+
+        options:
+          --socket PATH            Unix socket to serve (env HOSTESS_SOCKET; default /run/hostess/hostess.sock
+                                   as root, else $XDG_RUNTIME_DIR/hostess/hostess.sock)
+          --stdio                  serve the protocol on stdin/stdout instead of a socket; exit at end of input
+          --ttl SECONDS            evict an entry not heartbeated for this long (default 3 heartbeat intervals, 15)
+          --heartbeat-interval S   heartbeat interval clients are told to use (default TTL/3, 5)
+          --client-timeout S       seconds to send a first line, finish a line, or read a reply (default 10)
+          --idle-timeout S         close a connection idle this long with no watch pending (default 600)
+          --max-connections N      connections served at once (default 4096)
+          --config FILE            JSON config file (env HOSTESS_CONFIG); flags override it
+          -h, --help               show this help
+
+        Signals: SIGTERM or SIGINT stop accepting, finish requests in flight, remove the socket, exit 0.
+        """
+
+    /// Parses the command line over the environment and an optional config file.
+    /// - Throws: ``ConfigurationError`` naming the flag or field that is wrong.
+    public static func parse(arguments: [String], environment: [String: String]) throws(ConfigurationError) -> Configuration {
+        var configuration = Configuration(environment: environment)
+        var flags: [(String, String?)] = []
+        var configPath = environment["HOSTESS_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        var index = 0
+        let valued: Set<String> = [
+            "--socket", "--ttl", "--heartbeat-interval", "--client-timeout", "--idle-timeout", "--max-connections", "--config",
+        ]
+        while index < arguments.count {
+            var argument = arguments[index]
+            var value: String?
+            if let equals = argument.firstIndex(of: "="), argument.hasPrefix("--") {
+                value = String(argument[argument.index(after: equals)...])
+                argument = String(argument[..<equals])
+            }
+            switch argument {
+            case "-h", "--help": throw .help
+            case "--stdio": flags.append((argument, nil))
+            case _ where valued.contains(argument):
+                if value == nil {
+                    index += 1
+                    guard index < arguments.count else { throw .usage("\(argument) needs a value") }
+                    value = arguments[index]
+                }
+                if argument == "--config" { configPath = value } else { flags.append((argument, value)) }
+            default: throw .usage("unknown argument '\(argument)'")
+            }
+            index += 1
+        }
+        var ttlGiven = false
+        var intervalGiven = false
+        if let configPath {
+            try configuration.apply(file: configPath, ttlGiven: &ttlGiven, intervalGiven: &intervalGiven)
+        }
+        for (flag, value) in flags {
+            let text = value ?? ""
+            switch flag {
+            case "--stdio": configuration.stdio = true
+            case "--socket": configuration.socketPath = text
+            case "--ttl":
+                configuration.ttl = try seconds(text, flag)
+                ttlGiven = true
+            case "--heartbeat-interval":
+                configuration.heartbeatInterval = try seconds(text, flag)
+                intervalGiven = true
+            case "--client-timeout": configuration.clientTimeout = try seconds(text, flag)
+            case "--idle-timeout": configuration.idleTimeout = try seconds(text, flag)
+            case "--max-connections":
+                guard let count = Int(text), (1...1_000_000).contains(count) else {
+                    throw .usage("--max-connections: expected a whole number from 1 to 1000000, found '\(text)'")
+                }
+                configuration.maxConnections = count
+            default: break
+            }
+        }
+        if ttlGiven && !intervalGiven { configuration.heartbeatInterval = configuration.ttl / 3 }
+        if intervalGiven && !ttlGiven { configuration.ttl = configuration.heartbeatInterval * 3 }
+        guard configuration.heartbeatInterval < configuration.ttl else {
+            throw .usage("the heartbeat interval (\(configuration.heartbeatInterval) s) must be shorter than the TTL (\(configuration.ttl) s)")
+        }
+        do { _ = try UnixSocketAddress(path: configuration.socketPath) } catch {
+            throw .usage("--socket: \(error.call)")
+        }
+        return configuration
+    }
+
+    private static func seconds(_ text: String, _ what: String) throws(ConfigurationError) -> Double {
+        guard let value = Double(text), value.isFinite, value > 0, value <= 86_400 else {
+            throw .usage("\(what): expected seconds greater than 0 and at most 86400, found '\(text)'")
+        }
+        return value
+    }
+
+    // MARK: Config file
+
+    /// Reads a JSON config file:
+    /// `{"socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections",
+    ///   "owners": {"alice": ["system"], "1001": ["builder"]}}`; `owners` keys are user names or numeric uids.
+    mutating func apply(file path: String, ttlGiven: inout Bool, intervalGiven: inout Bool) throws(ConfigurationError) {
+        let bytes: [UInt8]
+        do { bytes = try FileContents.read(path, limit: 1 << 20) } catch {
+            throw .file(path, "cannot read it: \(error)")
+        }
+        do {
+            let reader = try JSONReader(try JSONParser.parse(bytes).objectValue.map(JSONValue.object) ?? .null, path: "")
+            try reader.rejectUnknownKeys(
+                allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners"])
+            if let socket = try reader.string("socket") { socketPath = socket }
+            if let value = try reader.number("ttl", in: 0.001...86_400) {
+                ttl = value
+                ttlGiven = true
+            }
+            if let value = try reader.number("heartbeatInterval", in: 0.001...86_400) {
+                heartbeatInterval = value
+                intervalGiven = true
+            }
+            if let value = try reader.number("clientTimeout", in: 0.001...86_400) { clientTimeout = value }
+            if let value = try reader.number("idleTimeout", in: 0.001...86_400) { idleTimeout = value }
+            if let value = try reader.int("maxConnections", in: 1...1_000_000) { maxConnections = Int(value) }
+            if let owners = try reader.reader("owners") {
+                for member in owners.object {
+                    let uid: UInt32
+                    if let number = UInt32(member.key) {
+                        uid = number
+                    } else if let looked = Syscall.userID(name: member.key) {
+                        uid = looked
+                    } else {
+                        throw HostessError(.badRequest, "no user '\(member.key)' on this machine", field: owners.fieldPath(member.key))
+                    }
+                    guard let names = try owners.strings(member.key) else { continue }
+                    ownerNames[uid, default: []].formUnion(names)
+                }
+            }
+        } catch let error as JSONParseError {
+            throw .file(path, error.description)
+        } catch let error as HostessError {
+            throw .file(path, "\(error.field ?? "document"): \(error.message)")
+        } catch {
+            throw .file(path, "\(error)")
+        }
+    }
+}
+
+// MARK: - ConfigurationError
+
+/// Why hostessd cannot start with the given command line or config file.
+public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
+    /// `--help` was asked for.
+    case help
+    /// A flag is unknown, lacks its value, or has a bad one.
+    case usage(String)
+    /// The config file cannot be read or is wrong.
+    case file(String, String)
+
+    public var description: String {
+        switch self {
+        case .help: Configuration.usage
+        case .usage(let message): message
+        case .file(let path, let message): "config file \(path): \(message)"
+        }
+    }
+}

@@ -1,0 +1,444 @@
+import Glibc
+import HostessModel
+import HostessSystem
+
+// MARK: - Daemon
+
+/// hostessd: one thread, one epoll loop, one owner of the guest book.
+///
+/// Every request is handled to completion on the loop, in the order it arrived on its connection, so the
+/// guest book needs no lock and every change has its own revision. Slow clients cost buffer space, never
+/// time: reads and writes are non-blocking, and a client that stops reading is paused, then dropped.
+public final class Daemon {
+    private enum Token {
+        static let listener: UInt64 = 1
+        static let signals: UInt64 = 2
+        static let firstConnection: UInt64 = 16
+    }
+
+    /// Output buffered for one client above which its further requests wait until it reads.
+    private static let outputHighWater = 1 << 20
+    /// Longest wait between housekeeping passes (evictions, client deadlines), in nanoseconds.
+    private static let tickNanoseconds: UInt64 = 250_000_000
+
+    private let configuration: Configuration
+    private let environment: [String: String]
+    private var service: Service
+    private let epoll: Epoll
+    private var listener: Listener?
+    private let signalFD: Int32
+    private var connections: [UInt64: Connection] = [:]
+    private var watchers: Set<UInt64> = []
+    private var nextToken = Token.firstConnection
+    private var ownerNamesByUID: [UInt32: Set<String>] = [:]
+    private var stdio: Connection?
+    private var stdioNeedsPolling = false
+    private var stopping = false
+    private var lastHousekeeping: UInt64 = 0
+    private var answeredRevision: UInt64 = 0
+
+    /// Sets up the loop: signals, and the socket or stdio. Nothing is served until ``run()``.
+    public init(configuration: Configuration, environment: [String: String], version: String) throws(DaemonError) {
+        self.configuration = configuration
+        self.environment = environment
+        service = Service(ttlSeconds: configuration.ttl, heartbeatInterval: configuration.heartbeatInterval)
+        Syscall.ignoreBrokenPipes()
+        let limit = Syscall.raiseDescriptorLimit()
+        do {
+            epoll = try Epoll()
+            signalFD = try Syscall.signalDescriptor(for: [SIGTERM, SIGINT, SIGHUP])
+            try epoll.add(signalFD, events: .readable, token: Token.signals)
+        } catch {
+            throw .system(error)
+        }
+        service.statusFacts = [
+            "version": .string(version), "pid": .int(Int64(getpid())),
+            "socket": configuration.stdio ? .null : .string(configuration.socketPath),
+        ]
+        if configuration.stdio {
+            try openStdio()
+        } else {
+            do { listener = try Listener(path: configuration.socketPath) } catch {
+                throw .listen(error.description)
+            }
+            do { try epoll.add(listenerFD, events: .readable, token: Token.listener) } catch {
+                throw .system(error)
+            }
+            if limit < UInt64(configuration.maxConnections) + 64 {
+                Log.warning("open-file limit is \(limit); fewer than --max-connections \(configuration.maxConnections) clients can connect")
+            }
+        }
+    }
+
+    private var listenerFD: Int32 { listener?.fd ?? -1 }
+
+    private func openStdio() throws(DaemonError) {
+        let uid = getuid()
+        let connection = Connection(
+            token: Token.firstConnection, inputFD: STDIN_FILENO, outputFD: STDOUT_FILENO, isSocket: false,
+            caller: Caller(uid: uid, ownerNames: ownerNames(uid: uid)), pid: getpid(),
+            now: SystemClock.monotonicNanoseconds())
+        nextToken += 1
+        do {
+            try epoll.add(STDIN_FILENO, events: .readable, token: connection.token)
+        } catch {
+            // Regular files and /dev/null cannot be watched by epoll; they are always readable.
+            guard error.errno == EPERM else { throw .system(error) }
+            stdioNeedsPolling = true
+        }
+        connections[connection.token] = connection
+        stdio = connection
+    }
+
+    // MARK: Running
+
+    /// Serves until SIGTERM or SIGINT (or, with `--stdio`, the end of standard input).
+    /// - Returns: the process exit status.
+    public func run() -> Int32 {
+        if let listener {
+            Log.info(
+                "listening on \(listener.path) (ttl \(configuration.ttl) s, heartbeat interval \(configuration.heartbeatInterval) s, max \(configuration.maxConnections) connections)"
+            )
+        } else {
+            Log.info("serving on stdin/stdout (ttl \(configuration.ttl) s)")
+        }
+        SystemdNotifier.notify("READY=1\nSTATUS=serving", environment: environment)
+        while !stopping {
+            let timeout = stdioNeedsPolling ? 0 : millisecondsUntilNextDeadline()
+            let events: [Epoll.Event]
+            do { events = try epoll.wait(timeoutMilliseconds: timeout) } catch {
+                Log.error("\(error); stopping")
+                break
+            }
+            for event in events {
+                switch event.token {
+                case Token.listener: acceptConnections()
+                case Token.signals: handleSignals()
+                default:
+                    if let connection = connections[event.token] { service(connection, events: event.events) }
+                }
+            }
+            if stdioNeedsPolling, let stdio { service(stdio, events: .readable) }
+            answerWatches()
+            housekeeping()
+        }
+        shutdown()
+        return 0
+    }
+
+    // MARK: Accepting
+
+    private func acceptConnections() {
+        // Bounded so that a flood of connects cannot starve clients already connected.
+        for _ in 0..<256 {
+            let fd: Int32
+            do {
+                guard let accepted = try Syscall.accept(listenerFD) else { return }
+                fd = accepted
+            } catch {
+                Log.warning("accept: \(error)")
+                return
+            }
+            let now = SystemClock.monotonicNanoseconds()
+            let credentials: PeerCredentials
+            do { credentials = try Syscall.peerCredentials(fd) } catch {
+                Log.warning("refused a connection: \(error)")
+                Syscall.close(fd)
+                continue
+            }
+            let connection = Connection(
+                token: nextToken, inputFD: fd, outputFD: fd, isSocket: true,
+                caller: Caller(uid: credentials.uid, ownerNames: ownerNames(uid: credentials.uid)), pid: credentials.pid,
+                now: now)
+            nextToken += 1
+            guard connections.count < configuration.maxConnections else {
+                connection.enqueue(
+                    service.reply(
+                        id: .null,
+                        error: HostessError(.capacity, "hostessd serves at most \(configuration.maxConnections) connections; try again later")))
+                _ = connection.flush(now: now)
+                Syscall.close(fd)
+                Log.warning("refused uid \(credentials.uid) pid \(credentials.pid): \(configuration.maxConnections) connections open")
+                continue
+            }
+            do { try epoll.add(fd, events: .readable, token: connection.token) } catch {
+                Log.warning("epoll: \(error)")
+                Syscall.close(fd)
+                continue
+            }
+            connections[connection.token] = connection
+        }
+    }
+
+    private func ownerNames(uid: UInt32) -> Set<String> {
+        if let cached = ownerNamesByUID[uid] { return cached }
+        var names = configuration.ownerNames[uid] ?? []
+        if let user = Syscall.userName(uid: uid) { names.insert(user) }
+        ownerNamesByUID[uid] = names
+        return names
+    }
+
+    // MARK: Serving a connection
+
+    private func service(_ connection: Connection, events: Epoll.Events) {
+        let now = SystemClock.monotonicNanoseconds()
+        if !events.isDisjoint(with: [.readable, .hangup, .error]) && !connection.inputClosed {
+            guard read(connection, now: now) else { return close(connection, reason: "read failed") }
+        }
+        handleLines(connection, now: now)
+        guard connection.flush(now: now) else { return close(connection, reason: "peer closed") }
+        if connection.inputClosed && connection.pendingOutput == 0 && connection.watches.isEmpty {
+            return close(connection, reason: nil)
+        }
+        updateInterest(connection)
+    }
+
+    /// Reads what is available (a bounded amount, for fairness). Returns false on a read error.
+    private func read(_ connection: Connection, now: UInt64) -> Bool {
+        guard connection.pendingOutput < Self.outputHighWater else { return true }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        for _ in 0..<4 {
+            let result = chunk.withUnsafeMutableBytes { raw -> Result<Int?, SystemError> in
+                guard let base = raw.baseAddress else { return .success(0) }
+                return Result { () throws(SystemError) in try Syscall.read(connection.inputFD, into: base, count: raw.count) }
+            }
+            switch result {
+            case .failure(let error):
+                if error.errno == ECONNRESET {
+                    connection.inputClosed = true
+                    return true
+                }
+                return false
+            case .success(nil): return true
+            case .success(0):
+                connection.inputClosed = true
+                return true
+            case .success(let count?):
+                connection.input.append(contentsOf: chunk[..<count])
+                connection.lastActivity = now
+                if connection.partialSince == nil { connection.partialSince = now }
+                if count < chunk.count || stdioNeedsPolling { return true }
+            }
+        }
+        return true
+    }
+
+    /// Handles the complete lines buffered, until the client's unread replies pass the high-water mark.
+    private func handleLines(_ connection: Connection, now: UInt64) {
+        defer { connection.compact() }
+        while connection.pendingOutput < Self.outputHighWater {
+            switch connection.nextLine() {
+            case .incomplete:
+                if connection.inputClosed && connection.hasPartialLine {
+                    // The last line of a stream may lack its newline.
+                    connection.input.append(0x0A)
+                    continue
+                }
+                connection.partialSince = connection.hasPartialLine ? (connection.partialSince ?? now) : nil
+                return
+            case .tooLong:
+                connection.enqueue(
+                    service.reply(
+                        id: .null,
+                        error: HostessError(.tooLarge, "a request line is at most \(Limits.lineBytes) bytes; closing the connection")))
+                connection.input.removeAll()
+                connection.consumed = 0
+                connection.scanned = 0
+                connection.inputClosed = true
+                Log.warning("\(connection.label): request line over \(Limits.lineBytes) bytes; closing")
+                return
+            case .line(let line):
+                connection.hasSentLine = true
+                connection.lastActivity = now
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                let wall = SystemClock.wallMilliseconds()
+                let before = service.book.revision
+                switch service.handle(
+                    line: line, caller: connection.caller, connection: connection.token,
+                    now: Timestamp(wallMilliseconds: wall, monotonicNanoseconds: now))
+                {
+                case .reply(let reply): connection.enqueue(reply)
+                case .park(let watch):
+                    connection.watches.append(watch)
+                    watchers.insert(connection.token)
+                }
+                if service.book.revision != before, let changes = service.book.changes(since: before) {
+                    for change in changes where change.kind != .terminals {
+                        Log.info("\(change.kind.rawValue) \(change.id) by uid \(connection.caller.uid) (revision \(change.revision))")
+                    }
+                }
+            }
+        }
+    }
+
+    private func updateInterest(_ connection: Connection) {
+        var interest: Epoll.Events = []
+        if !connection.inputClosed && connection.pendingOutput < Self.outputHighWater { interest.insert(.readable) }
+        if connection.pendingOutput > 0 && connection.isSocket { interest.insert(.writable) }
+        guard interest != connection.interest, !(connection === stdio && stdioNeedsPolling) else { return }
+        connection.interest = interest
+        do { try epoll.modify(connection.inputFD, events: interest, token: connection.token) } catch {
+            close(connection, reason: "\(error)")
+        }
+    }
+
+    private func close(_ connection: Connection, reason: String?) {
+        guard connections.removeValue(forKey: connection.token) != nil else { return }
+        watchers.remove(connection.token)
+        if let reason { Log.info("closed \(connection.label): \(reason)") }
+        for entry in service.endSession(connection: connection.token) {
+            Log.info("session ended: removed \(entry.id) (revision \(service.book.revision))")
+        }
+        if connection === stdio {
+            stopping = true
+            stdio = nil
+            return
+        }
+        epoll.remove(connection.inputFD)
+        Syscall.close(connection.inputFD)
+    }
+
+    // MARK: Watches
+
+    private func answerWatches() {
+        let revision = service.book.revision
+        guard revision != answeredRevision else { return }
+        answeredRevision = revision
+        for token in watchers {
+            guard let connection = connections[token] else { continue }
+            let ready = connection.watches.filter { $0.sinceRevision < revision }
+            guard !ready.isEmpty else { continue }
+            connection.watches.removeAll { $0.sinceRevision < revision }
+            for watch in ready { connection.enqueue(service.answer(watch)) }
+            if connection.watches.isEmpty { watchers.remove(token) }
+            settle(connection)
+        }
+    }
+
+    /// Flushes a connection after replies were queued outside its own events.
+    private func settle(_ connection: Connection) {
+        guard connection.flush(now: SystemClock.monotonicNanoseconds()) else { return close(connection, reason: "peer closed") }
+        if connection.inputClosed && connection.pendingOutput == 0 && connection.watches.isEmpty {
+            return close(connection, reason: nil)
+        }
+        updateInterest(connection)
+    }
+
+    private func millisecondsUntilNextDeadline() -> Int32 {
+        let now = SystemClock.monotonicNanoseconds()
+        var next = now &+ Self.tickNanoseconds
+        for token in watchers {
+            for watch in connections[token]?.watches ?? [] where watch.deadline < next { next = watch.deadline }
+        }
+        let wait = next > now ? next - now : 0
+        return Int32((wait + 999_999) / 1_000_000)
+    }
+
+    // MARK: Housekeeping
+
+    private func housekeeping() {
+        let now = SystemClock.monotonicNanoseconds()
+        expireWatches(now: now)
+        guard now &- lastHousekeeping >= Self.tickNanoseconds else { return }
+        lastHousekeeping = now
+        let timestamp = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: now)
+        for entry in service.evictExpired(now: timestamp) {
+            Log.info(
+                "evicted \(entry.id): no heartbeat for \(configuration.ttl) s (revision \(service.book.revision), \(service.counters.evictions) evictions in all)"
+            )
+        }
+        let clientTimeout = UInt64(configuration.clientTimeout * 1e9)
+        let idleTimeout = UInt64(configuration.idleTimeout * 1e9)
+        for connection in Array(connections.values) where connection !== stdio {
+            var reason: String?
+            if !connection.hasSentLine && now &- connection.openedAt > clientTimeout {
+                reason = "sent no request within \(configuration.clientTimeout) s"
+            } else if let since = connection.partialSince, now &- since > clientTimeout {
+                reason = "did not finish a request line within \(configuration.clientTimeout) s"
+            } else if connection.pendingOutput > 0 && now &- connection.lastWriteProgress > clientTimeout {
+                reason = "did not read its replies for \(configuration.clientTimeout) s"
+            } else if connection.watches.isEmpty && now &- connection.lastActivity > idleTimeout {
+                reason = "idle for \(configuration.idleTimeout) s"
+            }
+            guard let reason else { continue }
+            if connection.pendingOutput == 0 {
+                connection.enqueue(service.reply(id: .null, error: HostessError(.badRequest, "\(reason); closing the connection")))
+                _ = connection.flush(now: now)
+            }
+            close(connection, reason: reason)
+        }
+    }
+
+    private func expireWatches(now: UInt64) {
+        for token in watchers {
+            guard let connection = connections[token] else { continue }
+            let expired = connection.watches.filter { $0.deadline <= now }
+            guard !expired.isEmpty else { continue }
+            connection.watches.removeAll { $0.deadline <= now }
+            for watch in expired { connection.enqueue(service.answer(watch)) }
+            if connection.watches.isEmpty { watchers.remove(token) }
+            settle(connection)
+        }
+    }
+
+    // MARK: Signals and shutdown
+
+    private func handleSignals() {
+        while let signal = try? Syscall.readSignal(signalFD) {
+            switch signal {
+            case SIGTERM, SIGINT:
+                Log.info("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"); shutting down")
+                stopping = true
+            default:
+                Log.info("received signal \(signal); ignored (hostessd has no configuration to reload)")
+            }
+        }
+    }
+
+    private func shutdown() {
+        if let listener {
+            self.listener = nil
+            epoll.remove(listener.fd)
+            let path = listener.path
+            listener.close()
+            Log.info("stopped accepting; removed \(path)")
+        }
+        let deadline = SystemClock.monotonicNanoseconds() &+ 1_000_000_000
+        for connection in connections.values {
+            for watch in connection.watches {
+                connection.enqueue(service.reply(id: watch.requestID, error: HostessError(.unavailable, "hostessd is shutting down")))
+            }
+            connection.watches.removeAll()
+        }
+        // Give clients up to a second to take the replies to requests already handled.
+        while connections.values.contains(where: { $0.pendingOutput > 0 }) && SystemClock.monotonicNanoseconds() < deadline {
+            for connection in connections.values where connection.pendingOutput > 0 {
+                if !connection.flush(now: SystemClock.monotonicNanoseconds()) { connection.output.removeAll() }
+            }
+            _ = try? epoll.wait(timeoutMilliseconds: 10)
+        }
+        for connection in Array(connections.values) where connection !== stdio {
+            epoll.remove(connection.inputFD)
+            Syscall.close(connection.inputFD)
+        }
+        connections.removeAll()
+        Log.info("stopped (revision \(service.book.revision), \(service.book.count) entries)")
+    }
+}
+
+// MARK: - DaemonError
+
+/// Why hostessd could not start.
+public enum DaemonError: Error, CustomStringConvertible {
+    /// The socket could not be served.
+    case listen(String)
+    /// A syscall failed while setting up.
+    case system(SystemError)
+
+    public var description: String {
+        switch self {
+        case .listen(let message): message
+        case .system(let error): "\(error)"
+        }
+    }
+}

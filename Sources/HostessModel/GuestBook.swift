@@ -1,0 +1,308 @@
+// MARK: - Caller
+
+/// Who is asking, as the kernel reported it, and which owner names that user may act as.
+public struct Caller: Hashable, Sendable {
+    /// The caller's user id (from SO_PEERCRED on a socket).
+    public var uid: UInt32
+    /// Owner names this user may register and change: its own user name plus names the operator mapped to it.
+    public var ownerNames: Set<String>
+
+    /// A caller.
+    public init(uid: UInt32, ownerNames: Set<String>) {
+        self.uid = uid
+        self.ownerNames = ownerNames
+    }
+
+    /// Whether the caller is root, who may act as any owner.
+    public var isRoot: Bool { uid == 0 }
+
+    /// Whether the caller may register, change or remove entries owned by `owner`.
+    public func mayActAs(owner: String) -> Bool { isRoot || ownerNames.contains(owner) }
+
+    /// The daemon itself, for evictions and session ends.
+    public static let daemon = Caller(uid: 0, ownerNames: [])
+}
+
+// MARK: - Timestamp
+
+/// A reading of both clocks: wall time for what the wire shows, monotonic time for liveness.
+public struct Timestamp: Hashable, Sendable {
+    /// Milliseconds since the Unix epoch (CLOCK_REALTIME).
+    public var wallMilliseconds: Int64
+    /// Nanoseconds on CLOCK_MONOTONIC; never goes back, unaffected by clock changes.
+    public var monotonicNanoseconds: UInt64
+
+    /// A reading.
+    public init(wallMilliseconds: Int64, monotonicNanoseconds: UInt64) {
+        self.wallMilliseconds = wallMilliseconds
+        self.monotonicNanoseconds = monotonicNanoseconds
+    }
+}
+
+// MARK: - Change
+
+/// One numbered change to the guest book.
+public struct Change: Hashable, Sendable {
+    /// What happened to the entry.
+    public enum Kind: String, Sendable {
+        case registered, updated, unregistered, evicted
+        /// The entry's session connection closed.
+        case sessionEnded = "session_ended"
+        /// A terminal was marked in use or available.
+        case terminals
+    }
+
+    /// The guest book revision this change produced.
+    public var revision: UInt64
+    /// What happened.
+    public var kind: Kind
+    /// The entry id.
+    public var id: String
+
+    /// The change in its wire form.
+    public var json: JSONValue {
+        ["revision": .int(Int64(clamping: revision)), "kind": .string(kind.rawValue), "id": .string(id)]
+    }
+}
+
+// MARK: - GuestBook
+
+/// The guest book and its rules: who is here, what they offer, and which terminals are in use.
+///
+/// A value with one owner (the daemon's event loop). Every change bumps ``revision`` by one and is recorded
+/// in a bounded log, so that watchers and publishers learn exactly what changed since a revision.
+/// Heartbeats refresh liveness only: they are not changes and do not bump the revision.
+public struct GuestBook: Sendable {
+    /// The stored state of one entry.
+    struct Record: Sendable {
+        var entry: GuestBookEntry
+        /// CLOCK_MONOTONIC nanoseconds after which the entry is evicted.
+        var deadline: UInt64
+        /// The connection whose close ends the entry, for session-bound entries.
+        var sessionConnection: UInt64?
+    }
+
+    /// The revision of the latest change; 0 before any.
+    public private(set) var revision: UInt64 = 0
+    /// How long an entry lives without a heartbeat, in nanoseconds.
+    public let ttlNanoseconds: UInt64
+    /// How many changes the log keeps for ``changes(since:)``.
+    public let changeLogCapacity: Int
+
+    private var records: [String: Record] = [:]
+    private var nextSerial: UInt64 = 1
+    private var changeLog: [Change] = []
+    private var changeLogStart = 0
+
+    /// An empty guest book.
+    /// - Parameters:
+    ///   - ttlNanoseconds: liveness window; an entry not heartbeated within it is evicted.
+    ///   - changeLogCapacity: how many recent changes to remember for watchers.
+    public init(ttlNanoseconds: UInt64, changeLogCapacity: Int = 4096) {
+        self.ttlNanoseconds = ttlNanoseconds
+        self.changeLogCapacity = max(1, changeLogCapacity)
+    }
+
+    /// The number of entries.
+    public var count: Int { records.count }
+
+    // MARK: Reading
+
+    /// The entry with this id.
+    public func entry(id: String) throws(HostessError) -> GuestBookEntry {
+        try record(id: id).entry
+    }
+
+    /// Every entry, in registration order.
+    public func all() -> [GuestBookEntry] {
+        records.values.map(\.entry).sorted { $0.serial < $1.serial }
+    }
+
+    /// The entries matching `filter`, in registration order.
+    public func query(_ filter: ServerFilter) -> [GuestBookEntry] {
+        records.values.lazy.map(\.entry).filter(filter.matches).sorted { $0.serial < $1.serial }
+    }
+
+    /// The changes after `revision`, oldest first; nil when the log no longer reaches back that far.
+    public func changes(since revision: UInt64) -> [Change]? {
+        guard revision < self.revision else { return [] }
+        let ordered = Array(changeLog[changeLogStart...] + changeLog[..<changeLogStart])
+        guard let oldest = ordered.first, oldest.revision <= revision + 1 else { return nil }
+        return ordered.filter { $0.revision > revision }
+    }
+
+    // MARK: Writing
+
+    /// Signs the guest book, or updates the entry when the id is already registered.
+    ///
+    /// The caller must be allowed to act as the name's owner. An update keeps `registeredAt`, the serial, and
+    /// the connections of terminals that keep their name and multiplexing.
+    /// - Parameter session: the connection whose close should end the entry, or nil.
+    /// - Returns: the entry and whether it is new.
+    @discardableResult
+    public mutating func register(
+        _ registration: Registration, by caller: Caller, session: UInt64?, now: Timestamp
+    ) throws(HostessError) -> (entry: GuestBookEntry, created: Bool) {
+        let id = registration.name.description
+        try authorize(caller, owner: registration.name.owner, action: "register", id: id)
+        let deadline = now.monotonicNanoseconds &+ ttlNanoseconds
+        if var record = records[id] {
+            record.entry.terminals = registration.terminals.map { terminal in
+                var updated = terminal
+                if let old = record.entry.terminal(named: terminal.name), old.multiplexing == terminal.multiplexing {
+                    updated.connectedTo = old.connectedTo
+                }
+                return updated
+            }
+            record.entry.capabilities = registration.capabilities
+            record.entry.metadata = registration.metadata
+            record.entry.lastHeartbeat = now.wallMilliseconds
+            record.entry.session = session != nil
+            record.deadline = deadline
+            record.sessionConnection = session
+            records[id] = record
+            log(.updated, id)
+            return (record.entry, false)
+        }
+        let entry = GuestBookEntry(
+            name: registration.name, terminals: registration.terminals, capabilities: registration.capabilities,
+            metadata: registration.metadata, registeredAt: now.wallMilliseconds, lastHeartbeat: now.wallMilliseconds,
+            serial: nextSerial, session: session != nil)
+        nextSerial += 1
+        records[id] = Record(entry: entry, deadline: deadline, sessionConnection: session)
+        log(.registered, id)
+        return (entry, true)
+    }
+
+    /// Removes an entry; only its owner or root may.
+    @discardableResult
+    public mutating func unregister(id: String, by caller: Caller) throws(HostessError) -> GuestBookEntry {
+        let record = try record(id: id)
+        try authorize(caller, owner: record.entry.name.owner, action: "unregister", id: id)
+        records[id] = nil
+        log(.unregistered, id)
+        return record.entry
+    }
+
+    /// Refreshes an entry's liveness. Not a change: the revision stays.
+    @discardableResult
+    public mutating func heartbeat(id: String, by caller: Caller, now: Timestamp) throws(HostessError) -> GuestBookEntry {
+        var record = try record(id: id)
+        try authorize(caller, owner: record.entry.name.owner, action: "heartbeat", id: id)
+        record.entry.lastHeartbeat = now.wallMilliseconds
+        record.deadline = now.monotonicNanoseconds &+ ttlNanoseconds
+        records[id] = record
+        return record.entry
+    }
+
+    /// Records that connectome `connectomeID` uses terminal `terminal`.
+    ///
+    /// A `none` terminal takes one connection: a second, different connectome is a `conflict`. Marking a
+    /// connectome that is already recorded changes nothing.
+    @discardableResult
+    public mutating func markInUse(
+        id: String, terminal name: String, connectomeID: String, by caller: Caller
+    ) throws(HostessError) -> GuestBookEntry {
+        try Token.validate(
+            connectomeID, maximum: Limits.connectomeIDBytes, first: \.isExtensionByte, rest: \.isExtensionByte,
+            rule: "printable ASCII without spaces"
+        ) { HostessError(.badRequest, "connectome id \($0)", field: "connectomeId") }
+        var record = try record(id: id)
+        try authorize(caller, owner: record.entry.name.owner, action: "mark terminals of", id: id)
+        let index = try terminalIndex(record.entry, name)
+        var terminal = record.entry.terminals[index]
+        if terminal.connectedTo.contains(connectomeID) { return record.entry }
+        if terminal.multiplexing == .none, let holder = terminal.connectedTo.first {
+            throw HostessError(
+                .conflict,
+                "terminal '\(name)' has multiplexing none and is in use by connectome '\(holder)'; mark it available first",
+                field: "terminal")
+        }
+        guard terminal.connectedTo.count < Limits.connectionsPerTerminal else {
+            throw HostessError(
+                .tooLarge, "terminal '\(name)' already has \(Limits.connectionsPerTerminal) connections", field: "terminal")
+        }
+        terminal.connectedTo.append(connectomeID)
+        record.entry.terminals[index] = terminal
+        records[id] = record
+        log(.terminals, id)
+        return record.entry
+    }
+
+    /// Clears a terminal's connections, or only `connectomeID` when given.
+    @discardableResult
+    public mutating func markAvailable(
+        id: String, terminal name: String, connectomeID: String? = nil, by caller: Caller
+    ) throws(HostessError) -> GuestBookEntry {
+        var record = try record(id: id)
+        try authorize(caller, owner: record.entry.name.owner, action: "mark terminals of", id: id)
+        let index = try terminalIndex(record.entry, name)
+        let before = record.entry.terminals[index].connectedTo
+        let after = connectomeID.map { removed in before.filter { $0 != removed } } ?? []
+        guard after != before else { return record.entry }
+        record.entry.terminals[index].connectedTo = after
+        records[id] = record
+        log(.terminals, id)
+        return record.entry
+    }
+
+    /// Removes every entry whose liveness deadline has passed.
+    /// - Returns: the evicted entries.
+    public mutating func evictExpired(now: Timestamp) -> [GuestBookEntry] {
+        let expired = records.values.filter { $0.deadline < now.monotonicNanoseconds }.map(\.entry)
+        for entry in expired.sorted(by: { $0.serial < $1.serial }) {
+            records[entry.id] = nil
+            log(.evicted, entry.id)
+        }
+        return expired
+    }
+
+    /// Removes the entries bound to a closed connection.
+    /// - Returns: the removed entries.
+    public mutating func endSession(connection: UInt64) -> [GuestBookEntry] {
+        let ended = records.values.filter { $0.sessionConnection == connection }.map(\.entry)
+        for entry in ended.sorted(by: { $0.serial < $1.serial }) {
+            records[entry.id] = nil
+            log(.sessionEnded, entry.id)
+        }
+        return ended
+    }
+
+    // MARK: Helpers
+
+    private func record(id: String) throws(HostessError) -> Record {
+        guard let record = records[id] else {
+            throw HostessError(.notFound, "no server '\(id)' in the guest book", field: "serverId")
+        }
+        return record
+    }
+
+    private func terminalIndex(_ entry: GuestBookEntry, _ name: String) throws(HostessError) -> Int {
+        guard let index = entry.terminals.firstIndex(where: { $0.name == name }) else {
+            let known = entry.terminals.map(\.name).joined(separator: ", ")
+            throw HostessError(.notFound, "server has no terminal '\(name)' (it has: \(known))", field: "terminal")
+        }
+        return index
+    }
+
+    private func authorize(_ caller: Caller, owner: String, action: String, id: String) throws(HostessError) {
+        guard caller.mayActAs(owner: owner) else {
+            let names = caller.ownerNames.sorted().joined(separator: ", ")
+            throw HostessError(
+                .forbidden,
+                "uid \(caller.uid) may not \(action) '\(id)': owner '\(owner)' is not among this user's owner names (\(names.isEmpty ? "none" : names))",
+                field: "owner")
+        }
+    }
+
+    private mutating func log(_ kind: Change.Kind, _ id: String) {
+        revision += 1
+        let change = Change(revision: revision, kind: kind, id: id)
+        if changeLog.count < changeLogCapacity {
+            changeLog.append(change)
+        } else {
+            changeLog[changeLogStart] = change
+            changeLogStart = (changeLogStart + 1) % changeLogCapacity
+        }
+    }
+}

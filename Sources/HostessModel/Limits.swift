@@ -1,0 +1,28 @@
+// MARK: - Limits
+
+/// Every size Hostess accepts has a limit, so that no client can make an entry unbounded and so that
+/// entries fit the fixed-size records of the shared-memory region. docs/protocol.md lists them.
+public enum Limits {
+    /// Bytes in a whole server name (id).
+    public static let nameBytes = 512
+    /// Bytes in an fqdn (a hostname is at most 253; a bracketed IPv6 literal with a zone fits too).
+    public static let fqdnBytes = 253
+    /// Bytes in a servername, an owner, an auth mechanism, a terminal name, a capability, a protocol.
+    public static let tokenBytes = 64
+    /// Extension fields after the UUID.
+    public static let extensions = 8
+    /// Terminals per entry.
+    public static let terminals = 16
+    /// Connections (connectome ids) on one fanout or fanin terminal.
+    public static let connectionsPerTerminal = 16
+    /// Bytes in a connectome id.
+    public static let connectomeIDBytes = 64
+    /// Capabilities per entry.
+    public static let capabilities = 32
+    /// Bytes of an entry's metadata, as compact JSON.
+    public static let metadataBytes = 2048
+    /// Bytes of one terminal's metadata, as compact JSON.
+    public static let terminalMetadataBytes = 512
+    /// Bytes in one protocol line (request or response), newline excluded.
+    public static let lineBytes = 1 << 20
+}

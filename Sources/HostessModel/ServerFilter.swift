@@ -1,0 +1,76 @@
+// MARK: - ServerFilter
+
+/// A query over the guest book. Every given criterion must hold; an empty filter matches every entry.
+public struct ServerFilter: Hashable, Sendable {
+    /// Exact fqdn.
+    public var fqdn: String?
+    /// Exact servername.
+    public var servername: String?
+    /// Exact class.
+    public var classCode: ClassCode?
+    /// Exact owner.
+    public var owner: String?
+    /// Capabilities the entry must ALL have.
+    public var capabilities: [String]
+    /// The entry must have at least this many terminals not in use.
+    public var availableTerminals: Int?
+
+    /// A filter; every criterion is optional.
+    public init(
+        fqdn: String? = nil, servername: String? = nil, classCode: ClassCode? = nil, owner: String? = nil,
+        capabilities: [String] = [], availableTerminals: Int? = nil
+    ) {
+        self.fqdn = fqdn
+        self.servername = servername
+        self.classCode = classCode
+        self.owner = owner
+        self.capabilities = capabilities
+        self.availableTerminals = availableTerminals
+    }
+
+    /// Whether `entry` satisfies every criterion.
+    public func matches(_ entry: GuestBookEntry) -> Bool {
+        if let classCode, entry.name.classCode != classCode { return false }
+        if let servername, entry.name.servername != servername { return false }
+        if let fqdn, entry.name.fqdn != fqdn { return false }
+        if let owner, entry.name.owner != owner { return false }
+        if let availableTerminals, entry.availableTerminalCount < availableTerminals { return false }
+        for capability in capabilities where !entry.capabilities.contains(capability) { return false }
+        return true
+    }
+}
+
+// MARK: - Wire form
+
+extension ServerFilter {
+    /// Reads a `filter` object.
+    public init(reader: JSONReader) throws(HostessError) {
+        try reader.rejectUnknownKeys(allowed: ["fqdn", "servername", "class", "owner", "capabilities", "availableTerminals"])
+        var classCode: ClassCode?
+        if let classText = try reader.string("class") {
+            do { classCode = try ClassCode(parsing: classText) } catch {
+                throw HostessError(.badRequest, error.message, field: reader.fieldPath("class"))
+            }
+        }
+        let capabilities = try reader.strings("capabilities") ?? []
+        guard capabilities.count <= Limits.capabilities else {
+            throw HostessError(.tooLarge, "at most \(Limits.capabilities) capabilities", field: reader.fieldPath("capabilities"))
+        }
+        let available = try reader.int("availableTerminals", in: 0...Int64(Limits.terminals))
+        self.init(
+            fqdn: try reader.string("fqdn"), servername: try reader.string("servername"), classCode: classCode,
+            owner: try reader.string("owner"), capabilities: capabilities, availableTerminals: available.map { Int($0) })
+    }
+
+    /// The filter as a `filter` object; absent criteria are left out.
+    public var json: JSONValue {
+        var object = JSONObject()
+        if let fqdn { object["fqdn"] = .string(fqdn) }
+        if let servername { object["servername"] = .string(servername) }
+        if let classCode { object["class"] = .string(classCode.description) }
+        if let owner { object["owner"] = .string(owner) }
+        if !capabilities.isEmpty { object["capabilities"] = .array(capabilities.map(JSONValue.string)) }
+        if let availableTerminals { object["availableTerminals"] = .int(Int64(availableTerminals)) }
+        return .object(object)
+    }
+}

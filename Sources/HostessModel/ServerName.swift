@@ -1,0 +1,290 @@
+// MARK: - ServerName
+
+/// The structured name of a server: `fqdn:servername:hexcode:owner:authentication:auth_mechanism:UUID`,
+/// optionally followed by extension fields, which are kept and written back unchanged.
+///
+/// Parsing normalizes the two fields that have a canonical case (the hexcode's digits and the UUID are
+/// lower-cased), so `ServerName(parsing: s).description == s` for every canonical name.
+public struct ServerName: Hashable, Sendable, CustomStringConvertible {
+    /// A hostname, a dotted IPv4 address, or a bracketed IPv6 literal (`[fe80::1]`).
+    public var fqdn: String
+    /// What the server does, Hurd-style: `pty-server`.
+    public var servername: String
+    /// The server's class.
+    public var classCode: ClassCode
+    /// Who owns the server.
+    public var owner: String
+    /// Whether clients must authenticate.
+    public var authentication: AuthenticationRequirement
+    /// How clients authenticate: `preshared-secret`, `tls-cert`, `none`, or another token.
+    public var authMechanism: String
+    /// RFC 4122 text, lower case.
+    public var uuid: String
+    /// Fields after the UUID, kept for forward compatibility.
+    public var extensions: [String]
+
+    /// A name from its fields; every field is validated as in ``init(parsing:)``.
+    public init(
+        fqdn: String, servername: String, classCode: ClassCode, owner: String,
+        authentication: AuthenticationRequirement, authMechanism: String, uuid: String, extensions: [String] = []
+    ) throws(HostessError) {
+        try NameField.fqdn.validate(fqdn)
+        try NameField.servername.validate(servername)
+        try NameField.owner.validate(owner)
+        try NameField.authMechanism.validate(authMechanism)
+        let canonicalUUID = try ServerName.canonicalUUID(uuid)
+        guard extensions.count <= Limits.extensions else {
+            throw NameField.extensions.error("at most \(Limits.extensions) extension fields")
+        }
+        for field in extensions { try NameField.extensions.validate(field) }
+        self.fqdn = fqdn
+        self.servername = servername
+        self.classCode = classCode
+        self.owner = owner
+        self.authentication = authentication
+        self.authMechanism = authMechanism
+        self.uuid = canonicalUUID
+        self.extensions = extensions
+        guard description.utf8.count <= Limits.nameBytes else {
+            throw HostessError(.invalidName, "a name is at most \(Limits.nameBytes) bytes", field: "name")
+        }
+    }
+
+    /// Parses a name; the error names the field that is wrong and why.
+    public init(parsing text: String) throws(HostessError) {
+        guard text.utf8.count <= Limits.nameBytes else {
+            throw HostessError(.invalidName, "a name is at most \(Limits.nameBytes) bytes", field: "name")
+        }
+        var rest = Substring(text)
+        let fqdn: Substring
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else {
+                throw NameField.fqdn.error("a bracketed IPv6 literal needs a closing ']'")
+            }
+            fqdn = rest[...close]
+            rest = rest[rest.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw NameField.fqdn.error("expected ':' after ']'") }
+            rest = rest.dropFirst()
+        } else {
+            guard let colon = rest.firstIndex(of: ":") else {
+                throw HostessError(
+                    .invalidName,
+                    "expected fqdn:servername:hexcode:owner:authentication:auth_mechanism:UUID", field: "name")
+            }
+            fqdn = rest[..<colon]
+            rest = rest[rest.index(after: colon)...]
+        }
+        let fields = rest.split(separator: ":", omittingEmptySubsequences: false)
+        guard fields.count >= 6 else {
+            throw HostessError(
+                .invalidName,
+                "expected 7 fields (fqdn:servername:hexcode:owner:authentication:auth_mechanism:UUID), found \(fields.count + 1)",
+                field: "name")
+        }
+        let authentication = try AuthenticationRequirement(parsing: String(fields[3]))
+        try self.init(
+            fqdn: String(fqdn), servername: String(fields[0]), classCode: try ClassCode(parsing: String(fields[1])),
+            owner: String(fields[2]), authentication: authentication, authMechanism: String(fields[4]),
+            uuid: String(fields[5]), extensions: fields.dropFirst(6).map(String.init))
+    }
+
+    /// The formatted name.
+    public var description: String {
+        var parts = [fqdn, servername, classCode.description, owner, authentication.rawValue, authMechanism, uuid]
+        parts.append(contentsOf: extensions)
+        return parts.joined(separator: ":")
+    }
+
+    static func canonicalUUID(_ text: String) throws(HostessError) -> String {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 36 else {
+            throw NameField.uuid.error("expected 36 characters (8-4-4-4-12 hex digits), found \(bytes.count)")
+        }
+        for (position, byte) in bytes.enumerated() {
+            if [8, 13, 18, 23].contains(position) {
+                guard byte == UInt8(ascii: "-") else { throw NameField.uuid.error("expected '-' at position \(position + 1)") }
+            } else {
+                guard byte.isHexDigit else { throw NameField.uuid.error("'\(Character(UnicodeScalar(byte)))' is not a hex digit") }
+            }
+        }
+        return text.lowercased()
+    }
+}
+
+// MARK: - ClassCode
+
+/// A server class: `0x` followed by four hex digits, held as its 16-bit value.
+public struct ClassCode: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The class number.
+    public var value: UInt16
+
+    /// A class from its number.
+    public init(_ value: UInt16) { self.value = value }
+
+    /// Parses `0xNNNN`.
+    public init(parsing text: String) throws(HostessError) {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 6, bytes[0] == UInt8(ascii: "0"), bytes[1] == UInt8(ascii: "x") || bytes[1] == UInt8(ascii: "X"),
+            bytes[2...].allSatisfy(\.isHexDigit), let value = UInt16(String(decoding: bytes[2...], as: UTF8.self), radix: 16)
+        else {
+            throw NameField.hexcode.error("expected 0x followed by 4 hex digits, e.g. 0x0001; found '\(text)'")
+        }
+        self.value = value
+    }
+
+    /// `0x` and four lower-case hex digits.
+    public var description: String {
+        let hex = String(value, radix: 16)
+        return "0x" + String(repeating: "0", count: 4 - hex.count) + hex
+    }
+
+    public static func < (lhs: ClassCode, rhs: ClassCode) -> Bool { lhs.value < rhs.value }
+}
+
+// MARK: - AuthenticationRequirement
+
+/// Whether a server requires clients to authenticate.
+public enum AuthenticationRequirement: String, Sendable, CaseIterable {
+    case yes, no, optional
+
+    /// Parses `yes`, `no` or `optional`.
+    public init(parsing text: String) throws(HostessError) {
+        guard let value = AuthenticationRequirement(rawValue: text) else {
+            throw NameField.authentication.error("expected yes, no or optional; found '\(text)'")
+        }
+        self = value
+    }
+}
+
+// MARK: - Field validation
+
+/// The fields of a server name, with their rules.
+enum NameField: String {
+    case fqdn, servername, hexcode, owner, authentication
+    case authMechanism = "auth_mechanism"
+    case uuid = "UUID"
+    case extensions = "extension"
+
+    func error(_ why: String) -> HostessError {
+        HostessError(.invalidName, "\(rawValue): \(why)", field: "name.\(rawValue)")
+    }
+
+    func validate(_ text: String) throws(HostessError) {
+        switch self {
+        case .fqdn: try Self.validateFQDN(text)
+        case .servername:
+            try Token.validate(
+                text, maximum: Limits.tokenBytes, first: \.isLowerAlphanumeric, rest: \.isServernameByte,
+                rule: "lower-case letters, digits, '-', '_' and '.', starting with a letter or digit"
+            ) { error($0) }
+        case .owner:
+            try Token.validate(
+                text, maximum: Limits.tokenBytes, first: \.isAlphanumeric, rest: \.isTokenByte,
+                rule: "letters, digits, '-', '_' and '.', starting with a letter or digit"
+            ) { error($0) }
+        case .authMechanism:
+            try Token.validate(
+                text, maximum: Limits.tokenBytes, first: \.isAlphanumeric, rest: \.isTokenByte,
+                rule: "letters, digits, '-', '_' and '.', starting with a letter or digit"
+            ) { error($0) }
+        case .extensions:
+            try Token.validate(
+                text, maximum: Limits.tokenBytes, first: \.isExtensionByte, rest: \.isExtensionByte,
+                rule: "printable ASCII other than ':' and spaces"
+            ) { error($0) }
+        case .hexcode, .authentication, .uuid: break
+        }
+    }
+
+    private static func validateFQDN(_ text: String) throws(HostessError) {
+        let field = NameField.fqdn
+        guard !text.isEmpty else { throw field.error("is empty") }
+        guard text.utf8.count <= Limits.fqdnBytes else { throw field.error("longer than \(Limits.fqdnBytes) bytes") }
+        if text.hasPrefix("[") {
+            guard text.hasSuffix("]"), IPv6Literal.isValid(text.dropFirst().dropLast()) else {
+                throw field.error("'\(text)' is not a valid bracketed IPv6 address")
+            }
+            return
+        }
+        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        if labels.count == 4, labels.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy(\.isDigit) }) {
+            guard labels.allSatisfy({ $0.utf8.count <= 3 && (UInt16($0) ?? 256) <= 255 && !($0.count > 1 && $0.hasPrefix("0")) })
+            else { throw field.error("'\(text)' is not a valid IPv4 address") }
+            return
+        }
+        for label in labels {
+            guard !label.isEmpty, label.utf8.count <= 63 else {
+                throw field.error("hostname labels are 1 to 63 characters; '\(text)' has an empty or longer one")
+            }
+            guard label.utf8.allSatisfy({ $0.isAlphanumeric || $0 == UInt8(ascii: "-") }),
+                label.utf8.first != UInt8(ascii: "-"), label.utf8.last != UInt8(ascii: "-")
+            else {
+                throw field.error("hostname label '\(label)' may hold only letters, digits and inner '-'")
+            }
+        }
+    }
+}
+
+/// Shared token validation for names, terminals and capabilities.
+enum Token {
+    static func validate(
+        _ text: String, maximum: Int, first: (UInt8) -> Bool, rest: (UInt8) -> Bool, rule: String,
+        error: (String) -> HostessError
+    ) throws(HostessError) {
+        let bytes = text.utf8
+        guard let head = bytes.first else { throw error("is empty") }
+        guard bytes.count <= maximum else { throw error("longer than \(maximum) bytes") }
+        guard first(head), bytes.dropFirst().allSatisfy(rest) else { throw error("'\(text)' must use \(rule)") }
+    }
+}
+
+// MARK: - IPv6
+
+enum IPv6Literal {
+    /// Whether `text` is an IPv6 address in RFC 4291 text form, with an optional `%zone`.
+    static func isValid(_ text: Substring) -> Bool {
+        var address = text
+        if let percent = address.firstIndex(of: "%") {
+            let zone = address[address.index(after: percent)...]
+            guard !zone.isEmpty, zone.utf8.count <= 32, zone.utf8.allSatisfy(\.isTokenByte) else { return false }
+            address = address[..<percent]
+        }
+        guard !address.isEmpty, address.utf8.count <= 45 else { return false }
+        let halves = address.split(separator: "::", omittingEmptySubsequences: false)
+        guard halves.count <= 2 else { return false }
+        var groups = 0
+        for (position, half) in halves.enumerated() where !half.isEmpty {
+            let parts = half.split(separator: ":", omittingEmptySubsequences: false)
+            for (index, part) in parts.enumerated() {
+                let isLast = position == halves.count - 1 && index == parts.count - 1
+                if isLast, part.contains(".") {
+                    let octets = part.split(separator: ".", omittingEmptySubsequences: false)
+                    guard octets.count == 4,
+                        octets.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.utf8.allSatisfy(\.isDigit) && (UInt16($0) ?? 256) <= 255 })
+                    else { return false }
+                    groups += 2
+                } else {
+                    guard (1...4).contains(part.utf8.count), part.utf8.allSatisfy({ (byte: UInt8) in byte.isHexDigit }) else { return false }
+                    groups += 1
+                }
+            }
+        }
+        return halves.count == 2 ? groups <= 7 : groups == 8
+    }
+}
+
+// MARK: - Byte classes
+
+extension UInt8 {
+    var isDigit: Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) }
+    var isLower: Bool { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) }
+    var isAlpha: Bool { isLower || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self) }
+    var isAlphanumeric: Bool { isAlpha || isDigit }
+    var isLowerAlphanumeric: Bool { isLower || isDigit }
+    var isHexDigit: Bool {
+        isDigit || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
+    }
+    var isTokenByte: Bool { isAlphanumeric || self == UInt8(ascii: "-") || self == UInt8(ascii: "_") || self == UInt8(ascii: ".") }
+    var isServernameByte: Bool { isLowerAlphanumeric || self == UInt8(ascii: "-") || self == UInt8(ascii: "_") || self == UInt8(ascii: ".") }
+    var isExtensionByte: Bool { self > 0x20 && self < 0x7F && self != UInt8(ascii: ":") }
+}
