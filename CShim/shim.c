@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "CShim.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -33,4 +34,8 @@ int cshim_epoll_wait(int epfd, uint32_t *events, uint64_t *tokens, int max_event
 
 int cshim_accept_nonblocking(int fd) {
     return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+void cshim_line_buffer_stdout(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
 }

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/random.h>
 
 /// Why C: `struct ucred` and SO_PEERCRED need _GNU_SOURCE, which Swift's Glibc import does not define.
 /// Reads the kernel's record of the process at the other end of a connected Unix socket.
@@ -24,5 +25,9 @@ int cshim_epoll_wait(int epfd, uint32_t *events, uint64_t *tokens, int max_event
 /// Why C: accept4 is declared only under _GNU_SOURCE.
 /// Accepts a connection as non-blocking and close-on-exec. Returns the descriptor, or -1 with errno set.
 int cshim_accept_nonblocking(int fd);
+
+/// Why C: Swift 6 refuses to touch the global `stdout` (shared mutable state).
+/// Makes standard output line-buffered, so a line printed before a long wait reaches a pipe at once.
+void cshim_line_buffer_stdout(void);
 
 #endif

@@ -23,22 +23,9 @@ public struct Configuration: Sendable, Equatable {
     /// Extra owner names per uid, from the config file's `owners`.
     public var ownerNames: [UInt32: Set<String>] = [:]
 
-    /// The default socket path: `/run/hostess/hostess.sock` for root, `$XDG_RUNTIME_DIR/hostess/hostess.sock`
-    /// otherwise (falling back to `/tmp/hostess-UID/hostess.sock`).
-    public static func defaultSocketPath(environment: [String: String]) -> String {
-        if getuid() == 0 { return "/run/hostess/hostess.sock" }
-        if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") { return runtime + "/hostess/hostess.sock" }
-        return "/tmp/hostess-\(getuid())/hostess.sock"
-    }
-
-    /// The socket path clients use: `HOSTESS_SOCKET`, else the default.
-    public static func clientSocketPath(environment: [String: String]) -> String {
-        environment["HOSTESS_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultSocketPath(environment: environment)
-    }
-
     /// The embedded defaults.
     public init(environment: [String: String]) {
-        socketPath = Configuration.clientSocketPath(environment: environment)
+        socketPath = DefaultPaths.socket(environment: environment)
     }
 
     /// The usage text.

@@ -59,6 +59,21 @@ public struct Change: Hashable, Sendable {
     /// The entry id.
     public var id: String
 
+    /// A change.
+    public init(revision: UInt64, kind: Kind, id: String) {
+        self.revision = revision
+        self.kind = kind
+        self.id = id
+    }
+
+    /// Reads a change in its wire form; nil when it is not one.
+    public init?(json: JSONValue) {
+        guard let object = json.objectValue, case .int(let number)? = object["revision"], number >= 0,
+            let kind = object["kind"]?.stringValue.flatMap(Kind.init(rawValue:)), let id = object["id"]?.stringValue
+        else { return nil }
+        self.init(revision: UInt64(number), kind: kind, id: id)
+    }
+
     /// The change in its wire form.
     public var json: JSONValue {
         ["revision": .int(Int64(clamping: revision)), "kind": .string(kind.rawValue), "id": .string(id)]

@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 
 // MARK: - Environment
@@ -26,6 +27,11 @@ public enum FileHandleWriter {
     /// Writes `text` to standard error.
     public static func standardError(_ text: String) {
         try? Syscall.writeAll(STDERR_FILENO, Array(text.utf8), socket: false)
+    }
+
+    /// Makes `print` line-buffered even into a pipe or a file.
+    public static func lineBufferStandardOutput() {
+        cshim_line_buffer_stdout()
     }
 
     /// Writes `text` to standard output.

@@ -1,4 +1,5 @@
 import CShim
+import Dispatch
 import Glibc
 
 // MARK: - Syscalls
@@ -163,8 +164,11 @@ public enum Syscall {
     // MARK: Signals
 
     /// Blocks `signals` in the calling thread (and threads it starts) and returns a signalfd that reports them.
+    /// Each signal's disposition is first reset to the default: one a shell set to be ignored (as it does for
+    /// background jobs) would otherwise be discarded before it could queue.
     /// The corresponding C functions are `pthread_sigmask` and `signalfd`.
     public static func signalDescriptor(for signals: [Int32]) throws(SystemError) -> Int32 {
+        for number in signals { signal(number, SIG_DFL) }
         var set = sigset_t()
         sigemptyset(&set)
         for signal in signals { sigaddset(&set, signal) }
@@ -201,6 +205,23 @@ public enum Syscall {
         return UInt64(limit.rlim_cur)
     }
 
+    // MARK: Randomness
+
+    /// `count` bytes from the kernel's random source; waits for it to be seeded at boot.
+    /// The corresponding C function is `getrandom`.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let got = bytes.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return -1 }
+                return getrandom(base + filled, raw.count - filled, 0)
+            }
+            if got > 0 { filled += got } else if Glibc.errno != EINTR { break }
+        }
+        return bytes
+    }
+
     // MARK: Users
 
     /// The user name of `uid` from the password database, or nil. The corresponding C function is `getpwuid_r`.
@@ -234,4 +255,33 @@ public struct PeerCredentials: Sendable, Hashable {
     public var uid: uid_t
     /// The peer's effective group id.
     public var gid: gid_t
+}
+
+// MARK: - SignalWaiter
+
+/// Waits for termination signals off the caller's thread.
+public enum SignalWaiter {
+    /// Blocks `signals` for the process so they queue for ``wait(descriptor:)`` instead of killing it.
+    /// Call it first in `main`, before any thread starts: threads inherit the mask.
+    /// A signal a non-interactive shell set to be ignored (as it does for background jobs) is restored to
+    /// its default first, or the kernel would discard it before it could queue.
+    public static func block(_ signals: [Int32]) throws(SystemError) -> Int32 {
+        try Syscall.signalDescriptor(for: signals)
+    }
+
+    /// Suspends until one of the signals blocked into `descriptor` arrives; returns its number.
+    public static func wait(descriptor: Int32) async -> Int32 {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                while true {
+                    var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                    _ = poll(&poller, 1, -1)
+                    if let signal = try? Syscall.readSignal(descriptor) {
+                        continuation.resume(returning: signal)
+                        return
+                    }
+                }
+            }
+        }
+    }
 }

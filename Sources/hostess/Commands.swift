@@ -1,0 +1,246 @@
+import Glibc
+import HostessClient
+import HostessModel
+import HostessSystem
+
+// MARK: - Command table
+
+/// One CLI command: its usage, its options, and what it does.
+struct Command: Sendable {
+    let name: String
+    let summary: String
+    let usage: String
+    let valued: Set<String>
+    let flags: Set<String>
+    let run: @Sendable (Arguments, Context) async throws -> Void
+}
+
+/// What every command gets: the output mode and a way to reach the daemon.
+struct Context: Sendable {
+    let socketPath: String?
+    let json: Bool
+    /// A signalfd for SIGINT and SIGTERM, blocked before any thread started (for `register --keep-alive`).
+    let signals: Int32?
+
+    func client() throws(HostessError) -> HostessClient { try HostessClient(socketPath: socketPath) }
+}
+
+let commands: [Command] = [
+    Command(
+        name: "register", summary: "sign the guest book; prints the new entry's id",
+        usage: """
+            usage: hostess register --manifest FILE.json [--fqdn FQDN] [--uuid UUID] [--keep-alive]
+                   hostess register --name NAME --class 0xNNNN --owner OWNER [--fqdn FQDN]
+                                    [--auth yes|no|optional] [--auth-mechanism MECH]
+                                    [--capability C]... [--terminal NAME:DIRECTION:MULTIPLEXING[:PROTOCOL]]...
+                                    [--metadata KEY=VALUE]... [--uuid UUID] [--keep-alive]
+
+            DIRECTION is input, output or bidirectional; MULTIPLEXING is none, fanout or fanin.
+            --fqdn defaults to this host's name, --uuid to a fresh random UUID.
+            Entries live for the daemon's TTL unless heartbeated: --keep-alive stays in the foreground,
+            heartbeating, and unregisters the entry on SIGINT or SIGTERM.
+            """,
+        valued: [
+            "--manifest", "--name", "--class", "--owner", "--fqdn", "--auth", "--auth-mechanism", "--capability",
+            "--terminal", "--metadata", "--uuid",
+        ],
+        flags: ["--keep-alive"], run: register),
+    Command(
+        name: "unregister", summary: "remove an entry", usage: "usage: hostess unregister ID", valued: [], flags: [],
+        run: { arguments, context in
+            let id = try arguments.expect("id")[0]
+            try await context.client().unregister(id)
+            if !context.json { print("unregistered \(id)") } else { print(JSONValue.object(["unregistered": .string(id)]).jsonText) }
+        }),
+    Command(
+        name: "heartbeat", summary: "refresh an entry's liveness once", usage: "usage: hostess heartbeat ID", valued: [],
+        flags: [],
+        run: { arguments, context in
+            let id = try arguments.expect("id")[0]
+            try await context.client().heartbeat(id)
+            if !context.json { print("heartbeat \(id)") } else { print(JSONValue.object(["heartbeat": .string(id)]).jsonText) }
+        }),
+    Command(
+        name: "get", summary: "show one entry", usage: "usage: hostess get ID", valued: [], flags: [],
+        run: { arguments, context in
+            let id = try arguments.expect("id")[0]
+            let entry = try await context.client().getServer(id)
+            print(context.json ? entry.json.jsonText : Output.details(entry))
+        }),
+    Command(
+        name: "list", summary: "list every entry", usage: "usage: hostess list", valued: [], flags: [],
+        run: { arguments, context in
+            _ = try arguments.expect()
+            Output.entries(try await context.client().listAll(), json: context.json)
+        }),
+    Command(
+        name: "query", summary: "list the entries matching a filter",
+        usage: """
+            usage: hostess query [--fqdn FQDN] [--servername NAME] [--class 0xNNNN] [--owner OWNER]
+                                 [--capability C]... [--available-terminals N]
+
+            Every criterion given must hold; --capability may repeat and all must be present.
+            """,
+        valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals"], flags: [],
+        run: { arguments, context in
+            _ = try arguments.expect()
+            var filter = ServerFilter(
+                fqdn: arguments.value("--fqdn"), servername: arguments.value("--servername"), owner: arguments.value("--owner"),
+                capabilities: arguments.all("--capability"),
+                availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals))
+            if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
+            Output.entries(try await context.client().query(filter), json: context.json)
+        }),
+    Command(
+        name: "mark-in-use", summary: "record that a connectome uses a terminal",
+        usage: "usage: hostess mark-in-use ID TERMINAL CONNECTOME", valued: [], flags: [],
+        run: { arguments, context in
+            let parts = try arguments.expect("id", "terminal", "connectome")
+            let entry = try await context.client().markInUse(parts[0], terminal: parts[1], connectomeID: parts[2])
+            if context.json { print(entry.json.jsonText) } else { print("terminal \(parts[1]) of \(parts[0]) is in use by \(parts[2])") }
+        }),
+    Command(
+        name: "mark-available", summary: "clear a terminal's connections",
+        usage: "usage: hostess mark-available ID TERMINAL [--connectome CONNECTOME]\n\nWith --connectome only that connection is removed.",
+        valued: ["--connectome"], flags: [],
+        run: { arguments, context in
+            let parts = try arguments.expect("id", "terminal")
+            let entry = try await context.client().markAvailable(
+                parts[0], terminal: parts[1], connectomeID: arguments.value("--connectome"))
+            if context.json { print(entry.json.jsonText) } else { print("terminal \(parts[1]) of \(parts[0]) is available") }
+        }),
+    Command(
+        name: "watch", summary: "print guest book changes as they happen",
+        usage: """
+            usage: hostess watch [--since REVISION] [--timeout SECONDS] [--count N]
+
+            Waits for changes after REVISION (default: the current revision) and prints each one.
+            --count stops after N changes; --timeout stops after that long without a change (exit 0).
+            """,
+        valued: ["--since", "--timeout", "--count"], flags: [], run: watch),
+    Command(
+        name: "status", summary: "show the daemon's status and who it thinks you are", usage: "usage: hostess status",
+        valued: [], flags: [],
+        run: { arguments, context in
+            _ = try arguments.expect()
+            let status = try await context.client().status()
+            if context.json {
+                print(JSONValue.object(status).jsonText)
+            } else {
+                for member in status { print("\(member.key): \(Output.plain(member.value))") }
+            }
+        }),
+]
+
+// MARK: - register
+
+@Sendable
+func register(_ arguments: Arguments, _ context: Context) async throws {
+    _ = try arguments.expect()
+    var manifest: ServerManifest
+    if let path = arguments.value("--manifest") {
+        for option in ["--name", "--class", "--owner", "--auth", "--auth-mechanism", "--capability", "--terminal", "--metadata"]
+        where arguments.value(option) != nil {
+            throw UsageError("\(option) cannot be combined with --manifest; put it in the manifest file")
+        }
+        let bytes: [UInt8]
+        do { bytes = try FileContents.read(path, limit: 1 << 20) } catch { throw UsageError("--manifest \(path): \(error)") }
+        do { manifest = try ServerManifest(json: try JSONParser.parse(bytes)) } catch let error as JSONParseError {
+            throw UsageError("--manifest \(path): \(error)")
+        } catch let error as HostessError {
+            throw UsageError("--manifest \(path): \(error.field.map { "\($0): " } ?? "")\(error.message)")
+        }
+    } else {
+        guard let name = arguments.value("--name"), let classText = arguments.value("--class"),
+            let owner = arguments.value("--owner")
+        else { throw UsageError("register needs --manifest FILE, or --name, --class and --owner") }
+        let classCode = try parseClass(classText)
+        var authentication = AuthenticationRequirement.no
+        if let auth = arguments.value("--auth") {
+            guard let value = AuthenticationRequirement(rawValue: auth) else {
+                throw UsageError("--auth: expected yes, no or optional, found '\(auth)'")
+            }
+            authentication = value
+        }
+        var metadata = JSONObject()
+        for pair in arguments.all("--metadata") {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw UsageError("--metadata: expected KEY=VALUE, found '\(pair)'")
+            }
+            metadata[String(pair[..<equals])] = .string(String(pair[pair.index(after: equals)...]))
+        }
+        manifest = ServerManifest(
+            name: name, classCode: classCode, owner: owner, authentication: authentication,
+            authMechanism: arguments.value("--auth-mechanism") ?? "none",
+            terminals: try arguments.all("--terminal").map(parseTerminal), capabilities: arguments.all("--capability"),
+            metadata: metadata)
+    }
+    let client = try context.client()
+    let entry = try await client.register(manifest: manifest, fqdn: arguments.value("--fqdn"), uuid: arguments.value("--uuid"))
+    print(context.json ? entry.json.jsonText : entry.id)
+    guard arguments.flag("--keep-alive") else { return }
+    // Stay in the foreground: the client heartbeats in the background until a signal arrives.
+    guard let signals = context.signals else { return }
+    let signal = await SignalWaiter.wait(descriptor: signals)
+    try await client.unregister(entry.id)
+    FileHandleWriter.standardError("hostess: received signal \(signal); unregistered \(entry.id)\n")
+}
+
+/// Parses a `--class` value.
+func parseClass(_ text: String) throws(UsageError) -> ClassCode {
+    do { return try ClassCode(parsing: text) } catch { throw UsageError("--class: \(error.message)") }
+}
+
+/// Parses `NAME:DIRECTION:MULTIPLEXING[:PROTOCOL]`.
+func parseTerminal(_ text: String) throws -> Terminal {
+    let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+    guard (3...4).contains(parts.count) else {
+        throw UsageError("--terminal: expected NAME:DIRECTION:MULTIPLEXING[:PROTOCOL], found '\(text)'")
+    }
+    guard let direction = Terminal.Direction(rawValue: parts[1]) else {
+        throw UsageError("--terminal \(text): direction must be input, output or bidirectional, found '\(parts[1])'")
+    }
+    guard let multiplexing = Terminal.Multiplexing(rawValue: parts[2]) else {
+        throw UsageError("--terminal \(text): multiplexing must be none, fanout or fanin, found '\(parts[2])'")
+    }
+    do {
+        return try Terminal(name: parts[0], direction: direction, multiplexing: multiplexing, protocol: parts.count == 4 ? parts[3] : nil)
+    } catch {
+        throw UsageError("--terminal \(text): \(error.message)")
+    }
+}
+
+// MARK: - watch
+
+@Sendable
+func watch(_ arguments: Arguments, _ context: Context) async throws {
+    _ = try arguments.expect()
+    var since = try arguments.integer("--since", in: 0...Int.max).map(UInt64.init)
+    let timeout = try arguments.seconds("--timeout", in: 0.001...86_400)
+    let limit = try arguments.integer("--count", in: 1...Int.max)
+    let client = try context.client()
+    if since == nil { since = UInt64(clamping: (try await client.connection.request("status")).revision) }
+    var printed = 0
+    let started = SystemClock.monotonicNanoseconds()
+    while true {
+        var wait = 300.0
+        if let timeout {
+            let elapsed = Double(SystemClock.monotonicNanoseconds() - started) / 1e9
+            if elapsed >= timeout { return }
+            wait = min(wait, timeout - elapsed)
+        }
+        let result = try await client.watch(since: since, timeout: wait)
+        guard result.changed else { continue }
+        let changes = result.changes ?? [Change(revision: result.revision, kind: .updated, id: "*")]
+        for change in changes {
+            if context.json {
+                print(change.json.jsonText)
+            } else {
+                print("\(change.revision)\t\(change.kind.rawValue)\t\(change.id)")
+            }
+            printed += 1
+            if let limit, printed >= limit { return }
+        }
+        since = result.revision
+    }
+}

@@ -1,0 +1,82 @@
+// hostess: the command-line client of hostessd.
+
+import Glibc
+import HostessModel
+import HostessSystem
+
+let general = """
+    usage: hostess [--socket PATH] [--json] COMMAND [ARGUMENTS]
+
+    Talks to hostessd over its Unix socket (--socket, else $HOSTESS_SOCKET, else the default path).
+    --json prints the wire form for scripts instead of tables.
+
+    commands:
+    \(commands.map { "  " + $0.name.padding(16) + $0.summary }.joined(separator: "\n"))
+
+    Run 'hostess COMMAND --help' for a command's options.
+    Exit status: 0 done, 1 refused or failed, 2 usage error.
+    """
+
+extension String {
+    fileprivate func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(1, width - count)) }
+}
+
+func fail(_ message: String, status: Int32) -> Never {
+    FileHandleWriter.standardError("hostess: \(message)\n")
+    exit(status)
+}
+
+// Line-buffered even into a pipe or file: `register --keep-alive` prints the id and then keeps running.
+FileHandleWriter.lineBufferStandardOutput()
+
+// Global options come before the command.
+var rest = Array(CommandLine.arguments.dropFirst())
+var socketPath: String?
+var json = false
+while let first = rest.first, first.hasPrefix("-") {
+    rest.removeFirst()
+    switch first {
+    case "-h", "--help":
+        print(general)
+        exit(0)
+    case "--version":
+        print("hostess 0.1.0")
+        exit(0)
+    case "--json": json = true
+    case "--socket":
+        guard let path = rest.first else { fail("--socket needs a path", status: 2) }
+        socketPath = path
+        rest.removeFirst()
+    default:
+        if first.hasPrefix("--socket=") {
+            socketPath = String(first.dropFirst("--socket=".count))
+        } else {
+            fail("unknown option '\(first)'\n\(general)", status: 2)
+        }
+    }
+}
+guard let name = rest.first else { fail("no command given\n\(general)", status: 2) }
+guard let command = commands.first(where: { $0.name == name }) else {
+    fail("unknown command '\(name)'; commands: \(commands.map(\.name).joined(separator: ", "))", status: 2)
+}
+let commandArguments = Array(rest.dropFirst())
+if commandArguments.contains("--help") || commandArguments.contains("-h") {
+    print(command.usage)
+    exit(0)
+}
+// Block SIGINT/SIGTERM before any thread starts, so that `register --keep-alive` can unregister on them.
+var signals: Int32?
+if name == "register" && commandArguments.contains("--keep-alive") {
+    signals = try? SignalWaiter.block([SIGINT, SIGTERM])
+}
+do {
+    let arguments = try Arguments(commandArguments, valued: command.valued, flags: command.flags)
+    try await command.run(arguments, Context(socketPath: socketPath, json: json, signals: signals))
+    exit(0)
+} catch let error as UsageError {
+    fail("\(name): \(error.message)\n\(command.usage)", status: 2)
+} catch let error as HostessError {
+    fail(error.description, status: 1)
+} catch {
+    fail("\(error)", status: 1)
+}
