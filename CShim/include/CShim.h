@@ -30,4 +30,10 @@ int cshim_accept_nonblocking(int fd);
 /// Makes standard output line-buffered, so a line printed before a long wait reaches a pipe at once.
 void cshim_line_buffer_stdout(void);
 
+/// Why C: a signal handler must be async-signal-safe C; Swift code may not run in one.
+/// Installs a handler for each of `signals` that writes the signal number as one byte to a pipe, and
+/// returns the pipe's read end (non-blocking, close-on-exec), or -1 with errno set. Works whichever
+/// thread the kernel picks to take the signal.
+int cshim_signal_pipe(const int *signals, int count);
+
 #endif

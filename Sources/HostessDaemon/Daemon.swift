@@ -351,12 +351,15 @@ public final class Daemon {
         let idleTimeout = UInt64(configuration.idleTimeout * 1e9)
         for connection in Array(connections.values) where connection !== stdio {
             var reason: String?
-            if !connection.hasSentLine && now &- connection.openedAt > clientTimeout {
-                reason = "sent no request within \(configuration.clientTimeout) s"
-            } else if let since = connection.partialSince, now &- since > clientTimeout {
-                reason = "did not finish a request line within \(configuration.clientTimeout) s"
-            } else if connection.pendingOutput > 0 && now &- connection.lastWriteProgress > clientTimeout {
+            if connection.pendingOutput > 0 && now &- connection.lastWriteProgress > clientTimeout {
                 reason = "did not read its replies for \(configuration.clientTimeout) s"
+            } else if !connection.hasSentLine && now &- connection.openedAt > clientTimeout {
+                reason = "sent no request within \(configuration.clientTimeout) s"
+            } else if let since = connection.partialSince, connection.pendingOutput < Self.outputHighWater,
+                now &- since > clientTimeout
+            {
+                // A line held back while the client's replies are unread is our pause, not its slowness.
+                reason = "did not finish a request line within \(configuration.clientTimeout) s"
             } else if connection.watches.isEmpty && now &- connection.lastActivity > idleTimeout {
                 reason = "idle for \(configuration.idleTimeout) s"
             }

@@ -55,9 +55,13 @@ public struct Registration: Hashable, Sendable {
         try Registration.checkIdentity(reader, against: name)
         let terminals = try reader.has("terminals")
             ? Terminal.list(from: try reader.require("terminals"), path: reader.fieldPath("terminals")) : []
-        try self.init(
-            name: name, terminals: terminals, capabilities: try reader.strings("capabilities") ?? [],
-            metadata: try reader.objectMember("metadata") ?? JSONObject())
+        let capabilities = try reader.strings("capabilities") ?? []
+        let metadata = try reader.objectMember("metadata") ?? JSONObject()
+        do {
+            try self.init(name: name, terminals: terminals, capabilities: capabilities, metadata: metadata)
+        } catch {
+            throw error.under(reader.path)
+        }
     }
 
     private static func checkIdentity(_ reader: JSONReader, against name: ServerName) throws(HostessError) {

@@ -45,6 +45,15 @@ public struct HostessError: Error, Sendable, Equatable, CustomStringConvertible 
         self.field = field
     }
 
+    /// The same error with its field placed under `path` (`capabilities[1]` under `entry` is
+    /// `entry.capabilities[1]`).
+    public func under(_ path: String) -> HostessError {
+        guard !path.isEmpty else { return self }
+        var moved = self
+        moved.field = field.map { "\(path).\($0)" } ?? path
+        return moved
+    }
+
     public var description: String {
         if let field { return "\(code.rawValue): \(field): \(message)" }
         return "\(code.rawValue): \(message)"

@@ -30,17 +30,17 @@ public struct Terminal: Hashable, Sendable {
         name: String, direction: Direction, multiplexing: Multiplexing, protocol: String? = nil,
         metadata: JSONObject = JSONObject(), connectedTo: [String] = []
     ) throws(HostessError) {
-        try Terminal.validateName(name, field: "terminals")
+        try Terminal.validateName(name, field: "name")
         if let `protocol` {
             try Token.validate(
                 `protocol`, maximum: Limits.tokenBytes, first: \.isAlphanumeric, rest: \.isTokenByte,
                 rule: "letters, digits, '-', '_' and '.'"
-            ) { HostessError(.badRequest, "protocol \($0)", field: "terminals.\(name).protocol") }
+            ) { HostessError(.badRequest, "protocol \($0)", field: "protocol") }
         }
         guard JSONValue.object(metadata).jsonBytes.count <= Limits.terminalMetadataBytes else {
             throw HostessError(
                 .tooLarge, "terminal metadata is at most \(Limits.terminalMetadataBytes) bytes as JSON",
-                field: "terminals.\(name).metadata")
+                field: "metadata")
         }
         self.name = name
         self.direction = direction
@@ -93,11 +93,16 @@ extension Terminal {
                 .badRequest, "expected none, fanout or fanin; found '\(multiplexingText)'",
                 field: reader.fieldPath("multiplexing"))
         }
-        try Terminal.validateName(name, field: reader.path)
-        try self.init(
-            name: name, direction: direction, multiplexing: multiplexing, protocol: try reader.string("protocol"),
-            metadata: try reader.objectMember("metadata") ?? JSONObject(),
-            connectedTo: keepState ? (try reader.strings("connectedTo") ?? []) : [])
+        let `protocol` = try reader.string("protocol")
+        let metadata = try reader.objectMember("metadata") ?? JSONObject()
+        let connectedTo = keepState ? (try reader.strings("connectedTo") ?? []) : []
+        do {
+            try self.init(
+                name: name, direction: direction, multiplexing: multiplexing, protocol: `protocol`, metadata: metadata,
+                connectedTo: connectedTo)
+        } catch {
+            throw error.under(reader.path)
+        }
     }
 
     /// Reads a `terminals` member: either an object keyed by terminal name (the guest book's form) or an

@@ -259,25 +259,25 @@ public struct PeerCredentials: Sendable, Hashable {
 
 // MARK: - SignalWaiter
 
-/// Waits for termination signals off the caller's thread.
+/// Waits for termination signals off the caller's thread, for clients that run until stopped.
 public enum SignalWaiter {
-    /// Blocks `signals` for the process so they queue for ``wait(descriptor:)`` instead of killing it.
-    /// Call it first in `main`, before any thread starts: threads inherit the mask.
-    /// A signal a non-interactive shell set to be ignored (as it does for background jobs) is restored to
-    /// its default first, or the kernel would discard it before it could queue.
-    public static func block(_ signals: [Int32]) throws(SystemError) -> Int32 {
-        try Syscall.signalDescriptor(for: signals)
+    /// Catches `signals` from now on: each arrival is queued for ``wait(descriptor:)`` instead of killing the
+    /// process, whichever thread the kernel delivers it to. Returns the descriptor to wait on.
+    /// The corresponding C functions are `pipe2` and `sigaction`.
+    public static func catching(_ signals: [Int32]) throws(SystemError) -> Int32 {
+        try retrying("sigaction") { signals.withUnsafeBufferPointer { cshim_signal_pipe($0.baseAddress, Int32($0.count)) } }
     }
 
-    /// Suspends until one of the signals blocked into `descriptor` arrives; returns its number.
+    /// Suspends until one of the caught signals arrives; returns its number.
     public static func wait(descriptor: Int32) async -> Int32 {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 while true {
                     var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
                     _ = poll(&poller, 1, -1)
-                    if let signal = try? Syscall.readSignal(descriptor) {
-                        continuation.resume(returning: signal)
+                    var byte: UInt8 = 0
+                    if let count = try? Syscall.read(descriptor, into: &byte, count: 1), count == 1 {
+                        continuation.resume(returning: Int32(byte))
                         return
                     }
                 }

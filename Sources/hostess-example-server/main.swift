@@ -33,7 +33,7 @@ extension Terminal {
 }
 
 FileHandleWriter.lineBufferStandardOutput()
-let signals = try? SignalWaiter.block([SIGINT, SIGTERM])
+let signals = try? SignalWaiter.catching([SIGINT, SIGTERM])
 let socketPath = CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "--socket" ? CommandLine.arguments[2] : nil
 do {
     let hostess = try HostessClient(socketPath: socketPath)

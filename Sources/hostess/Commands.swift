@@ -19,7 +19,7 @@ struct Command: Sendable {
 struct Context: Sendable {
     let socketPath: String?
     let json: Bool
-    /// A signalfd for SIGINT and SIGTERM, blocked before any thread started (for `register --keep-alive`).
+    /// Where SIGINT and SIGTERM arrive, when they are caught (for `register --keep-alive`).
     let signals: Int32?
 
     func client() throws(HostessError) -> HostessClient { try HostessClient(socketPath: socketPath) }

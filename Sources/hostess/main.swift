@@ -64,10 +64,10 @@ if commandArguments.contains("--help") || commandArguments.contains("-h") {
     print(command.usage)
     exit(0)
 }
-// Block SIGINT/SIGTERM before any thread starts, so that `register --keep-alive` can unregister on them.
+// Catch SIGINT/SIGTERM so that `register --keep-alive` can unregister on them.
 var signals: Int32?
 if name == "register" && commandArguments.contains("--keep-alive") {
-    signals = try? SignalWaiter.block([SIGINT, SIGTERM])
+    signals = try? SignalWaiter.catching([SIGINT, SIGTERM])
 }
 do {
     let arguments = try Arguments(commandArguments, valued: command.valued, flags: command.flags)
