@@ -38,6 +38,12 @@ let package = Package(
         .executableTarget(name: "hostess", dependencies: ["HostessClient"], swiftSettings: strict),
         .executableTarget(name: "hostess-example-server", dependencies: ["HostessClient"], swiftSettings: strict),
 
+        // MARK: - Benchmarks
+
+        .executableTarget(
+            name: "hostess-bench", dependencies: ["HostessModel", "HostessSystem"],
+            path: "Benchmarks/hostess-bench", swiftSettings: strict),
+
         // MARK: - Tests
 
         .testTarget(name: "HostessModelTests", dependencies: ["HostessModel"], swiftSettings: strict),

@@ -1,0 +1,111 @@
+import HostessModel
+import HostessSystem
+
+// MARK: - Measurement
+
+/// The samples of one benchmark row, in nanoseconds per operation, and what they summarize to.
+struct Measurement {
+    /// What was measured: `lookup-by-id`, `query`, …
+    var benchmark: String
+    /// How: `in-process`, `socket`, …
+    var variant: String
+    /// Entries in the guest book.
+    var entries: Int
+    /// Nanoseconds per operation, one sample per timed batch, sorted.
+    var samples: [Double]
+    /// Operations per second over the whole timed run.
+    var opsPerSecond: Double
+    /// A note (why a row was skipped, what a batch is).
+    var note = ""
+
+    func percentile(_ fraction: Double) -> Double {
+        guard !samples.isEmpty else { return .nan }
+        let index = min(samples.count - 1, Int((Double(samples.count) * fraction).rounded(.up)) - 1)
+        return samples[max(0, index)]
+    }
+
+    var json: JSONValue {
+        [
+            "benchmark": .string(benchmark), "variant": .string(variant), "entries": .int(Int64(entries)),
+            "p50_ns": .double(percentile(0.5)), "p99_ns": .double(percentile(0.99)),
+            "p999_ns": .double(percentile(0.999)), "max_ns": .double(samples.last ?? .nan),
+            "ops_per_s": .double(opsPerSecond.rounded()),
+        ]
+    }
+}
+
+// MARK: - Timing
+
+/// Times `operation` after a warm-up. Each sample is one batch of `batch` calls divided by `batch`, so that
+/// operations shorter than the clock's resolution (about 20 ns to read CLOCK_MONOTONIC) are still measured.
+/// - Parameters:
+///   - samples: how many batches to time.
+///   - batch: calls per batch.
+///   - warmup: untimed batches first.
+///   - operation: called with the index of the call.
+func measure(
+    _ benchmark: String, _ variant: String, entries: Int, samples: Int, batch: Int, warmup: Int = 100,
+    _ operation: (Int) -> Void
+) -> Measurement {
+    var call = 0
+    for _ in 0..<warmup {
+        for _ in 0..<batch {
+            operation(call)
+            call &+= 1
+        }
+    }
+    var timings = [Double](repeating: 0, count: samples)
+    let started = SystemClock.monotonicNanoseconds()
+    for sample in 0..<samples {
+        let before = SystemClock.monotonicNanoseconds()
+        for _ in 0..<batch {
+            operation(call)
+            call &+= 1
+        }
+        timings[sample] = Double(SystemClock.monotonicNanoseconds() - before) / Double(batch)
+    }
+    let elapsed = Double(SystemClock.monotonicNanoseconds() - started)
+    timings.sort()
+    return Measurement(
+        benchmark: benchmark, variant: variant, entries: entries, samples: timings,
+        opsPerSecond: Double(samples * batch) / (elapsed / 1e9), note: batch > 1 ? "batches of \(batch)" : "")
+}
+
+// MARK: - Report
+
+/// Prints rows as a Markdown table, with each row's p50 as a ratio to the in-process floor of its benchmark
+/// and size.
+func markdown(_ rows: [Measurement]) -> String {
+    func format(_ nanoseconds: Double) -> String {
+        if nanoseconds.isNaN { return "-" }
+        if nanoseconds >= 1_000_000 { return String(format3(nanoseconds / 1_000_000)) + " ms" }
+        if nanoseconds >= 1_000 { return String(format3(nanoseconds / 1_000)) + " µs" }
+        return String(format3(nanoseconds)) + " ns"
+    }
+    var lines = [
+        "| benchmark | variant | entries | p50 | p99 | p99.9 | max | ops/s | × floor | note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in rows {
+        let ratio = ratioToFloor(row, in: rows).map { format3($0) + "×" } ?? "-"
+        lines.append(
+            "| \(row.benchmark) | \(row.variant) | \(row.entries) | \(format(row.percentile(0.5))) | \(format(row.percentile(0.99))) | "
+                + "\(format(row.percentile(0.999))) | \(format(row.samples.last ?? .nan)) | \(Int(row.opsPerSecond)) | \(ratio) | \(row.note) |")
+    }
+    return lines.joined(separator: "\n")
+}
+
+/// p50 of `row` over p50 of the in-process row of the same benchmark and size, measured in the same run.
+func ratioToFloor(_ row: Measurement, in rows: [Measurement]) -> Double? {
+    guard let floor = rows.first(where: { $0.benchmark == row.benchmark && $0.entries == row.entries && $0.variant == "in-process" }),
+        floor.percentile(0.5) > 0
+    else { return nil }
+    return row.percentile(0.5) / floor.percentile(0.5)
+}
+
+/// Three significant digits, without Foundation.
+func format3(_ value: Double) -> String {
+    if value >= 100 { return String(Int(value.rounded())) }
+    if value >= 10 { return String((value * 10).rounded() / 10) }
+    return String((value * 100).rounded() / 100)
+}

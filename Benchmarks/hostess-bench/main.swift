@@ -1,0 +1,234 @@
+// hostess-bench: lookups in process against lookups through hostessd, in one run, on this machine.
+//
+// Build in release and run through Scripts/bench.sh, or directly:
+//   swift build -c release && .build/release/hostess-bench [--quick] [--json] [--entries 1000,10000]
+
+import Foundation
+import Glibc
+import HostessModel
+import HostessSystem
+
+// MARK: - Options
+
+struct Options {
+    var quick = false
+    var json = false
+    var entries = [1_000, 10_000]
+
+    init(_ arguments: [String]) {
+        var index = 0
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--quick": quick = true
+            case "--json": json = true
+            case "--entries":
+                index += 1
+                let sizes = index < arguments.count ? arguments[index].split(separator: ",").compactMap { Int($0) } : []
+                guard !sizes.isEmpty, sizes.allSatisfy({ (1...1_000_000).contains($0) }) else {
+                    usage("--entries takes sizes like 1000,10000")
+                }
+                entries = sizes
+            case "-h", "--help":
+                print("usage: hostess-bench [--quick] [--json] [--entries N[,N…]]")
+                exit(0)
+            default: usage("unknown argument '\(arguments[index])'")
+            }
+            index += 1
+        }
+    }
+}
+
+func usage(_ message: String) -> Never {
+    FileHandleWriter.standardError("hostess-bench: \(message)\n")
+    exit(2)
+}
+
+// MARK: - Workload
+
+/// `count` registrations with distinct ids, 64 classes and capabilities drawn from a pool of 32.
+func workload(_ count: Int) -> [Registration] {
+    var generator = SplitMix64(seed: 42)
+    return (0..<count).compactMap { index in
+        let uuid = Fixtures.uuid(from: &generator)
+        let capabilities = (0..<4).map { _ in "cap\(generator.next() % 32)" }
+        guard
+            let name = try? ServerName(
+                fqdn: "bench.local", servername: "server-\(index % 97)", classCode: ClassCode(UInt16(index % 64)),
+                owner: "root", authentication: .no, authMechanism: "none", uuid: uuid),
+            let input = try? Terminal(name: "input", direction: .input, multiplexing: .none),
+            let output = try? Terminal(name: "output", direction: .output, multiplexing: .fanout)
+        else { return nil }
+        return try? Registration(
+            name: name, terminals: [input, output], capabilities: Array(Set(capabilities)).sorted(),
+            metadata: ["index": .int(Int64(index))])
+    }
+}
+
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+enum Fixtures {
+    static func uuid(from generator: inout SplitMix64) -> String {
+        let hex = Array("0123456789abcdef")
+        var text = ""
+        for position in 0..<32 {
+            if [8, 12, 16, 20].contains(position) { text.append("-") }
+            text.append(hex[Int(generator.next() % 16)])
+        }
+        return text
+    }
+}
+
+// MARK: - Daemon
+
+/// A hostessd started from the same build, on a private socket, stopped when the run ends.
+final class BenchDaemon {
+    let process = Process()
+    let socketPath: String
+    let directory: String
+
+    init() throws {
+        var template = Array("/tmp/hostess-bench-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp", errno: errno) }
+        directory = String(cString: made)
+        socketPath = directory + "/hostess.sock"
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        process.executableURL = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("hostessd")
+        process.arguments = ["--socket", socketPath, "--ttl", "3600"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<500 {
+            if let client = try? LineClient(path: socketPath) {
+                client.close()
+                return
+            }
+            usleep(10_000)
+        }
+        throw SystemError("hostessd did not start", errno: ETIMEDOUT)
+    }
+
+    deinit {
+        process.terminate()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// A blocking request/response client: the floor of what the socket path costs.
+final class LineClient {
+    let fd: Int32
+    private var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    private var pending: [UInt8] = []
+
+    init(path: String) throws {
+        fd = try Syscall.unixStreamSocket(nonBlocking: false)
+        do { try Syscall.connect(fd, to: try UnixSocketAddress(path: path)) } catch {
+            Syscall.close(fd)
+            throw error
+        }
+    }
+
+    func close() { Syscall.close(fd) }
+
+    /// Sends `line` and returns the reply line's bytes.
+    func roundTrip(_ line: [UInt8]) -> ArraySlice<UInt8> {
+        try? Syscall.writeAll(fd, line, socket: true)
+        return readLine()
+    }
+
+    /// Sends many lines at once and reads as many replies.
+    func pipelined(_ lines: [[UInt8]]) {
+        try? Syscall.writeAll(fd, Array(lines.joined()), socket: true)
+        for _ in lines { _ = readLine() }
+    }
+
+    private func readLine() -> ArraySlice<UInt8> {
+        var scanned = 0
+        while true {
+            if let newline = pending[scanned...].firstIndex(of: 0x0A) {
+                let line = pending[..<newline]
+                pending.removeSubrange(...newline)
+                return line
+            }
+            scanned = pending.count
+            let count = chunk.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return -1 }
+                return Glibc.read(fd, base, raw.count)
+            }
+            guard count > 0 else { return [] }
+            pending.append(contentsOf: chunk[..<count])
+        }
+    }
+}
+
+// MARK: - Rows
+
+nonisolated(unsafe) var sink: UInt64 = 0
+
+func lookupRows(entries count: Int, daemon: BenchDaemon, quick: Bool) throws -> [Measurement] {
+    let registrations = workload(count)
+    let ids = registrations.map { $0.name.description }
+    var rows: [Measurement] = []
+
+    // The floor: a Swift Dictionary of the same entries, in this process.
+    var book = GuestBook(ttlNanoseconds: 3_600_000_000_000)
+    let now = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: SystemClock.monotonicNanoseconds())
+    var dictionary: [String: GuestBookEntry] = [:]
+    for registration in registrations {
+        if let entry = try? book.register(registration, by: .daemon, session: nil, now: now).entry { dictionary[entry.id] = entry }
+    }
+    var order = Array(0..<ids.count)
+    var generator = SplitMix64(seed: 7)
+    order.shuffle(using: &generator)
+    rows.append(
+        measure("lookup-by-id", "in-process", entries: count, samples: quick ? 2_000 : 20_000, batch: 64) { call in
+            sink &+= dictionary[ids[order[call % order.count]]]?.serial ?? 0
+        })
+
+    // The socket: one connection, request/response, reply parsed as JSON.
+    let client = try LineClient(path: daemon.socketPath)
+    defer { client.close() }
+    let registers = registrations.enumerated().map { index, registration in
+        JSONValue.object(["id": .int(Int64(index)), "command": "register", "entry": registration.json]).jsonBytes + [0x0A]
+    }
+    for start in stride(from: 0, to: registers.count, by: 500) { client.pipelined(Array(registers[start..<min(start + 500, registers.count)])) }
+    let requests = ids.map { id in Array(#"{"id":1,"command":"getServer","serverId":"\#(id)"}"#.utf8) + [0x0A] }
+    rows.append(
+        measure("lookup-by-id", "socket", entries: count, samples: quick ? 2_000 : 20_000, batch: 1, warmup: 500) { call in
+            let reply = client.roundTrip(requests[order[call % order.count]])
+            if case .object(let object)? = try? JSONParser.parse(reply) { sink &+= UInt64(object.count) }
+        })
+    return rows
+}
+
+// MARK: - Main
+
+Syscall.ignoreBrokenPipes()
+let options = Options(Array(CommandLine.arguments.dropFirst()))
+var rows: [Measurement] = []
+do {
+    for size in options.entries {
+        let daemon = try BenchDaemon()
+        rows += try lookupRows(entries: size, daemon: daemon, quick: options.quick)
+    }
+} catch {
+    usage("\(error)")
+}
+if options.json {
+    for row in rows {
+        var object = row.json.objectValue ?? [:]
+        object["ratio_to_floor"] = ratioToFloor(row, in: rows).map(JSONValue.double) ?? .null
+        print(JSONValue.object(object).jsonText)
+    }
+} else {
+    print(markdown(rows))
+}
