@@ -36,7 +36,8 @@ public struct Configuration: Sendable, Equatable {
 
         options:
           --socket PATH            Unix socket to serve (env HOSTESS_SOCKET; default /run/hostess/hostess.sock
-                                   as root, else $XDG_RUNTIME_DIR/hostess/hostess.sock)
+                                   as root, else $XDG_RUNTIME_DIR/hostess/hostess.sock, else
+                                   /tmp/hostess-UID/hostess.sock)
           --stdio                  serve the protocol on stdin/stdout instead of a socket; exit at end of input
           --ttl SECONDS            evict an entry not heartbeated for this long (default 3 heartbeat intervals, 15)
           --heartbeat-interval S   heartbeat interval clients are told to use (default TTL/3, 5)
@@ -44,6 +45,7 @@ public struct Configuration: Sendable, Equatable {
           --idle-timeout S         close a connection idle this long with no watch pending (default 600)
           --max-connections N      connections served at once (default 4096)
           --config FILE            JSON config file (env HOSTESS_CONFIG); flags override it
+          --version                print the version
           -h, --help               show this help
 
         Signals: SIGTERM or SIGINT stop accepting, finish requests in flight, remove the socket, exit 0.
@@ -68,6 +70,7 @@ public struct Configuration: Sendable, Equatable {
             }
             switch argument {
             case "-h", "--help": throw .help
+            case "--version": throw .version
             case "--stdio": flags.append((argument, nil))
             case _ where valued.contains(argument):
                 if value == nil {
@@ -84,6 +87,8 @@ public struct Configuration: Sendable, Equatable {
         var intervalGiven = false
         if let configPath {
             try configuration.apply(file: configPath, ttlGiven: &ttlGiven, intervalGiven: &intervalGiven)
+            // The environment overrides the file.
+            if let path = environment["HOSTESS_SOCKET"], !path.isEmpty { configuration.socketPath = path }
         }
         for (flag, value) in flags {
             let text = value ?? ""
@@ -111,6 +116,15 @@ public struct Configuration: Sendable, Equatable {
         guard configuration.heartbeatInterval < configuration.ttl else {
             throw .usage("the heartbeat interval (\(configuration.heartbeatInterval) s) must be shorter than the TTL (\(configuration.ttl) s)")
         }
+        guard !configuration.socketPath.hasPrefix("@") else {
+            throw .usage("--socket: abstract socket names (@…) are not supported; give a file system path")
+        }
+        if !configuration.socketPath.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            guard getcwd(&buffer, buffer.count) != nil else { throw .usage("--socket: cannot resolve a relative path") }
+            let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            configuration.socketPath = (directory == "/" ? "" : directory) + "/" + configuration.socketPath
+        }
         do { _ = try UnixSocketAddress(path: configuration.socketPath) } catch {
             throw .usage("--socket: \(error.call)")
         }
@@ -135,7 +149,11 @@ public struct Configuration: Sendable, Equatable {
             throw .file(path, "cannot read it: \(error)")
         }
         do {
-            let reader = try JSONReader(try JSONParser.parse(bytes).objectValue.map(JSONValue.object) ?? .null, path: "")
+            let document = try JSONParser.parse(bytes)
+            guard case .object(let object) = document else {
+                throw HostessError(.badRequest, "expected a JSON object, found \(document.typeName)")
+            }
+            let reader = JSONReader(object)
             try reader.rejectUnknownKeys(
                 allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners"])
             if let socket = try reader.string("socket") { socketPath = socket }
@@ -180,6 +198,8 @@ public struct Configuration: Sendable, Equatable {
 public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
     /// `--help` was asked for.
     case help
+    /// `--version` was asked for.
+    case version
     /// A flag is unknown, lacks its value, or has a bad one.
     case usage(String)
     /// The config file cannot be read or is wrong.
@@ -188,6 +208,7 @@ public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .help: Configuration.usage
+        case .version: "hostessd \(hostessVersion)"
         case .usage(let message): message
         case .file(let path, let message): "config file \(path): \(message)"
         }

@@ -34,6 +34,7 @@ public final class Daemon {
     private var stdio: Connection?
     private var stdioNeedsPolling = false
     private var stopping = false
+    private var acceptPaused = false
     private var lastHousekeeping: UInt64 = 0
     private var answeredRevision: UInt64 = 0
 
@@ -103,11 +104,13 @@ public final class Daemon {
             Log.info("serving on stdin/stdout (ttl \(configuration.ttl) s)")
         }
         SystemdNotifier.notify("READY=1\nSTATUS=serving", environment: environment)
+        var status: Int32 = 0
         while !stopping {
             let timeout = stdioNeedsPolling ? 0 : millisecondsUntilNextDeadline()
             let events: [Epoll.Event]
             do { events = try epoll.wait(timeoutMilliseconds: timeout) } catch {
                 Log.error("\(error); stopping")
+                status = 1
                 break
             }
             for event in events {
@@ -123,7 +126,7 @@ public final class Daemon {
             housekeeping()
         }
         shutdown()
-        return 0
+        return status
     }
 
     // MARK: Accepting
@@ -136,7 +139,11 @@ public final class Daemon {
                 guard let accepted = try Syscall.accept(listenerFD) else { return }
                 fd = accepted
             } catch {
-                Log.warning("accept: \(error)")
+                // Out of descriptors (EMFILE/ENFILE) or another failure: pause accepting until the next
+                // housekeeping pass instead of spinning on a listener that stays readable.
+                Log.warning("accept: \(error); pausing new connections for \(Self.tickNanoseconds / 1_000_000) ms")
+                acceptPaused = true
+                try? epoll.modify(listenerFD, events: [], token: Token.listener)
                 return
             }
             let now = SystemClock.monotonicNanoseconds()
@@ -182,15 +189,15 @@ public final class Daemon {
 
     private func service(_ connection: Connection, events: Epoll.Events) {
         let now = SystemClock.monotonicNanoseconds()
-        if !events.isDisjoint(with: [.readable, .hangup, .error]) && !connection.inputClosed {
+        if !events.isDisjoint(with: [.readable, .hangup, .closed]) && !connection.inputClosed {
             guard read(connection, now: now) else { return close(connection, reason: "read failed") }
         }
         handleLines(connection, now: now)
-        guard connection.flush(now: now) else { return close(connection, reason: "peer closed") }
-        if connection.inputClosed && connection.pendingOutput == 0 && connection.watches.isEmpty {
-            return close(connection, reason: nil)
+        settle(connection)
+        // Both directions gone (EPOLLHUP/EPOLLERR): nothing more can be written either.
+        if events.contains(.closed) && connections[connection.token] != nil && connection.isSocket {
+            close(connection, reason: nil)
         }
-        updateInterest(connection)
     }
 
     /// Reads what is available (a bounded amount, for fairness). Returns false on a read error.
@@ -216,7 +223,6 @@ public final class Daemon {
             case .success(let count?):
                 connection.input.append(contentsOf: chunk[..<count])
                 connection.lastActivity = now
-                if connection.partialSince == nil { connection.partialSince = now }
                 if count < chunk.count || stdioNeedsPolling { return true }
             }
         }
@@ -234,6 +240,7 @@ public final class Daemon {
                     connection.input.append(0x0A)
                     continue
                 }
+                // The deadline for a partial line runs from when its first byte was seen.
                 connection.partialSince = connection.hasPartialLine ? (connection.partialSince ?? now) : nil
                 return
             case .tooLong:
@@ -250,6 +257,7 @@ public final class Daemon {
             case .line(let line):
                 connection.hasSentLine = true
                 connection.lastActivity = now
+                connection.partialSince = nil
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 let wall = SystemClock.wallMilliseconds()
                 let before = service.book.revision
@@ -271,13 +279,23 @@ public final class Daemon {
         }
     }
 
+    /// Watches a connection for what it needs next: input while it may send and its replies are being read,
+    /// writability while replies wait. A connection that needs neither is taken out of epoll, so that a
+    /// half-closed peer with a pending watch costs no wake-ups.
     private func updateInterest(_ connection: Connection) {
+        guard !(connection === stdio && stdioNeedsPolling) else { return }
         var interest: Epoll.Events = []
         if !connection.inputClosed && connection.pendingOutput < Self.outputHighWater { interest.insert(.readable) }
         if connection.pendingOutput > 0 && connection.isSocket { interest.insert(.writable) }
-        guard interest != connection.interest, !(connection === stdio && stdioNeedsPolling) else { return }
-        connection.interest = interest
-        do { try epoll.modify(connection.inputFD, events: interest, token: connection.token) } catch {
+        guard interest != connection.interest else { return }
+        do {
+            switch (connection.interest.isEmpty, interest.isEmpty) {
+            case (false, true): epoll.remove(connection.inputFD)
+            case (true, false): try epoll.add(connection.inputFD, events: interest, token: connection.token)
+            default: try epoll.modify(connection.inputFD, events: interest, token: connection.token)
+            }
+            connection.interest = interest
+        } catch {
             close(connection, reason: "\(error)")
         }
     }
@@ -294,7 +312,7 @@ public final class Daemon {
             stdio = nil
             return
         }
-        epoll.remove(connection.inputFD)
+        if !connection.interest.isEmpty { epoll.remove(connection.inputFD) }
         Syscall.close(connection.inputFD)
     }
 
@@ -309,16 +327,19 @@ public final class Daemon {
             let ready = connection.watches.filter { $0.sinceRevision < revision }
             guard !ready.isEmpty else { continue }
             connection.watches.removeAll { $0.sinceRevision < revision }
+            connection.lastActivity = SystemClock.monotonicNanoseconds()
             for watch in ready { connection.enqueue(service.answer(watch)) }
             if connection.watches.isEmpty { watchers.remove(token) }
             settle(connection)
         }
     }
 
-    /// Flushes a connection after replies were queued outside its own events.
+    /// Writes what a connection has queued and decides what it waits for next. A connection whose input
+    /// ended closes once its replies are written; for stdio, the end of input ends the daemon, and watches
+    /// still pending are answered as the daemon shuts down.
     private func settle(_ connection: Connection) {
         guard connection.flush(now: SystemClock.monotonicNanoseconds()) else { return close(connection, reason: "peer closed") }
-        if connection.inputClosed && connection.pendingOutput == 0 && connection.watches.isEmpty {
+        if connection.inputClosed && connection.pendingOutput == 0 && (connection.watches.isEmpty || connection === stdio) {
             return close(connection, reason: nil)
         }
         updateInterest(connection)
@@ -341,6 +362,10 @@ public final class Daemon {
         expireWatches(now: now)
         guard now &- lastHousekeeping >= Self.tickNanoseconds else { return }
         lastHousekeeping = now
+        if acceptPaused {
+            acceptPaused = false
+            try? epoll.modify(listenerFD, events: .readable, token: Token.listener)
+        }
         let timestamp = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: now)
         for entry in service.evictExpired(now: timestamp) {
             Log.info(
@@ -365,7 +390,7 @@ public final class Daemon {
             }
             guard let reason else { continue }
             if connection.pendingOutput == 0 {
-                connection.enqueue(service.reply(id: .null, error: HostessError(.badRequest, "\(reason); closing the connection")))
+                connection.enqueue(service.reply(id: .null, error: HostessError(.timeout, "\(reason); closing the connection")))
                 _ = connection.flush(now: now)
             }
             close(connection, reason: reason)
@@ -378,6 +403,7 @@ public final class Daemon {
             let expired = connection.watches.filter { $0.deadline <= now }
             guard !expired.isEmpty else { continue }
             connection.watches.removeAll { $0.deadline <= now }
+            connection.lastActivity = now
             for watch in expired { connection.enqueue(service.answer(watch)) }
             if connection.watches.isEmpty { watchers.remove(token) }
             settle(connection)

@@ -5,19 +5,21 @@ import HostessSystem
 
 /// The daemon's Unix socket, guarded by a lock file so that one hostessd serves a path at a time.
 ///
-/// The lock (`PATH.lock`, held with `flock` for the daemon's life) is the kernel's word on whether a hostessd
+/// The lock (`PATH.lock`, holding the pid, locked with `flock` for the daemon's life) is the kernel's word on whether a hostessd
 /// is alive: a second daemon finds it held and refuses to start; a daemon that died released it, so its stale
 /// socket file is removed and replaced.
 final class Listener {
     /// Why the socket cannot be served.
     enum Failure: Error, CustomStringConvertible {
         case alreadyServed(path: String, pid: String)
+        case notASocket(path: String)
         case system(SystemError)
 
         var description: String {
             switch self {
             case .alreadyServed(let path, let pid):
                 "another hostessd (pid \(pid)) is serving \(path); stop it first or choose another --socket"
+            case .notASocket(let path): "\(path) exists and is not a socket; remove it or choose another --socket"
             case .system(let error): "\(error)"
             }
         }
@@ -48,7 +50,15 @@ final class Listener {
             }
             _ = ftruncate(lockFD, 0)
             try Syscall.writeAll(lockFD, Array(String(getpid()).utf8), socket: false)
-            try Syscall.unlinkIfPresent(path)
+            // Only a socket is stale: anything else at the path is not ours to delete.
+            var existing = stat()
+            if lstat(path, &existing) == 0 {
+                guard existing.st_mode & S_IFMT == S_IFSOCK else {
+                    Syscall.close(lockFD)
+                    throw Failure.notASocket(path: path)
+                }
+                try Syscall.unlinkIfPresent(path)
+            }
             let fd = try Syscall.unixStreamSocket(nonBlocking: true)
             do {
                 try Syscall.bind(fd, to: address)
@@ -71,11 +81,11 @@ final class Listener {
         }
     }
 
-    /// Stops accepting and removes the socket file; the lock is released last.
+    /// Stops accepting and removes the socket file, then releases the lock. The lock file itself stays:
+    /// removing it while held would let a starting daemon lock a new file while another still holds the old.
     func close() {
         Syscall.close(fd)
         try? Syscall.unlinkIfPresent(path)
-        try? Syscall.unlinkIfPresent(path + ".lock")
         Syscall.close(lockFD)
     }
 }

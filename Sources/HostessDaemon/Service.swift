@@ -84,7 +84,13 @@ public struct Service: Sendable {
             }
             return try execute(JSONReader(object), id: requestID, caller: caller, connection: connection, now: now)
         } catch {
-            return .reply(reply(id: requestID, error: error))
+            // An id of the wrong type is not echoed back: the reply's id is always an integer, a string or null.
+            let echoed: JSONValue
+            switch requestID {
+            case .null, .int, .string: echoed = requestID
+            default: echoed = .null
+            }
+            return .reply(reply(id: echoed, error: error))
         }
     }
 

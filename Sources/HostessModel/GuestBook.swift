@@ -220,7 +220,7 @@ public struct GuestBook: Sendable {
     ) throws(HostessError) -> GuestBookEntry {
         try Token.validate(
             connectomeID, maximum: Limits.connectomeIDBytes, first: \.isExtensionByte, rest: \.isExtensionByte,
-            rule: "printable ASCII without spaces"
+            rule: "printable ASCII without spaces or ':'"
         ) { HostessError(.badRequest, "connectome id \($0)", field: "connectomeId") }
         var record = try record(id: id)
         try authorize(caller, owner: record.entry.name.owner, action: "mark terminals of", id: id)

@@ -65,16 +65,18 @@ public struct Registration: Hashable, Sendable {
     }
 
     private static func checkIdentity(_ reader: JSONReader, against name: ServerName) throws(HostessError) {
-        let expected: [(String, String)] = [
-            ("fqdn", name.fqdn), ("servername", name.servername), ("class", name.classCode.description),
-            ("owner", name.owner), ("uuid", name.uuid),
+        // fqdn (DNS), class and UUID (hex) are case-insensitive; servername and owner are not.
+        let expected: [(String, String, Bool)] = [
+            ("fqdn", name.fqdn, true), ("servername", name.servername, false), ("class", name.classCode.description, true),
+            ("owner", name.owner, false), ("uuid", name.uuid, true),
         ]
-        for (key, value) in expected {
-            if let given = try reader.string(key), given.lowercased() != value.lowercased() {
+        for (key, value, folded) in expected {
+            if let given = try reader.string(key), folded ? given.lowercased() != value.lowercased() : given != value {
                 throw HostessError(.badRequest, "'\(given)' disagrees with the id, which says '\(value)'", field: reader.fieldPath(key))
             }
         }
         if let auth = try reader.reader("authentication") {
+            try auth.rejectUnknownKeys(allowed: ["required", "mechanism"])
             if let required = try auth.string("required"), required != name.authentication.rawValue {
                 throw HostessError(
                     .badRequest, "'\(required)' disagrees with the id, which says '\(name.authentication.rawValue)'",

@@ -21,8 +21,10 @@ public struct HostessError: Error, Sendable, Equatable, CustomStringConvertible 
         case forbidden
         /// The request is larger than a documented limit.
         case tooLarge = "too_large"
-        /// The guest book or the daemon is at a configured capacity.
+        /// The daemon is at a configured capacity (connections).
         case capacity
+        /// The client was too slow (sent nothing, left a line unfinished, did not read its replies) or sat idle.
+        case timeout
         /// The daemon is shutting down or cannot serve now.
         case unavailable
         /// The client could not reach the daemon or lost its connection (client-side only).

@@ -81,6 +81,9 @@ extension Terminal {
     /// `keepState` is false they are accepted and ignored.
     public init(name: String, reader: JSONReader, keepState: Bool = false) throws(HostessError) {
         try reader.rejectUnknownKeys(allowed: Set(["name", "direction", "multiplexing", "protocol", "metadata"]).union(Terminal.stateKeys))
+        if let given = try reader.string("name"), given != name {
+            throw HostessError(.badRequest, "'\(given)' disagrees with the terminal's key '\(name)'", field: reader.fieldPath("name"))
+        }
         let directionText = try reader.requireString("direction")
         guard let direction = Direction(rawValue: directionText) else {
             throw HostessError(

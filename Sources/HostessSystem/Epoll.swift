@@ -13,10 +13,12 @@ public struct Epoll: ~Copyable {
         public static let readable = Events(rawValue: EPOLLIN.rawValue)
         /// Writable.
         public static let writable = Events(rawValue: EPOLLOUT.rawValue)
-        /// The peer closed its end.
-        public static let hangup = Events(rawValue: EPOLLHUP.rawValue | EPOLLRDHUP.rawValue)
-        /// An error is pending.
+        /// The peer stopped sending (EPOLLRDHUP); reported only when asked for.
+        public static let hangup = Events(rawValue: EPOLLRDHUP.rawValue)
+        /// An error is pending (EPOLLERR); always reported.
         public static let error = Events(rawValue: EPOLLERR.rawValue)
+        /// Both directions are shut (EPOLLHUP) or an error is pending; always reported.
+        public static let closed = Events(rawValue: EPOLLHUP.rawValue | EPOLLERR.rawValue)
     }
 
     /// One readiness report.
@@ -39,12 +41,12 @@ public struct Epoll: ~Copyable {
 
     /// Registers `descriptor` for `events`. The corresponding C function is `epoll_ctl(EPOLL_CTL_ADD)`.
     public func add(_ descriptor: Int32, events: Events, token: UInt64) throws(SystemError) {
-        _ = try retrying("epoll_ctl ADD") { cshim_epoll_ctl(fd, EPOLL_CTL_ADD, descriptor, events.rawValue | EPOLLRDHUP.rawValue, token) }
+        _ = try retrying("epoll_ctl ADD") { cshim_epoll_ctl(fd, EPOLL_CTL_ADD, descriptor, events.rawValue, token) }
     }
 
     /// Changes the events `descriptor` is watched for. The corresponding C function is `epoll_ctl(EPOLL_CTL_MOD)`.
     public func modify(_ descriptor: Int32, events: Events, token: UInt64) throws(SystemError) {
-        _ = try retrying("epoll_ctl MOD") { cshim_epoll_ctl(fd, EPOLL_CTL_MOD, descriptor, events.rawValue | EPOLLRDHUP.rawValue, token) }
+        _ = try retrying("epoll_ctl MOD") { cshim_epoll_ctl(fd, EPOLL_CTL_MOD, descriptor, events.rawValue, token) }
     }
 
     /// Stops watching `descriptor`. The corresponding C function is `epoll_ctl(EPOLL_CTL_DEL)`.

@@ -7,19 +7,16 @@ import HostessSystem
 let environment = EnvironmentVariables.current
 let arguments = Array(CommandLine.arguments.dropFirst())
 
-if arguments == ["--version"] {
-    print("hostessd \(hostessVersion)")
-    exit(0)
-}
-
 let configuration: Configuration
 do {
     configuration = try Configuration.parse(arguments: arguments, environment: environment)
 } catch .help {
     print(Configuration.usage)
     exit(0)
+} catch .version {
+    print("hostessd \(hostessVersion)")
+    exit(0)
 } catch {
-    Log.error("\(error)")
     FileHandleWriter.standardError("hostessd: \(error)\nTry 'hostessd --help'.\n")
     exit(2)
 }

@@ -16,7 +16,8 @@ public enum JSONValue: Sendable, Hashable {
 
 // MARK: - JSONObject
 
-/// A JSON object: key/value pairs in their written order. Keys are unique.
+/// A JSON object: key/value pairs in their written order. Keys are unique, compared code unit by code unit
+/// (RFC 8259 §8.3), so canonically equivalent but differently encoded keys are distinct.
 public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
     /// The members in order.
     public private(set) var members: [(key: String, value: JSONValue)]
@@ -32,9 +33,9 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
 
     /// The value for `key`, or nil. Setting nil removes the key.
     public subscript(key: String) -> JSONValue? {
-        get { members.first(where: { $0.key == key })?.value }
+        get { members.first(where: { $0.key.utf8.elementsEqual(key.utf8) })?.value }
         set {
-            if let index = members.firstIndex(where: { $0.key == key }) {
+            if let index = members.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
                 if let newValue { members[index].value = newValue } else { members.remove(at: index) }
             } else if let newValue {
                 members.append((key, newValue))
@@ -57,13 +58,14 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
 
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         lhs.members.count == rhs.members.count
-            && zip(lhs.members, rhs.members).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+            && zip(lhs.members, rhs.members).allSatisfy { $0.key.utf8.elementsEqual($1.key.utf8) && $0.value == $1.value }
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(members.count)
         for member in members {
-            hasher.combine(member.key)
+            hasher.combine(member.key.utf8.count)
+            for byte in member.key.utf8 { hasher.combine(byte) }
             hasher.combine(member.value)
         }
     }
