@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "HostessModel", targets: ["HostessModel"]),
         .library(name: "HostessClient", targets: ["HostessClient"]),
+        .library(name: "HostessRegion", targets: ["HostessRegion"]),
         .executable(name: "hostessd", targets: ["hostessd"]),
         .executable(name: "hostess", targets: ["hostess"]),
     ],
@@ -27,10 +28,12 @@ let package = Package(
         .target(name: "HostessModel", swiftSettings: strict),
         /// Thin, EINTR-retrying wrappers over the syscalls the daemon and the client use.
         .target(name: "HostessSystem", dependencies: ["CShim"], swiftSettings: strict),
+        /// The shared-memory guest book: layout, the writer (hostessd) and the zero-copy reader.
+        .target(name: "HostessRegion", dependencies: ["HostessModel", "HostessSystem", "CShim"], swiftSettings: strict),
         /// hostessd's interfaces: event loop, Unix socket and stdio protocol servers, configuration.
-        .target(name: "HostessDaemon", dependencies: ["HostessModel", "HostessSystem"], swiftSettings: strict),
+        .target(name: "HostessDaemon", dependencies: ["HostessModel", "HostessSystem", "HostessRegion"], swiftSettings: strict),
         /// What a server links to talk to hostessd.
-        .target(name: "HostessClient", dependencies: ["HostessModel", "HostessSystem"], swiftSettings: strict),
+        .target(name: "HostessClient", dependencies: ["HostessModel", "HostessSystem", "HostessRegion"], swiftSettings: strict),
 
         // MARK: - Executables
 

@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -68,4 +71,42 @@ int cshim_signal_pipe(const int *signals, int count) {
         if (sigaction(signals[i], &action, NULL) != 0) return -1;
     }
     return fds[0];
+}
+
+int cshim_futex_wait(const uint32_t *address, uint32_t expected, int64_t timeout_ns) {
+    struct timespec timeout;
+    struct timespec *limit = NULL;
+    if (timeout_ns >= 0) {
+        timeout.tv_sec = (time_t)(timeout_ns / 1000000000);
+        timeout.tv_nsec = (long)(timeout_ns % 1000000000);
+        limit = &timeout;
+    }
+    return (int)syscall(SYS_futex, address, FUTEX_WAIT, expected, limit, NULL, 0);
+}
+
+int cshim_futex_wake_all(uint32_t *address) {
+    return (int)syscall(SYS_futex, address, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+int cshim_write_lock_holder(int fd, pid_t *holder) {
+    struct flock lock;
+    memset(&lock, 0, sizeof(lock));
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = 0;
+    lock.l_len = 1;
+    if (fcntl(fd, F_OFD_GETLK, &lock) != 0) return -1;
+    if (lock.l_type == F_UNLCK) return 0;
+    *holder = lock.l_pid;
+    return 1;
+}
+
+int cshim_take_write_lock(int fd) {
+    struct flock lock;
+    memset(&lock, 0, sizeof(lock));
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = 0;
+    lock.l_len = 1;
+    return fcntl(fd, F_OFD_SETLK, &lock);
 }

@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/random.h>
+#include "CShimAtomics.h"
 
 /// Why C: `struct ucred` and SO_PEERCRED need _GNU_SOURCE, which Swift's Glibc import does not define.
 /// Reads the kernel's record of the process at the other end of a connected Unix socket.
@@ -35,5 +36,24 @@ void cshim_line_buffer_stdout(void);
 /// returns the pipe's read end (non-blocking, close-on-exec), or -1 with errno set. Works whichever
 /// thread the kernel picks to take the signal.
 int cshim_signal_pipe(const int *signals, int count);
+
+/// Why C: there is no libc wrapper for futex(2). Waits while the 32-bit word at `address` (in a shared
+/// mapping, read-only is enough) equals `expected`, for at most `timeout_ns` (negative: no limit).
+/// Returns 0 when woken, or -1 with errno set (EAGAIN: the word differed; ETIMEDOUT; EINTR).
+int cshim_futex_wait(const uint32_t *address, uint32_t expected, int64_t timeout_ns);
+
+/// Why C: see cshim_futex_wait. Wakes every process waiting on the word at `address`.
+/// Returns the number woken, or -1 with errno set.
+int cshim_futex_wake_all(uint32_t *address);
+
+/// Why C: F_OFD_GETLK needs _GNU_SOURCE. Asks the kernel whether any process holds a write lock on byte 0
+/// of `fd` (a read-only descriptor is enough). Returns 1 and the holder's pid (-1 for an OFD lock) when one
+/// does, 0 when none does, or -1 with errno set.
+int cshim_write_lock_holder(int fd, pid_t *holder);
+
+/// Why C: see cshim_write_lock_holder. Takes a write lock on byte 0 of `fd` without waiting, owned by the
+/// open file description (released when its last descriptor closes, e.g. when the process dies).
+/// Returns 0, or -1 with errno set (EAGAIN: another holder).
+int cshim_take_write_lock(int fd);
 
 #endif

@@ -22,10 +22,17 @@ public struct Configuration: Sendable, Equatable {
     public var maxConnections = 4096
     /// Extra owner names per uid, from the config file's `owners`.
     public var ownerNames: [UInt32: Set<String>] = [:]
+    /// The shared-memory region's name, or nil to publish none.
+    public var sharedMemoryName: String? = "/hostess-registry"
+    /// Entries the guest book (and its region) holds.
+    public var capacity = 4096
+    /// Payload bytes per entry the region's arena is sized for, on average.
+    public var entryBytes = 4096
 
     /// The embedded defaults.
     public init(environment: [String: String]) {
         socketPath = DefaultPaths.socket(environment: environment)
+        if let name = environment["HOSTESS_SHM"], !name.isEmpty { sharedMemoryName = name }
     }
 
     /// The usage text.
@@ -44,6 +51,12 @@ public struct Configuration: Sendable, Equatable {
           --client-timeout S       seconds to send a first line, finish a line, or read a reply (default 10)
           --idle-timeout S         close a connection idle this long with no watch pending (default 600)
           --max-connections N      connections served at once (default 4096)
+          --shm NAME               shared-memory region to publish the guest book in (env HOSTESS_SHM;
+                                   default /hostess-registry)
+          --no-shm                 publish no region (clients use the socket only)
+          --capacity N             entries the guest book and its region hold (default 4096); more
+                                   registrations are refused with a `capacity` error
+          --entry-bytes N          average bytes of an entry's JSON the region is sized for (default 4096)
           --config FILE            JSON config file (env HOSTESS_CONFIG); flags override it
           --version                print the version
           -h, --help               show this help
@@ -60,6 +73,7 @@ public struct Configuration: Sendable, Equatable {
         var index = 0
         let valued: Set<String> = [
             "--socket", "--ttl", "--heartbeat-interval", "--client-timeout", "--idle-timeout", "--max-connections", "--config",
+            "--shm", "--capacity", "--entry-bytes",
         ]
         while index < arguments.count {
             var argument = arguments[index]
@@ -71,7 +85,7 @@ public struct Configuration: Sendable, Equatable {
             switch argument {
             case "-h", "--help": throw .help
             case "--version": throw .version
-            case "--stdio": flags.append((argument, nil))
+            case "--stdio", "--no-shm": flags.append((argument, nil))
             case _ where valued.contains(argument):
                 if value == nil {
                     index += 1
@@ -89,11 +103,26 @@ public struct Configuration: Sendable, Equatable {
             try configuration.apply(file: configPath, ttlGiven: &ttlGiven, intervalGiven: &intervalGiven)
             // The environment overrides the file.
             if let path = environment["HOSTESS_SOCKET"], !path.isEmpty { configuration.socketPath = path }
+            if let name = environment["HOSTESS_SHM"], !name.isEmpty { configuration.sharedMemoryName = name }
         }
         for (flag, value) in flags {
             let text = value ?? ""
             switch flag {
             case "--stdio": configuration.stdio = true
+            case "--no-shm": configuration.sharedMemoryName = nil
+            case "--shm":
+                do { _ = try SharedMemory.path(of: text) } catch { throw .usage("--shm: expected /NAME with no other '/', found '\(text)'") }
+                configuration.sharedMemoryName = text
+            case "--capacity":
+                guard let count = Int(text), (1...1_000_000).contains(count) else {
+                    throw .usage("--capacity: expected a whole number from 1 to 1000000, found '\(text)'")
+                }
+                configuration.capacity = count
+            case "--entry-bytes":
+                guard let count = Int(text), (1024...65536).contains(count) else {
+                    throw .usage("--entry-bytes: expected a whole number from 1024 to 65536, found '\(text)'")
+                }
+                configuration.entryBytes = count
             case "--socket": configuration.socketPath = text
             case "--ttl":
                 configuration.ttl = try seconds(text, flag)
@@ -115,6 +144,9 @@ public struct Configuration: Sendable, Equatable {
         if intervalGiven && !ttlGiven { configuration.ttl = configuration.heartbeatInterval * 3 }
         guard configuration.heartbeatInterval < configuration.ttl else {
             throw .usage("the heartbeat interval (\(configuration.heartbeatInterval) s) must be shorter than the TTL (\(configuration.ttl) s)")
+        }
+        if let name = configuration.sharedMemoryName, (try? SharedMemory.path(of: name)) == nil {
+            throw .usage("HOSTESS_SHM: expected /NAME with no other '/', found '\(name)'")
         }
         guard !configuration.socketPath.hasPrefix("@") else {
             throw .usage("--socket: abstract socket names (@…) are not supported; give a file system path")
@@ -155,7 +187,14 @@ public struct Configuration: Sendable, Equatable {
             }
             let reader = JSONReader(object)
             try reader.rejectUnknownKeys(
-                allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners"])
+                allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners", "shm", "capacity"])
+            if let name = try reader.string("shm") {
+                guard (try? SharedMemory.path(of: name)) != nil else {
+                    throw HostessError(.badRequest, "expected /NAME with no other '/'", field: "shm")
+                }
+                sharedMemoryName = name
+            }
+            if let value = try reader.int("capacity", in: 1...1_000_000) { capacity = Int(value) }
             if let socket = try reader.string("socket") { socketPath = socket }
             if let value = try reader.number("ttl", in: 0.001...86_400) {
                 ttl = value

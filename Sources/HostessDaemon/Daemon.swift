@@ -1,5 +1,6 @@
 import Glibc
 import HostessModel
+import HostessRegion
 import HostessSystem
 
 // MARK: - Daemon
@@ -37,12 +38,17 @@ public final class Daemon {
     private var acceptPaused = false
     private var lastHousekeeping: UInt64 = 0
     private var answeredRevision: UInt64 = 0
+    private var publisher: Publisher?
 
     /// Sets up the loop: signals, and the socket or stdio. Nothing is served until ``run()``.
     public init(configuration: Configuration, environment: [String: String], version: String) throws(DaemonError) {
         self.configuration = configuration
         self.environment = environment
-        service = Service(ttlSeconds: configuration.ttl, heartbeatInterval: configuration.heartbeatInterval)
+        let arenaBytes = configuration.capacity * configuration.entryBytes
+        service = Service(
+            ttlSeconds: configuration.ttl, heartbeatInterval: configuration.heartbeatInterval,
+            capacity: GuestBook.Capacity(
+                entries: configuration.capacity, payloadBytes: arenaBytes, capabilities: RegionLayout.capabilityCapacity))
         Syscall.ignoreBrokenPipes()
         let limit = Syscall.raiseDescriptorLimit()
         do {
@@ -69,9 +75,46 @@ public final class Daemon {
                 Log.warning("open-file limit is \(limit); fewer than --max-connections \(configuration.maxConnections) clients can connect")
             }
         }
+        if let name = configuration.sharedMemoryName {
+            do { try openRegion(name: name, arenaBytes: arenaBytes) } catch {
+                listener?.close()
+                throw error
+            }
+        }
     }
 
     private var listenerFD: Int32 { listener?.fd ?? -1 }
+
+    /// Creates the shared-memory region, first taking over what a dead predecessor left under its name.
+    private func openRegion(name: String, arenaBytes: Int) throws(DaemonError) {
+        let leftover = try Publisher.takeOver(name)
+        let writer: RegionWriter
+        do {
+            writer = try RegionWriter(name: name, capacity: configuration.capacity, arenaBytes: arenaBytes, environment: environment)
+        } catch {
+            throw .listen("cannot create shared-memory region \(name): \(error)")
+        }
+        publisher = Publisher(writer: writer)
+        if let leftover {
+            let now = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: SystemClock.monotonicNanoseconds())
+            let refused = service.restore(leftover.entries, revision: leftover.revision, now: now)
+            for (entry, error) in refused { Log.warning("could not restore \(entry.id): \(error)") }
+            Log.info(
+                "adopted \(leftover.entries.count - refused.count) entries from the region of a previous hostessd (pid \(leftover.pid)); each has \(configuration.ttl) s to heartbeat again"
+            )
+        }
+        publishChanges()
+        Log.info("publishing the guest book in shared memory \(name) (capacity \(configuration.capacity) entries, \(writer.layout.regionSize) bytes)")
+    }
+
+    /// Publishes guest book changes and heartbeats to the region, before any reply to them is written.
+    private func publishChanges() {
+        guard let publisher else { return }
+        publisher.publish(service.book)
+        for heartbeat in service.takeHeartbeats() {
+            publisher.writer.heartbeat(id: heartbeat.id, wallMilliseconds: heartbeat.wallMilliseconds)
+        }
+    }
 
     private func openStdio() throws(DaemonError) {
         let uid = getuid()
@@ -122,8 +165,9 @@ public final class Daemon {
                 }
             }
             if stdioNeedsPolling, let stdio { service(stdio, events: .readable) }
-            answerWatches()
             housekeeping()
+            publishChanges()
+            answerWatches()
         }
         shutdown()
         return status
@@ -193,6 +237,7 @@ public final class Daemon {
             guard read(connection, now: now) else { return close(connection, reason: "read failed") }
         }
         handleLines(connection, now: now)
+        publishChanges()
         settle(connection)
         // Both directions gone (EPOLLHUP/EPOLLERR): nothing more can be written either.
         if events.contains(.closed) && connections[connection.token] != nil && connection.isSocket {
@@ -362,6 +407,7 @@ public final class Daemon {
         expireWatches(now: now)
         guard now &- lastHousekeeping >= Self.tickNanoseconds else { return }
         lastHousekeeping = now
+        publisher?.writer.beat()
         if acceptPaused {
             acceptPaused = false
             try? epoll.modify(listenerFD, events: .readable, token: Token.listener)
@@ -431,6 +477,11 @@ public final class Daemon {
             let path = listener.path
             listener.close()
             Log.info("stopped accepting; removed \(path)")
+        }
+        if let publisher {
+            publisher.writer.close()
+            self.publisher = nil
+            Log.info("closed and removed shared-memory region \(publisher.writer.name)")
         }
         let deadline = SystemClock.monotonicNanoseconds() &+ 1_000_000_000
         for connection in connections.values {

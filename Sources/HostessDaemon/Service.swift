@@ -53,10 +53,24 @@ public struct Service: Sendable {
     /// Extra facts `status` reports (version, socket path, pid).
     public var statusFacts: JSONObject = [:]
 
+    /// Heartbeats handled since ``takeHeartbeats()`` was last called: id and wall-clock time.
+    public private(set) var heartbeats: [(id: String, wallMilliseconds: Int64)] = []
+
     /// A service over an empty guest book.
-    public init(ttlSeconds: Double, heartbeatInterval: Double) {
-        book = GuestBook(ttlNanoseconds: UInt64(ttlSeconds * 1e9))
+    public init(ttlSeconds: Double, heartbeatInterval: Double, capacity: GuestBook.Capacity = .unlimited) {
+        book = GuestBook(ttlNanoseconds: UInt64(ttlSeconds * 1e9), capacity: capacity)
         self.heartbeatInterval = heartbeatInterval
+    }
+
+    /// Returns and forgets the heartbeats handled since the last call.
+    public mutating func takeHeartbeats() -> [(id: String, wallMilliseconds: Int64)] {
+        defer { heartbeats.removeAll(keepingCapacity: true) }
+        return heartbeats
+    }
+
+    /// Restores entries a previous daemon published (see ``GuestBook/restore(_:revision:now:)``).
+    public mutating func restore(_ entries: [GuestBookEntry], revision: UInt64, now: Timestamp) -> [(entry: GuestBookEntry, error: HostessError)] {
+        book.restore(entries, revision: revision, now: now)
     }
 
     // MARK: Requests
@@ -122,6 +136,7 @@ public struct Service: Sendable {
         case "heartbeat":
             try allow(["serverId"])
             let entry = try book.heartbeat(id: try serverID(request), by: caller, now: now)
+            heartbeats.append((entry.id, entry.lastHeartbeat))
             return .reply(reply(id: id, result: ["serverId": .string(entry.id), "lastHeartbeat": .int(entry.lastHeartbeat)]))
         case "getServer":
             try allow(["serverId"])

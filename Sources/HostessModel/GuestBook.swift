@@ -84,7 +84,8 @@ public struct Change: Hashable, Sendable {
 
 /// The guest book and its rules: who is here, what they offer, and which terminals are in use.
 ///
-/// A value with one owner (the daemon's event loop). Every change bumps ``revision`` by one and is recorded
+/// A value with one owner (the daemon's event loop). Its ``Capacity`` is checked before a change is made, so
+/// a change that would not fit the shared-memory region is refused with `capacity` and changes nothing. Every change bumps ``revision`` by one and is recorded
 /// in a bounded log, so that watchers and publishers learn exactly what changed since a revision.
 /// Heartbeats refresh liveness only: they are not changes and do not bump the revision.
 public struct GuestBook: Sendable {
@@ -97,8 +98,34 @@ public struct GuestBook: Sendable {
         var sessionConnection: UInt64?
     }
 
+    /// What the guest book may hold.
+    public struct Capacity: Sendable, Equatable {
+        /// Entries at most.
+        public var entries: Int
+        /// Bytes of all entries' wire form (compact JSON) together, at most.
+        public var payloadBytes: Int
+        /// Distinct capability names over the book's life, at most (the region interns them for good).
+        public var capabilities: Int
+
+        /// A capacity.
+        public init(entries: Int, payloadBytes: Int, capabilities: Int) {
+            self.entries = entries
+            self.payloadBytes = payloadBytes
+            self.capabilities = capabilities
+        }
+
+        /// No practical limit.
+        public static let unlimited = Capacity(entries: .max, payloadBytes: .max, capabilities: .max)
+    }
+
     /// The revision of the latest change; 0 before any.
     public private(set) var revision: UInt64 = 0
+    /// What the book may hold.
+    public let capacity: Capacity
+    /// Bytes of all entries' wire form together.
+    public private(set) var payloadBytes = 0
+    /// Every capability name any entry has had.
+    public private(set) var knownCapabilities: Set<String> = []
     /// How long an entry lives without a heartbeat, in nanoseconds.
     public let ttlNanoseconds: UInt64
     /// How many changes the log keeps for ``changes(since:)``.
@@ -113,9 +140,11 @@ public struct GuestBook: Sendable {
     /// - Parameters:
     ///   - ttlNanoseconds: liveness window; an entry not heartbeated within it is evicted.
     ///   - changeLogCapacity: how many recent changes to remember for watchers.
-    public init(ttlNanoseconds: UInt64, changeLogCapacity: Int = 4096) {
+    ///   - capacity: what the book may hold.
+    public init(ttlNanoseconds: UInt64, changeLogCapacity: Int = 4096, capacity: Capacity = .unlimited) {
         self.ttlNanoseconds = ttlNanoseconds
         self.changeLogCapacity = max(1, changeLogCapacity)
+        self.capacity = capacity
     }
 
     /// The number of entries.
@@ -161,6 +190,13 @@ public struct GuestBook: Sendable {
         let id = registration.name.description
         try authorize(caller, owner: registration.name.owner, action: "register", id: id)
         let deadline = now.monotonicNanoseconds &+ ttlNanoseconds
+        let newCapabilities = registration.capabilities.filter { !knownCapabilities.contains($0) }
+        guard knownCapabilities.count + newCapabilities.count <= capacity.capabilities else {
+            throw HostessError(
+                .capacity,
+                "the guest book knows \(knownCapabilities.count) capability names and holds at most \(capacity.capabilities); \(newCapabilities.count) more would not fit",
+                field: "capabilities")
+        }
         if var record = records[id] {
             record.entry.terminals = registration.terminals.map { terminal in
                 var updated = terminal
@@ -173,18 +209,25 @@ public struct GuestBook: Sendable {
             record.entry.metadata = registration.metadata
             record.entry.lastHeartbeat = now.wallMilliseconds
             record.entry.session = session != nil
+            try admit(record.entry, replacing: records[id]?.entry)
             record.deadline = deadline
             record.sessionConnection = session
             records[id] = record
+            knownCapabilities.formUnion(newCapabilities)
             log(.updated, id)
             return (record.entry, false)
+        }
+        guard records.count < capacity.entries else {
+            throw HostessError(.capacity, "the guest book is full: it holds at most \(capacity.entries) entries (hostessd --capacity)")
         }
         let entry = GuestBookEntry(
             name: registration.name, terminals: registration.terminals, capabilities: registration.capabilities,
             metadata: registration.metadata, registeredAt: now.wallMilliseconds, lastHeartbeat: now.wallMilliseconds,
             serial: nextSerial, session: session != nil)
+        try admit(entry, replacing: nil)
         nextSerial += 1
         records[id] = Record(entry: entry, deadline: deadline, sessionConnection: session)
+        knownCapabilities.formUnion(newCapabilities)
         log(.registered, id)
         return (entry, true)
     }
@@ -194,7 +237,7 @@ public struct GuestBook: Sendable {
     public mutating func unregister(id: String, by caller: Caller) throws(HostessError) -> GuestBookEntry {
         let record = try record(id: id)
         try authorize(caller, owner: record.entry.name.owner, action: "unregister", id: id)
-        records[id] = nil
+        remove(id)
         log(.unregistered, id)
         return record.entry
     }
@@ -238,7 +281,9 @@ public struct GuestBook: Sendable {
                 .tooLarge, "terminal '\(name)' already has \(Limits.connectionsPerTerminal) connections", field: "terminal")
         }
         terminal.connectedTo.append(connectomeID)
+        let before = record.entry
         record.entry.terminals[index] = terminal
+        try admit(record.entry, replacing: before)
         records[id] = record
         log(.terminals, id)
         return record.entry
@@ -255,7 +300,9 @@ public struct GuestBook: Sendable {
         let before = record.entry.terminals[index].connectedTo
         let after = connectomeID.map { removed in before.filter { $0 != removed } } ?? []
         guard after != before else { return record.entry }
+        let old = record.entry
         record.entry.terminals[index].connectedTo = after
+        try admit(record.entry, replacing: old)
         records[id] = record
         log(.terminals, id)
         return record.entry
@@ -266,7 +313,7 @@ public struct GuestBook: Sendable {
     public mutating func evictExpired(now: Timestamp) -> [GuestBookEntry] {
         let expired = records.values.filter { $0.deadline < now.monotonicNanoseconds }.map(\.entry)
         for entry in expired.sorted(by: { $0.serial < $1.serial }) {
-            records[entry.id] = nil
+            remove(entry.id)
             log(.evicted, entry.id)
         }
         return expired
@@ -277,13 +324,62 @@ public struct GuestBook: Sendable {
     public mutating func endSession(connection: UInt64) -> [GuestBookEntry] {
         let ended = records.values.filter { $0.sessionConnection == connection }.map(\.entry)
         for entry in ended.sorted(by: { $0.serial < $1.serial }) {
-            records[entry.id] = nil
+            remove(entry.id)
             log(.sessionEnded, entry.id)
         }
         return ended
     }
 
+    /// Puts back entries a previous daemon published, keeping their serials and timestamps, after a crash.
+    /// Each gets one TTL from `now` to heartbeat again. Revisions continue from `revision`.
+    /// - Returns: the entries that could not be restored, with why (a duplicate id, or over capacity).
+    public mutating func restore(
+        _ entries: [GuestBookEntry], revision: UInt64, now: Timestamp
+    ) -> [(entry: GuestBookEntry, error: HostessError)] {
+        self.revision = max(self.revision, revision)
+        var refused: [(GuestBookEntry, HostessError)] = []
+        for entry in entries.sorted(by: { $0.serial < $1.serial }) {
+            do throws(HostessError) {
+                guard records[entry.id] == nil else { throw HostessError(.conflict, "duplicate id in the region") }
+                guard records.count < capacity.entries else { throw HostessError(.capacity, "the guest book is full") }
+                var restored = entry
+                // A session-bound entry's connection died with the old daemon: it stays as a plain entry, and
+                // ends by TTL unless its server re-registers.
+                restored.session = false
+                try admit(restored, replacing: nil)
+                records[entry.id] = Record(entry: restored, deadline: now.monotonicNanoseconds &+ ttlNanoseconds, sessionConnection: nil)
+                knownCapabilities.formUnion(entry.capabilities)
+                nextSerial = max(nextSerial, entry.serial &+ 1)
+                log(.registered, entry.id)
+            } catch {
+                refused.append((entry, error))
+            }
+        }
+        return refused
+    }
+
     // MARK: Helpers
+
+    /// The size an entry takes in the region: its wire form.
+    public static func payloadSize(of entry: GuestBookEntry) -> Int { entry.json.jsonBytes.count }
+
+    /// Refuses a change that would take the entries' wire forms past the payload capacity.
+    private mutating func admit(_ entry: GuestBookEntry, replacing old: GuestBookEntry?) throws(HostessError) {
+        guard capacity.payloadBytes != .max else { return }
+        let size = GuestBook.payloadSize(of: entry)
+        let freed = old.map(GuestBook.payloadSize(of:)) ?? 0
+        guard payloadBytes - freed + size <= capacity.payloadBytes else {
+            throw HostessError(
+                .capacity,
+                "the shared-memory region's payload area is full (\(payloadBytes) of \(capacity.payloadBytes) bytes used); raise hostessd --capacity")
+        }
+        payloadBytes += size - freed
+    }
+
+    private mutating func remove(_ id: String) {
+        guard let record = records.removeValue(forKey: id) else { return }
+        if capacity.payloadBytes != .max { payloadBytes -= GuestBook.payloadSize(of: record.entry) }
+    }
 
     private func record(id: String) throws(HostessError) -> Record {
         guard let record = records[id] else {

@@ -86,7 +86,7 @@ struct ConnectionEdgeTests {
         let scratch = try ScratchDirectory()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.path("hostessd"))
-        process.arguments = ["--socket", "sub/relative.sock"]
+        process.arguments = ["--socket", "sub/relative.sock", "--no-shm"]
         process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -111,7 +111,7 @@ struct ConnectionEdgeTests {
         fromEnvironment.stop()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.path("hostessd"))
-        process.arguments = ["--config", config]
+        process.arguments = ["--config", config, "--no-shm"]
         process.environment = ["HOSTESS_SOCKET": scratch.path + "/from-env.sock"]
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -58,7 +58,7 @@ struct LifecycleTests {
     @Test("a second hostessd on the same socket refuses to start while the first lives")
     func secondDaemonRefused() throws {
         let first = try DaemonProcess()
-        let outcome = try CLI.run(Binaries.path("hostessd"), ["--socket", first.socketPath], timeout: 10)
+        let outcome = try CLI.run(Binaries.path("hostessd"), ["--socket", first.socketPath, "--no-shm"], timeout: 10)
         #expect(outcome.status == 1, "\(outcome)")
         #expect(outcome.stderr.contains("another hostessd (pid \(first.pid))"), "\(outcome)")
         #expect(try first.client().request("status").errorCode == nil, "the first daemon still serves")
@@ -84,7 +84,7 @@ struct LifecycleTests {
             "garbage",
             #"{"id":4,"command":"listAll"}"#,
         ]
-        let outcome = try CLI.run(Binaries.path("hostessd"), ["--stdio"], stdin: requests.joined(separator: "\n") + "\n", timeout: 20)
+        let outcome = try CLI.run(Binaries.path("hostessd"), ["--stdio", "--no-shm"], stdin: requests.joined(separator: "\n") + "\n", timeout: 20)
         #expect(outcome.status == 0, "\(outcome)")
         let replies = outcome.stdout.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)).objectValue }
         #expect(replies.count == 5, "\(outcome)")

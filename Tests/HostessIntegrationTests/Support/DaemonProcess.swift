@@ -47,6 +47,8 @@ final class ScratchDirectory: @unchecked Sendable {
 final class DaemonProcess: @unchecked Sendable {
     let scratch: ScratchDirectory
     let socketPath: String
+    /// The daemon's shared-memory region name, unique to this test.
+    let sharedMemoryName: String
     let process = Process()
     private let logPath: String
 
@@ -58,7 +60,9 @@ final class DaemonProcess: @unchecked Sendable {
         logPath = self.scratch.path + "/hostessd-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: Binaries.path("hostessd"))
-        process.arguments = (arguments.contains("--socket") ? [] : ["--socket", socketPath]) + arguments
+        sharedMemoryName = "/hostess-test-" + UUID().uuidString.lowercased()
+        process.arguments = (arguments.contains("--socket") ? [] : ["--socket", socketPath])
+            + (arguments.contains("--shm") || arguments.contains("--no-shm") ? [] : ["--shm", sharedMemoryName]) + arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "HOSTESS_SOCKET")
         env.removeValue(forKey: "NOTIFY_SOCKET")
@@ -110,6 +114,7 @@ final class DaemonProcess: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        unlink("/dev/shm" + sharedMemoryName)
     }
 }
 

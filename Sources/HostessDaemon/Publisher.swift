@@ -1,0 +1,94 @@
+import CShim
+import Glibc
+import HostessModel
+import HostessRegion
+import HostessSystem
+
+// MARK: - Publisher
+
+/// Keeps the shared-memory region in step with the guest book: every change the book logs is published
+/// before the reply that caused it is written (read-your-writes), a burst handled in one loop pass as one
+/// publication.
+final class Publisher {
+    let writer: RegionWriter
+    private(set) var publishedRevision: UInt64 = 0
+    private var publishedIDs: Set<String> = []
+
+    init(writer: RegionWriter) { self.writer = writer }
+
+    /// Publishes what changed since the last publication.
+    func publish(_ book: GuestBook) {
+        guard book.revision != publishedRevision else { return }
+        var ids: [String]
+        if let changes = book.changes(since: publishedRevision) {
+            var seen = Set<String>()
+            ids = changes.map(\.id).filter { seen.insert($0).inserted }
+        } else {
+            // The change log no longer reaches back (a restore, or a very large burst): publish everything.
+            ids = Array(publishedIDs.union(book.all().map(\.id)))
+        }
+        let changes = ids.map { id in RegionWriter.Change(id: id, entry: try? book.entry(id: id)) }
+        for change in changes {
+            if change.entry == nil { publishedIDs.remove(change.id) } else { publishedIDs.insert(change.id) }
+        }
+        writer.publish(changes, revision: book.revision)
+        publishedRevision = book.revision
+    }
+
+    // MARK: Adopting a previous instance's region
+
+    /// What a dead daemon left under the region's name.
+    struct Leftover {
+        var entries: [GuestBookEntry]
+        var revision: UInt64
+        var pid: Int32
+    }
+
+    /// Looks at what is under `name` before a new region is created there.
+    ///
+    /// - Nothing: nil.
+    /// - A region a live hostessd holds (its write lock is held), or one another user owns, or not a regular
+    ///   file: start-up is refused; the name is not ours to take.
+    /// - A region of ours whose writer died and which passes every reader check: its entries are returned,
+    ///   it is marked closed (readers still mapping it move on) and its name removed.
+    /// - One of ours that fails the checks: renamed aside (`NAME.bad-MS`), not trusted, with a log line.
+    static func takeOver(_ name: String) throws(DaemonError) -> Leftover? {
+        let fd: Int32
+        do { fd = try SharedMemory.open(name, writable: true) } catch {
+            if error.errno == ENOENT { return nil }
+            throw .listen("cannot open existing shared-memory region \(name): \(error.reason); remove it or choose another --shm")
+        }
+        defer { Syscall.close(fd) }
+        let status: (owner: uid_t, mode: mode_t, size: Int, isRegular: Bool)
+        do { status = try Syscall.status(fd) } catch { throw .system(error) }
+        guard status.isRegular, status.owner == geteuid() else {
+            throw .listen(
+                "shared-memory region \(name) exists and belongs to uid \(status.owner), not to this daemon's user \(geteuid()); refusing to use it (remove it or choose another --shm)")
+        }
+        if let holder = try? Syscall.writeLockHolder(fd) {
+            throw .listen("shared-memory region \(name) is published by a running hostessd (pid \(holder)); stop it or choose another --shm")
+        }
+        let leftover: Leftover
+        do {
+            let reader = try RegionReader(name: name)
+            leftover = Leftover(entries: try reader.listAll(), revision: reader.revision, pid: reader.writerPID)
+        } catch {
+            let aside = "\(name).bad-\(SystemClock.wallMilliseconds())"
+            do { try SharedMemory.rename(name, to: aside) } catch {
+                throw .listen("shared-memory region \(name) fails its checks and cannot be moved aside: \(error)")
+            }
+            Log.warning("shared-memory region \(name) is not trusted (\(error)); moved it aside to \(aside)")
+            return nil
+        }
+        // Tell readers still mapping the old region that it is finished, then free the name.
+        if status.size >= RegionLayout.headerSize, let header = try? Syscall.map(fd, size: RegionLayout.headerSize, writable: true) {
+            cshim_store_release_u32(header + RegionLayout.Header.closed, 1)
+            let counter = cshim_load_acquire_u32(header + RegionLayout.Header.publications)
+            cshim_store_release_u32(header + RegionLayout.Header.publications, counter &+ 1)
+            Futex.wakeAll(header + RegionLayout.Header.publications)
+            Syscall.unmap(header, size: RegionLayout.headerSize)
+        }
+        try? SharedMemory.unlink(name)
+        return leftover
+    }
+}

@@ -1,0 +1,205 @@
+// MARK: - Layout
+
+/// The byte layout of the shared-memory guest book, version 1.0. docs/shm-layout.md describes the same
+/// thing for readers in other languages; every number here appears there.
+///
+/// ```
+/// region  = header (4096) | capability table | heartbeats | copy 0 | copy 1
+/// copy    = copy header (64) | summaries | records | index | arena
+/// ```
+/// Everything is little-endian and naturally aligned; references are byte offsets, never pointers.
+public struct RegionLayout: Sendable, Equatable {
+    // MARK: Constants
+
+    /// "HOSTESS1" read as a little-endian u64.
+    public static let magic: UInt64 = 0x3153_5345_5453_4F48
+    /// The layout's major version: readers refuse any other.
+    public static let versionMajor: UInt32 = 1
+    /// The layout's minor version: additions a 1.0 reader can ignore.
+    public static let versionMinor: UInt32 = 0
+    /// The header's size.
+    public static let headerSize = 4096
+    /// Bytes per copy header.
+    public static let copyHeaderSize = 64
+    /// Bytes per summary (the query column).
+    public static let summarySize = 32
+    /// Bytes per record.
+    public static let recordSize = 640
+    /// Bytes per capability table entry.
+    public static let capabilitySize = 80
+    /// Bytes per index slot.
+    public static let indexSlotSize = 8
+    /// Distinct capability names a region can intern.
+    public static let capabilityCapacity = 1024
+    /// The largest id a record holds.
+    public static let maximumIDBytes = 512
+    /// Capability indexes a record holds.
+    public static let maximumCapabilities = 32
+
+    /// An index slot holding this marks a deleted entry; probing continues past it.
+    public static let tombstone: UInt64 = 0xFFFF_FFFF
+
+    /// A hash of every size and offset above, and of the byte order: two builds agree on it exactly when they
+    /// agree on the layout.
+    public static let fingerprint: UInt64 = {
+        let description =
+            "le;header=\(headerSize);copyheader=\(copyHeaderSize);summary=\(summarySize);record=\(recordSize);"
+            + "capability=\(capabilitySize);slot=\(indexSlotSize);capabilities=\(capabilityCapacity);id=\(maximumIDBytes);"
+            + "recordcaps=\(maximumCapabilities)"
+        return fnv1a64(Array(description.utf8))
+    }()
+
+    // MARK: Header fields (byte offsets from the region's start)
+
+    /// Offsets of the header's fields.
+    public enum Header {
+        public static let magic = 0  // u64
+        public static let version = 8  // u32: major << 16 | minor; 0 = not ready; written last
+        public static let headerSize = 12  // u32
+        public static let fingerprint = 16  // u64
+        public static let regionSize = 24  // u64
+        public static let capacity = 32  // u32: entries
+        public static let capabilityCapacity = 36  // u32
+        public static let indexSlots = 40  // u32: power of two
+        public static let reserved44 = 44  // u32
+        public static let capabilityTableOffset = 48  // u64
+        public static let heartbeatsOffset = 56  // u64
+        public static let copy0Offset = 64  // u64
+        public static let copy1Offset = 72  // u64
+        public static let copySize = 80  // u64
+        public static let arenaBytes = 88  // u64: per copy
+        public static let instanceID = 96  // 16 bytes, random per daemon instance
+        public static let writerPID = 112  // u32
+        public static let closed = 116  // u32: 1 once the writer closed the region
+        public static let createdAt = 120  // u64: CLOCK_REALTIME ms when created
+        public static let revision = 128  // u64 (atomic): the guest book revision of the latest publication
+        public static let capabilityCount = 136  // u32 (atomic, release after the name is written)
+        public static let sequence = 192  // u64 (atomic): the latch sequence; its low bit selects the copy
+        public static let writerHeartbeat = 256  // u64 (atomic): CLOCK_MONOTONIC ns, every 250 ms
+        public static let publications = 320  // u32 (atomic): +1 per publication; the futex word
+    }
+
+    /// Offsets inside a copy header.
+    public enum CopyHeader {
+        public static let revision = 0  // u64
+        public static let count = 8  // u32: live entries
+        public static let reserved12 = 12  // u32
+        public static let arenaUsed = 16  // u64: bytes of the arena in use from its start
+    }
+
+    /// Offsets inside a summary (32 bytes, one per slot).
+    public enum Summary {
+        public static let serial = 0  // u64: 0 = empty slot
+        public static let capabilityMask = 8  // u64: bit (index % 64) for each capability index
+        public static let classCode = 16  // u16
+        public static let terminalCount = 18  // u8
+        public static let availableTerminals = 19  // u8
+        public static let capabilityCount = 20  // u8
+        public static let flags = 21  // u8: bit 0 session
+        public static let idHash = 24  // u32: low 32 bits of the id's hash
+    }
+
+    /// Offsets inside a record (640 bytes, one per slot).
+    public enum Record {
+        public static let serial = 0  // u64
+        public static let registeredAt = 8  // i64: ms since the Unix epoch
+        public static let payloadOffset = 16  // u32: from the copy's arena start
+        public static let payloadLength = 20  // u32
+        public static let idLength = 24  // u16
+        public static let fqdnLength = 26  // u16: fqdn = id[0 ..< fqdnLength]
+        public static let servernameOffset = 28  // u16
+        public static let servernameLength = 30  // u16
+        public static let ownerOffset = 32  // u16
+        public static let ownerLength = 34  // u16
+        public static let mechanismOffset = 36  // u16
+        public static let mechanismLength = 38  // u16
+        public static let uuidOffset = 40  // u16: 36 bytes
+        public static let classCode = 42  // u16
+        public static let authentication = 44  // u8: 0 no, 1 yes, 2 optional
+        public static let terminalCount = 45  // u8
+        public static let availableTerminals = 46  // u8
+        public static let capabilityCount = 47  // u8
+        public static let capabilities = 48  // u16 × 32: capability table indexes
+        public static let flags = 112  // u8: bit 0 session
+        public static let id = 128  // 512 bytes
+    }
+
+    // MARK: Derived sizes
+
+    /// Entries the region holds.
+    public let capacity: Int
+    /// Slots in each copy's id index (a power of two, at least twice the capacity).
+    public let indexSlots: Int
+    /// Bytes of each copy's payload arena.
+    public let arenaBytes: Int
+
+    /// Where the capability table starts.
+    public var capabilityTableOffset: Int { Self.headerSize }
+    /// Where the heartbeat array (u64 ms per slot) starts.
+    public var heartbeatsOffset: Int { Self.align(capabilityTableOffset + Self.capabilityCapacity * Self.capabilitySize) }
+    /// Where copy 0 starts.
+    public var copy0Offset: Int { Self.align(heartbeatsOffset + capacity * 8, to: 4096) }
+    /// Bytes of one copy.
+    public var copySize: Int { Self.align(arenaOffsetInCopy + arenaBytes, to: 4096) }
+    /// Where copy 1 starts.
+    public var copy1Offset: Int { copy0Offset + copySize }
+    /// The whole region's size.
+    public var regionSize: Int { copy1Offset + copySize }
+
+    /// Offsets inside a copy.
+    public var summariesOffsetInCopy: Int { Self.copyHeaderSize }
+    public var recordsOffsetInCopy: Int { Self.align(summariesOffsetInCopy + capacity * Self.summarySize) }
+    public var indexOffsetInCopy: Int { Self.align(recordsOffsetInCopy + capacity * Self.recordSize) }
+    public var arenaOffsetInCopy: Int { Self.align(indexOffsetInCopy + indexSlots * Self.indexSlotSize) }
+
+    /// A layout for `capacity` entries with `arenaBytes` of payload per copy.
+    public init(capacity: Int, arenaBytes: Int) {
+        self.capacity = capacity
+        var slots = 1
+        while slots < capacity * 2 { slots <<= 1 }
+        indexSlots = slots
+        self.arenaBytes = arenaBytes
+    }
+
+    static func align(_ value: Int, to alignment: Int = 64) -> Int { (value + alignment - 1) / alignment * alignment }
+}
+
+// MARK: - Hashing
+
+/// FNV-1a, 64-bit: the hash of the fingerprint text.
+func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in bytes {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x0000_0100_0000_01B3
+    }
+    return hash
+}
+
+/// The id hash used by the index: 8 bytes at a time, multiply-xorshift mixing, then a final avalanche.
+/// docs/shm-layout.md gives the same function in C.
+@inline(__always)
+public func idHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    var hash: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+    var offset = 0
+    while offset + 8 <= bytes.count {
+        let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self).littleEndian
+        hash = (hash ^ word) &* 0xBF58_476D_1CE4_E5B9
+        hash ^= hash >> 31
+        offset += 8
+    }
+    if offset < bytes.count {
+        var word: UInt64 = 0
+        var shift: UInt64 = 0
+        while offset < bytes.count {
+            word |= UInt64(bytes[offset]) << shift
+            shift += 8
+            offset += 1
+        }
+        hash = (hash ^ word) &* 0xBF58_476D_1CE4_E5B9
+        hash ^= hash >> 31
+    }
+    hash = (hash ^ (hash >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    hash = (hash ^ (hash >> 27)) &* 0x94D0_49BB_1331_11EB
+    return hash ^ (hash >> 31)
+}

@@ -1,0 +1,459 @@
+import CShim
+import Glibc
+import HostessModel
+import HostessSystem
+import Synchronization
+
+// MARK: - RegionReader
+
+/// A read-only view of the shared-memory guest book: lookups and queries with no socket, no syscall, no lock
+/// and no copy of the region.
+///
+/// Opening checks that the object is a regular file owned by a trusted user, not writable by group or others,
+/// and large enough; it is mapped PROT_READ; its magic, major version, ABI fingerprint and every offset in the
+/// header are checked against the layout they imply. After that, every read is a seqcount-latch read section:
+/// load the sequence (acquire), read the copy its low bit selects, fence, re-check the sequence. The reader may
+/// see a copy being rewritten, so every offset and length it reads is checked against the mapping first, probe
+/// chains are bounded, and nothing is returned before the sequence check confirms it.
+public final class RegionReader: @unchecked Sendable {
+    /// The region's name.
+    public let name: String
+    /// Its layout, as the header states it (checked).
+    public let layout: RegionLayout
+    /// The writer instance's id.
+    public let instanceID: [UInt8]
+    /// The writer's pid when it created the region.
+    public let writerPID: Int32
+
+    private let fd: Int32
+    private let base: UnsafeRawPointer
+    private let size: Int
+    private let inode: UInt64
+    private let copyOffsets: (Int, Int)
+    private let capabilityNames = Mutex<[String: Int]>([:])
+
+    /// How many read attempts a lookup makes before reporting `busy`.
+    public static let maximumAttempts = 4096
+
+    // MARK: Opening
+
+    /// Opens and checks the region.
+    /// - Parameters:
+    ///   - name: the shared-memory name, e.g. `/hostess-registry`.
+    ///   - trustedOwners: uids that may own it; root and the caller's own uid are always trusted.
+    public init(name: String, trustedOwners: Set<UInt32> = []) throws(RegionError) {
+        self.name = name
+        let fd: Int32
+        do { fd = try SharedMemory.open(name, writable: false) } catch { throw .system(error) }
+        do throws(RegionError) {
+            let status: (owner: uid_t, mode: mode_t, size: Int, isRegular: Bool)
+            do { status = try Syscall.status(fd) } catch { throw .system(error) }
+            guard status.isRegular else { throw .notRegularFile(name: name) }
+            guard status.owner == 0 || status.owner == getuid() || trustedOwners.contains(status.owner) else {
+                throw .untrustedOwner(name: name, owner: status.owner)
+            }
+            guard status.mode & 0o022 == 0 else { throw .writableByOthers(name: name, mode: UInt32(status.mode)) }
+            guard status.size >= RegionLayout.headerSize else {
+                throw .tooSmall(name: name, size: status.size, needed: RegionLayout.headerSize)
+            }
+            let mapping: UnsafeMutableRawPointer
+            do { mapping = try Syscall.map(fd, size: status.size, writable: false) } catch { throw .system(error) }
+            let base = UnsafeRawPointer(mapping)
+            do throws(RegionError) {
+                layout = try RegionReader.checkHeader(base, size: status.size, name: name)
+            } catch {
+                Syscall.unmap(mapping, size: status.size)
+                throw error
+            }
+            var info = stat()
+            _ = fstat(fd, &info)
+            inode = UInt64(info.st_ino)
+            self.base = base
+            size = status.size
+            self.fd = fd
+            instanceID = (0..<16).map { base.load(fromByteOffset: RegionLayout.Header.instanceID + $0, as: UInt8.self) }
+            writerPID = Int32(bitPattern: UInt32(littleEndian: base.load(fromByteOffset: RegionLayout.Header.writerPID, as: UInt32.self)))
+            copyOffsets = (layout.copy0Offset, layout.copy1Offset)
+        } catch {
+            Syscall.close(fd)
+            throw error
+        }
+    }
+
+    deinit {
+        Syscall.unmap(UnsafeMutableRawPointer(mutating: base), size: size)
+        Syscall.close(fd)
+    }
+
+    private static func checkHeader(_ base: UnsafeRawPointer, size: Int, name: String) throws(RegionError) -> RegionLayout {
+        typealias H = RegionLayout.Header
+        func u32(_ offset: Int) -> UInt32 { UInt32(littleEndian: base.load(fromByteOffset: offset, as: UInt32.self)) }
+        func u64(_ offset: Int) -> UInt64 { UInt64(littleEndian: base.load(fromByteOffset: offset, as: UInt64.self)) }
+        guard u64(H.magic) == RegionLayout.magic else { throw .badMagic(name: name) }
+        let version = cshim_load_acquire_u32(base + H.version)
+        guard version != 0 else { throw .notReady(name: name) }
+        guard version >> 16 == RegionLayout.versionMajor else {
+            throw .unsupportedVersion(name: name, major: version >> 16, minor: version & 0xFFFF)
+        }
+        guard u32(H.headerSize) == UInt32(RegionLayout.headerSize) else { throw .inconsistentHeader(name: name, field: "headerSize") }
+        guard u64(H.fingerprint) == RegionLayout.fingerprint else { throw .fingerprintMismatch(name: name) }
+        let capacity = Int(u32(H.capacity))
+        let arenaBytes = u64(H.arenaBytes)
+        guard capacity > 0, capacity <= 1 << 24 else { throw .inconsistentHeader(name: name, field: "capacity \(capacity)") }
+        guard arenaBytes <= 1 << 40 else { throw .inconsistentHeader(name: name, field: "arenaBytes \(arenaBytes)") }
+        let layout = RegionLayout(capacity: capacity, arenaBytes: Int(arenaBytes))
+        let expected: [(String, UInt64, Int)] = [
+            ("regionSize", u64(H.regionSize), layout.regionSize),
+            ("capabilityCapacity", UInt64(u32(H.capabilityCapacity)), RegionLayout.capabilityCapacity),
+            ("indexSlots", UInt64(u32(H.indexSlots)), layout.indexSlots),
+            ("capabilityTableOffset", u64(H.capabilityTableOffset), layout.capabilityTableOffset),
+            ("heartbeatsOffset", u64(H.heartbeatsOffset), layout.heartbeatsOffset),
+            ("copy0Offset", u64(H.copy0Offset), layout.copy0Offset),
+            ("copy1Offset", u64(H.copy1Offset), layout.copy1Offset),
+            ("copySize", u64(H.copySize), layout.copySize),
+        ]
+        for (field, stated, implied) in expected where stated != UInt64(implied) {
+            throw .inconsistentHeader(name: name, field: "\(field) is \(stated), the layout implies \(implied)")
+        }
+        guard size >= layout.regionSize else { throw .tooSmall(name: name, size: size, needed: layout.regionSize) }
+        return layout
+    }
+
+    // MARK: State
+
+    /// The guest book revision of the latest publication.
+    public var revision: UInt64 { cshim_load_acquire_u64(base + RegionLayout.Header.revision) }
+
+    /// Whether the writer closed the region.
+    public var isClosed: Bool { cshim_load_acquire_u32(base + RegionLayout.Header.closed) != 0 }
+
+    /// Seconds since the writer last beat (CLOCK_MONOTONIC), the second liveness signal.
+    public var writerHeartbeatAge: Double {
+        let beat = cshim_load_acquire_u64(base + RegionLayout.Header.writerHeartbeat)
+        let now = SystemClock.monotonicNanoseconds()
+        return now > beat ? Double(now - beat) / 1e9 : 0
+    }
+
+    /// What the reader can tell about its writer.
+    public enum Liveness: Equatable, Sendable {
+        /// A process holds the region's write lock.
+        case alive
+        /// The writer closed the region.
+        case closed
+        /// No process holds the write lock: the writer died.
+        case writerGone
+        /// The name now refers to another region (a new daemon instance): reopen it.
+        case replaced
+    }
+
+    /// Asks the kernel (one fcntl and one stat) whether the writer lives and the name still refers to this region.
+    public func liveness() -> Liveness {
+        if isClosed { return .closed }
+        if let path = try? SharedMemory.path(of: name) {
+            var info = stat()
+            if stat(path, &info) != 0 || UInt64(info.st_ino) != inode { return .replaced }
+        }
+        guard let holder = try? Syscall.writeLockHolder(fd), holder != 0 else { return .writerGone }
+        return .alive
+    }
+
+    // MARK: Read sections
+
+    /// Runs `body` over the stable copy until a sequence check confirms what it read.
+    /// `body` may run more than once and must not keep pointers it was given.
+    @inline(__always)
+    func readSection<R>(_ body: (_ copy: Int) -> R) throws(RegionError) -> R {
+        for _ in 0..<Self.maximumAttempts {
+            let sequence = cshim_load_acquire_u64(base + RegionLayout.Header.sequence)
+            let result = body(sequence & 1 == 0 ? copyOffsets.0 : copyOffsets.1)
+            cshim_fence_acquire()
+            if cshim_load_relaxed_u64(base + RegionLayout.Header.sequence) == sequence { return result }
+        }
+        throw .busy(name: name)
+    }
+
+    /// An atomic (relaxed) load of a u64 outside the latch, such as a heartbeat slot.
+    @inline(__always)
+    func relaxedU64(_ offset: Int) -> UInt64 { UInt64(littleEndian: cshim_load_relaxed_u64(base + offset)) }
+    @inline(__always)
+    func u8(_ offset: Int) -> UInt8 { base.load(fromByteOffset: offset, as: UInt8.self) }
+    @inline(__always)
+    func u16(_ offset: Int) -> UInt16 { UInt16(littleEndian: base.load(fromByteOffset: offset, as: UInt16.self)) }
+    @inline(__always)
+    func u32(_ offset: Int) -> UInt32 { UInt32(littleEndian: base.load(fromByteOffset: offset, as: UInt32.self)) }
+    @inline(__always)
+    func u64(_ offset: Int) -> UInt64 { UInt64(littleEndian: base.load(fromByteOffset: offset, as: UInt64.self)) }
+
+    /// The slot holding `id` in the copy at `copy`, or nil. Bounded by the index size; every slot number and
+    /// id length is checked before it is used.
+    @inline(__always)
+    func find(_ id: UnsafeRawBufferPointer, copy: Int) -> Int? {
+        let hash = UInt32(truncatingIfNeeded: idHash(id))
+        let mask = layout.indexSlots - 1
+        let index = copy + layout.indexOffsetInCopy
+        let records = copy + layout.recordsOffsetInCopy
+        var position = Int(hash) & mask
+        for _ in 0..<layout.indexSlots {
+            let value = u64(index + position &* 8)
+            if value == 0 { return nil }
+            if value != RegionLayout.tombstone && UInt32(truncatingIfNeeded: value >> 32) == hash {
+                let slot = Int(value & 0xFFFF_FFFF) &- 1
+                if slot >= 0 && slot < layout.capacity {
+                    let record = records + slot &* RegionLayout.recordSize
+                    let length = Int(u16(record + RegionLayout.Record.idLength))
+                    if length == id.count, length <= RegionLayout.maximumIDBytes, let start = id.baseAddress,
+                        memcmp(base + record + RegionLayout.Record.id, start, length) == 0
+                    {
+                        return slot
+                    }
+                }
+            }
+            position = (position &+ 1) & mask
+        }
+        return nil
+    }
+
+    /// A view of the entry in `slot` of the copy at `copy`.
+    @inline(__always)
+    func view(slot: Int, copy: Int) -> EntryView {
+        EntryView(reader: self, record: copy + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize,
+            arena: copy + layout.arenaOffsetInCopy, heartbeat: layout.heartbeatsOffset + slot * 8)
+    }
+
+    /// The bytes at `offset ..< offset + length` of the mapping, or an empty buffer when they fall outside it.
+    @inline(__always)
+    func bytes(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
+        guard offset >= 0, length >= 0, offset <= size, length <= size - offset else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + offset, count: length)
+    }
+
+    // MARK: Lookup by id
+
+    /// Calls `body` with a view of the entry `id` names, or nil when there is none, and returns what `body`
+    /// returned once the read is confirmed consistent. Nothing is copied or allocated on this path; `body` may
+    /// run more than once and must copy out what it keeps.
+    /// - Throws: `busy` when the writer kept publishing through every attempt.
+    @inline(__always)
+    public func withEntry<R>(id: UnsafeRawBufferPointer, _ body: (EntryView?) -> R) throws(RegionError) -> R {
+        try readSection { copy in
+            body(find(id, copy: copy).map { view(slot: $0, copy: copy) })
+        }
+    }
+
+    /// The same, for an id given as text.
+    @inline(__always)
+    public func withEntry<R>(id: String, _ body: (EntryView?) -> R) throws(RegionError) -> R {
+        var id = id
+        return try id.withUTF8 { buffer in
+            Result { () throws(RegionError) in try withEntry(id: UnsafeRawBufferPointer(buffer), body) }
+        }.get()
+    }
+
+    /// The entry `id` names, as the socket's `getServer` returns it, or nil.
+    public func getServer(_ id: String) throws(RegionError) -> GuestBookEntry? {
+        let found = try withEntry(id: id) { view in view.map { (Array($0.payload), $0.lastHeartbeat) } }
+        if let (payload, heartbeat) = found { return try decode(payload, heartbeat: heartbeat) }
+        // Not found as given: a non-canonical spelling (an upper-case UUID, say) names the same entry.
+        if let canonical = try? ServerName(parsing: id).description, canonical != id { return try getServer(canonical) }
+        return nil
+    }
+
+    private func decode(_ payload: [UInt8], heartbeat: Int64) throws(RegionError) -> GuestBookEntry {
+        guard let json = try? JSONParser.parse(payload), var entry = try? GuestBookEntry(json: json) else {
+            throw .inconsistentHeader(name: name, field: "an entry's payload is not a valid entry")
+        }
+        if heartbeat > entry.lastHeartbeat { entry.lastHeartbeat = heartbeat }
+        return entry
+    }
+
+    // MARK: Queries
+
+    /// Every entry, in registration order.
+    public func listAll() throws(RegionError) -> [GuestBookEntry] { try query(ServerFilter()) }
+
+    /// The entries matching `filter`, in registration order: the same answer as the socket's `query`.
+    public func query(_ filter: ServerFilter) throws(RegionError) -> [GuestBookEntry] {
+        let matches = try readSection { copy in matchingPayloads(filter, copy: copy) }
+        var entries: [GuestBookEntry] = []
+        entries.reserveCapacity(matches.count)
+        for match in matches.sorted(by: { $0.serial < $1.serial }) {
+            entries.append(try decode(match.payload, heartbeat: match.heartbeat))
+        }
+        return entries
+    }
+
+    /// How many entries match `filter`, without copying any.
+    public func count(_ filter: ServerFilter) throws(RegionError) -> Int {
+        guard let required = capabilityIndexes(filter.capabilities) else { return 0 }
+        return try readSection { copy in
+            var count = 0
+            scan(filter, required: required, copy: copy) { _ in count += 1 }
+            return count
+        }
+    }
+
+    private func matchingPayloads(_ filter: ServerFilter, copy: Int) -> [(serial: UInt64, payload: [UInt8], heartbeat: Int64)] {
+        guard let required = capabilityIndexes(filter.capabilities) else { return [] }
+        var result: [(UInt64, [UInt8], Int64)] = []
+        scan(filter, required: required, copy: copy) { view in result.append((view.serial, Array(view.payload), view.lastHeartbeat)) }
+        return result
+    }
+
+    /// Calls `match` for each entry of a copy that satisfies `filter`. The summaries are scanned first (class,
+    /// free terminals, a 64-bit capability mask); records are read only for candidates.
+    @inline(__always)
+    func scan(_ filter: ServerFilter, required: [Int], copy: Int, _ match: (EntryView) -> Void) {
+        typealias S = RegionLayout.Summary
+        let requiredMask = required.reduce(UInt64(0)) { $0 | 1 << UInt64($1 % 64) }
+        let classCode = filter.classCode?.value
+        let available = filter.availableTerminals ?? 0
+        let summaries = copy + layout.summariesOffsetInCopy
+        for slot in 0..<layout.capacity {
+            let summary = summaries + slot * RegionLayout.summarySize
+            if u64(summary + S.serial) == 0 { continue }
+            if let classCode, u16(summary + S.classCode) != classCode { continue }
+            if Int(u8(summary + S.availableTerminals)) < available { continue }
+            if u64(summary + S.capabilityMask) & requiredMask != requiredMask { continue }
+            let view = view(slot: slot, copy: copy)
+            if view.serial == 0 { continue }
+            if !required.allSatisfy(view.hasCapability) { continue }
+            if let fqdn = filter.fqdn, !view.fqdn.elementsEqual(fqdn.utf8) { continue }
+            if let servername = filter.servername, !view.servername.elementsEqual(servername.utf8) { continue }
+            if let owner = filter.owner, !view.owner.elementsEqual(owner.utf8) { continue }
+            match(view)
+        }
+    }
+
+    /// The table indexes of `capabilities`, or nil when one was never interned (then nothing can match).
+    func capabilityIndexes(_ capabilities: [String]) -> [Int]? {
+        guard !capabilities.isEmpty else { return [] }
+        return capabilityNames.withLock { cache in
+            var indexes: [Int] = []
+            for capability in capabilities {
+                if cache[capability] == nil { refresh(&cache) }
+                guard let index = cache[capability] else { return nil }
+                indexes.append(index)
+            }
+            return indexes
+        }
+    }
+
+    /// Reads capability names appended since the cache was filled. The table is append-only: a name, once its
+    /// count is published (release), never changes.
+    private func refresh(_ cache: inout [String: Int]) {
+        let count = min(Int(cshim_load_acquire_u32(base + RegionLayout.Header.capabilityCount)), RegionLayout.capabilityCapacity)
+        for index in cache.count..<max(cache.count, count) {
+            let name = capabilityName(index)
+            if cache[name] == nil { cache[name] = index }
+        }
+    }
+
+    /// The name of capability `index` in the table (empty when out of range).
+    func capabilityName(_ index: Int) -> String {
+        guard index >= 0, index < RegionLayout.capabilityCapacity else { return "" }
+        let entry = layout.capabilityTableOffset + index * RegionLayout.capabilitySize
+        let length = min(Int(u16(entry)), RegionLayout.capabilitySize - 2)
+        return String(decoding: bytes(entry + 2, length), as: UTF8.self)
+    }
+
+    /// Bytes of capability `index`'s name, without copying.
+    func capabilityBytes(_ index: Int) -> UnsafeRawBufferPointer {
+        guard index >= 0, index < RegionLayout.capabilityCapacity else { return bytes(0, 0) }
+        let entry = layout.capabilityTableOffset + index * RegionLayout.capabilitySize
+        return bytes(entry + 2, min(Int(u16(entry)), RegionLayout.capabilitySize - 2))
+    }
+
+    // MARK: Watching
+
+    /// Blocks until the region's revision passes `revision`, the region closes, or `timeout` seconds pass, by
+    /// FUTEX_WAIT on the publication counter in the read-only mapping. Returns the revision then.
+    public func waitForRevision(after revision: UInt64, timeout: Double) -> UInt64 {
+        let deadline = SystemClock.monotonicNanoseconds() &+ UInt64(max(0, timeout) * 1e9)
+        let word = base + RegionLayout.Header.publications
+        while true {
+            let counter = cshim_load_acquire_u32(word)
+            let current = self.revision
+            if current > revision || isClosed { return current }
+            let now = SystemClock.monotonicNanoseconds()
+            guard now < deadline else { return current }
+            Futex.wait(word, expected: counter, timeoutNanoseconds: deadline - now)
+        }
+    }
+}
+
+// MARK: - EntryView
+
+/// One entry inside the mapping, read in place. Valid only inside the read section that produced it; every
+/// accessor checks its offsets, so a view of a copy being rewritten yields wrong but safe values, and the
+/// section's sequence check then discards them.
+public struct EntryView {
+    let reader: RegionReader
+    let record: Int
+    let arena: Int
+    let heartbeat: Int
+
+    typealias R = RegionLayout.Record
+
+    /// The registration's serial: never reused, so it tells a new entry in a reused slot from the old one.
+    public var serial: UInt64 { reader.u64(record + R.serial) }
+    /// The server's class.
+    public var classCode: ClassCode { ClassCode(reader.u16(record + R.classCode)) }
+    /// When it first registered (ms since the Unix epoch).
+    public var registeredAt: Int64 { Int64(bitPattern: reader.u64(record + R.registeredAt)) }
+    /// Its last heartbeat (ms since the Unix epoch): an atomic slot outside the latch.
+    public var lastHeartbeat: Int64 { Int64(bitPattern: reader.relaxedU64(heartbeat)) }
+    /// Terminals in all.
+    public var terminalCount: Int { Int(reader.u8(record + R.terminalCount)) }
+    /// Terminals no connection uses.
+    public var availableTerminals: Int { Int(reader.u8(record + R.availableTerminals)) }
+    /// Whether it is session-bound.
+    public var isSession: Bool { reader.u8(record + R.flags) & 1 != 0 }
+
+    private var idLength: Int { min(Int(reader.u16(record + R.idLength)), RegionLayout.maximumIDBytes) }
+
+    /// A part of the id, checked against the id's length.
+    private func idPart(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
+        guard offset >= 0, length >= 0, offset <= idLength, length <= idLength - offset else { return reader.bytes(0, 0) }
+        return reader.bytes(record + R.id + offset, length)
+    }
+
+    /// The id's bytes.
+    public var id: UnsafeRawBufferPointer { reader.bytes(record + R.id, idLength) }
+    /// The fqdn's bytes.
+    public var fqdn: UnsafeRawBufferPointer { idPart(0, Int(reader.u16(record + R.fqdnLength))) }
+    /// The servername's bytes.
+    public var servername: UnsafeRawBufferPointer {
+        idPart(Int(reader.u16(record + R.servernameOffset)), Int(reader.u16(record + R.servernameLength)))
+    }
+    /// The owner's bytes.
+    public var owner: UnsafeRawBufferPointer { idPart(Int(reader.u16(record + R.ownerOffset)), Int(reader.u16(record + R.ownerLength))) }
+    /// The auth mechanism's bytes.
+    public var authMechanism: UnsafeRawBufferPointer {
+        idPart(Int(reader.u16(record + R.mechanismOffset)), Int(reader.u16(record + R.mechanismLength)))
+    }
+    /// The UUID's 36 bytes.
+    public var uuid: UnsafeRawBufferPointer { idPart(Int(reader.u16(record + R.uuidOffset)), 36) }
+
+    /// The entry's full wire form (compact JSON, as `getServer` returns it), in place.
+    public var payload: UnsafeRawBufferPointer {
+        let offset = Int(reader.u32(record + R.payloadOffset))
+        let length = Int(reader.u32(record + R.payloadLength))
+        guard offset <= reader.layout.arenaBytes, length <= reader.layout.arenaBytes - offset else { return reader.bytes(0, 0) }
+        return reader.bytes(arena + offset, length)
+    }
+
+    /// How many capabilities the entry has.
+    public var capabilityCount: Int { min(Int(reader.u8(record + R.capabilityCount)), RegionLayout.maximumCapabilities) }
+
+    /// The name of the entry's capability at `position`, in place.
+    public func capability(at position: Int) -> UnsafeRawBufferPointer {
+        guard position >= 0, position < capabilityCount else { return reader.bytes(0, 0) }
+        return reader.capabilityBytes(Int(reader.u16(record + R.capabilities + position * 2)))
+    }
+
+    /// Whether the entry has the capability with table index `index`.
+    func hasCapability(_ index: Int) -> Bool {
+        for position in 0..<capabilityCount where Int(reader.u16(record + R.capabilities + position * 2)) == index { return true }
+        return false
+    }
+}

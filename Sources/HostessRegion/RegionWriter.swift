@@ -1,0 +1,410 @@
+import CShim
+import Glibc
+import HostessModel
+import HostessSystem
+
+// MARK: - RegionWriter
+
+/// The one writer of a region: hostessd. It creates the region (O_EXCL, mode 0600 until it is ready, then
+/// 0644), holds an open-file-description write lock on it for its life (the kernel's word that it is alive),
+/// and publishes each batch of changes with the seqcount latch:
+///
+/// 1. sequence += 1 (odd): readers move to copy 1; release fence.
+/// 2. apply the batch to copy 0.
+/// 3. sequence += 1 (even), release: readers move to copy 0; release fence.
+/// 4. apply the batch to copy 1.
+///
+/// A reader always reads a copy nobody is writing, so a writer stopped or killed anywhere never makes a reader
+/// wait; a reader that overlapped a flip sees the sequence change and reads again.
+public final class RegionWriter {
+    /// The region's name.
+    public let name: String
+    /// Its layout.
+    public let layout: RegionLayout
+    /// This daemon instance's random id, in the header.
+    public let instanceID: [UInt8]
+    private let fd: Int32
+    private let base: UnsafeMutableRawPointer
+
+    // Writer-side bookkeeping; readers never see it.
+    private var slotOf: [String: Int] = [:]
+    private var freeSlots: [Int]
+    private var capabilityIndex: [String: Int] = [:]
+    private var tombstones = 0
+    /// Per copy: each slot's payload offset and length in the arena, and the arena's high-water mark.
+    private var payloads: [[(offset: Int, length: Int)]]
+    private var arenaUsed = [0, 0]
+    private let failpoint: Failpoint?
+    private var publications = 0
+
+    // MARK: Creating
+
+    /// Creates a region under `name`, which must not exist.
+    /// - Parameters:
+    ///   - capacity: entries it holds.
+    ///   - arenaBytes: payload bytes per copy; the guest book's payload capacity must not exceed it.
+    ///   - environment: read for `HOSTESS_FAILPOINT` (crash tests only).
+    public init(name: String, capacity: Int, arenaBytes: Int, environment: [String: String] = [:]) throws(RegionError) {
+        self.name = name
+        layout = RegionLayout(capacity: capacity, arenaBytes: arenaBytes)
+        instanceID = Syscall.randomBytes(16)
+        freeSlots = Array((0..<capacity).reversed())
+        payloads = Array(repeating: Array(repeating: (0, 0), count: capacity), count: 2)
+        failpoint = Failpoint(environment["HOSTESS_FAILPOINT"])
+        let fd: Int32
+        do { fd = try SharedMemory.createExclusive(name) } catch { throw .system(error) }
+        do throws(SystemError) {
+            guard try Syscall.takeWriteLock(fd) else { throw SystemError("fcntl F_OFD_SETLK \(name)", errno: EAGAIN) }
+            try Syscall.setSize(fd, layout.regionSize)
+            base = try Syscall.map(fd, size: layout.regionSize, writable: true)
+        } catch {
+            Syscall.close(fd)
+            try? SharedMemory.unlink(name)
+            throw .system(error)
+        }
+        self.fd = fd
+        writeHeader()
+        do { try Syscall.setMode(fd, 0o644) } catch {
+            close()
+            throw .system(error)
+        }
+    }
+
+    private func writeHeader() {
+        typealias H = RegionLayout.Header
+        store(UInt64(RegionLayout.magic), at: H.magic)
+        store(UInt32(RegionLayout.headerSize), at: H.headerSize)
+        store(RegionLayout.fingerprint, at: H.fingerprint)
+        store(UInt64(layout.regionSize), at: H.regionSize)
+        store(UInt32(layout.capacity), at: H.capacity)
+        store(UInt32(RegionLayout.capabilityCapacity), at: H.capabilityCapacity)
+        store(UInt32(layout.indexSlots), at: H.indexSlots)
+        store(UInt64(layout.capabilityTableOffset), at: H.capabilityTableOffset)
+        store(UInt64(layout.heartbeatsOffset), at: H.heartbeatsOffset)
+        store(UInt64(layout.copy0Offset), at: H.copy0Offset)
+        store(UInt64(layout.copy1Offset), at: H.copy1Offset)
+        store(UInt64(layout.copySize), at: H.copySize)
+        store(UInt64(layout.arenaBytes), at: H.arenaBytes)
+        for (index, byte) in instanceID.enumerated() { store(byte, at: H.instanceID + index) }
+        store(UInt32(bitPattern: getpid()), at: H.writerPID)
+        store(UInt64(SystemClock.wallMilliseconds()), at: H.createdAt)
+        cshim_store_release_u64(base + H.writerHeartbeat, SystemClock.monotonicNanoseconds())
+        // The version goes last, with release ordering: a reader that sees it sees everything above.
+        cshim_store_release_u32(base + H.version, RegionLayout.versionMajor << 16 | RegionLayout.versionMinor)
+    }
+
+    // MARK: Publishing
+
+    /// One change to publish: the entry as it now is, or nil when it is gone.
+    public struct Change {
+        /// The entry id.
+        public var id: String
+        /// The entry, or nil when it was removed.
+        public var entry: GuestBookEntry?
+
+        /// A change.
+        public init(id: String, entry: GuestBookEntry?) {
+            self.id = id
+            self.entry = entry
+        }
+    }
+
+    /// A change ready to apply to a copy: everything computed once for both copies.
+    private struct Prepared {
+        var slot: Int
+        var isNew: Bool
+        var entry: GuestBookEntry?
+        var payload: [UInt8]
+        var capabilities: [Int]
+    }
+
+    /// Publishes a batch of changes as one revision. The guest book's capacity guarantees they fit.
+    public func publish(_ changes: [Change], revision: UInt64) {
+        var prepared: [Prepared] = []
+        prepared.reserveCapacity(changes.count)
+        for change in changes {
+            if let entry = change.entry {
+                let existing = slotOf[change.id]
+                guard let slot = existing ?? freeSlots.popLast() else { continue }
+                slotOf[change.id] = slot
+                prepared.append(
+                    Prepared(
+                        slot: slot, isNew: existing == nil, entry: entry, payload: entry.json.jsonBytes,
+                        capabilities: entry.capabilities.prefix(RegionLayout.maximumCapabilities).compactMap(intern)))
+            } else if let slot = slotOf.removeValue(forKey: change.id) {
+                freeSlots.append(slot)
+                prepared.append(Prepared(slot: slot, isNew: false, entry: nil, payload: [], capabilities: []))
+            }
+        }
+        tombstones += prepared.count { $0.entry == nil }
+        let rebuild = tombstones > layout.indexSlots / 4
+        if rebuild { tombstones = 0 }
+        typealias H = RegionLayout.Header
+        let sequence = cshim_load_relaxed_u64(base + H.sequence)
+        let first = Int(sequence & 1)
+        cshim_store_relaxed_u64(base + H.sequence, sequence &+ 1)
+        cshim_fence_release()
+        apply(prepared, copy: first, revision: revision, rebuildIndex: rebuild)
+        publications += 1
+        failpoint?.trigger(.afterFirstHalf, publication: publications)
+        cshim_store_release_u64(base + H.sequence, sequence &+ 2)
+        cshim_fence_release()
+        apply(prepared, copy: 1 - first, revision: revision, rebuildIndex: rebuild, failpoint: failpoint, publication: publications)
+        for change in prepared where change.entry != nil {
+            let heartbeat = change.entry.map { UInt64(bitPattern: $0.lastHeartbeat) } ?? 0
+            cshim_store_relaxed_u64(base + layout.heartbeatsOffset + change.slot * 8, heartbeat)
+        }
+        cshim_store_release_u64(base + H.revision, revision)
+        let counter = cshim_load_acquire_u32(base + H.publications)
+        cshim_store_release_u32(base + H.publications, counter &+ 1)
+        Futex.wakeAll(base + H.publications)
+    }
+
+    /// Records a heartbeat's time for readers; outside the latch (an atomic store), so it disturbs no reader.
+    public func heartbeat(id: String, wallMilliseconds: Int64) {
+        guard let slot = slotOf[id] else { return }
+        cshim_store_relaxed_u64(base + layout.heartbeatsOffset + slot * 8, UInt64(bitPattern: wallMilliseconds))
+    }
+
+    /// Shows readers the writer is alive: CLOCK_MONOTONIC nanoseconds into the header.
+    public func beat() {
+        cshim_store_release_u64(base + RegionLayout.Header.writerHeartbeat, SystemClock.monotonicNanoseconds())
+    }
+
+    /// Marks the region closed, wakes watchers, and removes its name. Readers that still map it see `closed`.
+    public func close() {
+        cshim_store_release_u32(base + RegionLayout.Header.closed, 1)
+        let counter = cshim_load_acquire_u32(base + RegionLayout.Header.publications)
+        cshim_store_release_u32(base + RegionLayout.Header.publications, counter &+ 1)
+        Futex.wakeAll(base + RegionLayout.Header.publications)
+        try? SharedMemory.unlink(name)
+        Syscall.unmap(base, size: layout.regionSize)
+        Syscall.close(fd)
+    }
+
+    // MARK: Applying to one copy
+
+    private func copyBase(_ copy: Int) -> Int { copy == 0 ? layout.copy0Offset : layout.copy1Offset }
+
+    private func apply(
+        _ changes: [Prepared], copy: Int, revision: UInt64, rebuildIndex rebuild: Bool, failpoint: Failpoint? = nil,
+        publication: Int = 0
+    ) {
+        let copyOffset = copyBase(copy)
+        for (position, change) in changes.enumerated() {
+            if position == changes.count / 2 { failpoint?.trigger(.midSecondHalf, publication: publication) }
+            if let entry = change.entry {
+                write(entry, change, copy: copy)
+            } else {
+                erase(slot: change.slot, copy: copy)
+            }
+        }
+        if rebuild { rebuildIndex(copy: copy) }
+        store(revision, at: copyOffset + RegionLayout.CopyHeader.revision)
+        store(UInt32(slotOf.count), at: copyOffset + RegionLayout.CopyHeader.count)
+        store(UInt64(arenaUsed[copy]), at: copyOffset + RegionLayout.CopyHeader.arenaUsed)
+    }
+
+    private func write(_ entry: GuestBookEntry, _ change: Prepared, copy: Int) {
+        let copyOffset = copyBase(copy)
+        let slot = change.slot
+        // The payload: the entry's wire form, in this copy's arena.
+        let payloadOffset = allocate(change.payload.count, slot: slot, copy: copy)
+        change.payload.withUnsafeBytes { raw in
+            if let source = raw.baseAddress {
+                (base + copyOffset + layout.arenaOffsetInCopy + payloadOffset).copyMemory(from: source, byteCount: raw.count)
+            }
+        }
+        payloads[copy][slot] = (payloadOffset, change.payload.count)
+
+        // The record.
+        typealias R = RegionLayout.Record
+        let record = copyOffset + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize
+        let id = Array(entry.id.utf8.prefix(RegionLayout.maximumIDBytes))
+        let name = entry.name
+        let fqdnLength = name.fqdn.utf8.count
+        let servernameOffset = fqdnLength + 1
+        let servernameLength = name.servername.utf8.count
+        let ownerOffset = servernameOffset + servernameLength + 1 + 7
+        let ownerLength = name.owner.utf8.count
+        let mechanismOffset = ownerOffset + ownerLength + 1 + name.authentication.rawValue.utf8.count + 1
+        let mechanismLength = name.authMechanism.utf8.count
+        let uuidOffset = mechanismOffset + mechanismLength + 1
+        store(entry.serial, at: record + R.serial)
+        store(UInt64(bitPattern: entry.registeredAt), at: record + R.registeredAt)
+        store(UInt32(payloadOffset), at: record + R.payloadOffset)
+        store(UInt32(change.payload.count), at: record + R.payloadLength)
+        store(UInt16(id.count), at: record + R.idLength)
+        store(UInt16(fqdnLength), at: record + R.fqdnLength)
+        store(UInt16(servernameOffset), at: record + R.servernameOffset)
+        store(UInt16(servernameLength), at: record + R.servernameLength)
+        store(UInt16(ownerOffset), at: record + R.ownerOffset)
+        store(UInt16(ownerLength), at: record + R.ownerLength)
+        store(UInt16(mechanismOffset), at: record + R.mechanismOffset)
+        store(UInt16(mechanismLength), at: record + R.mechanismLength)
+        store(UInt16(uuidOffset), at: record + R.uuidOffset)
+        store(name.classCode.value, at: record + R.classCode)
+        store(Self.authenticationCode(name.authentication), at: record + R.authentication)
+        store(UInt8(clamping: entry.terminals.count), at: record + R.terminalCount)
+        store(UInt8(clamping: entry.availableTerminalCount), at: record + R.availableTerminals)
+        store(UInt8(clamping: change.capabilities.count), at: record + R.capabilityCount)
+        for (position, index) in change.capabilities.enumerated() {
+            store(UInt16(index), at: record + R.capabilities + position * 2)
+        }
+        store(UInt8(entry.session ? 1 : 0), at: record + R.flags)
+        for (position, byte) in id.enumerated() { store(byte, at: record + R.id + position) }
+
+        // The summary, read by query scans.
+        typealias S = RegionLayout.Summary
+        let summary = copyOffset + layout.summariesOffsetInCopy + slot * RegionLayout.summarySize
+        let hash = id.withUnsafeBytes { idHash($0) }
+        let mask = change.capabilities.reduce(UInt64(0)) { $0 | (1 << UInt64($1 % 64)) }
+        store(mask, at: summary + S.capabilityMask)
+        store(name.classCode.value, at: summary + S.classCode)
+        store(UInt8(clamping: entry.terminals.count), at: summary + S.terminalCount)
+        store(UInt8(clamping: entry.availableTerminalCount), at: summary + S.availableTerminals)
+        store(UInt8(clamping: change.capabilities.count), at: summary + S.capabilityCount)
+        store(UInt8(entry.session ? 1 : 0), at: summary + S.flags)
+        store(UInt32(truncatingIfNeeded: hash), at: summary + S.idHash)
+        store(entry.serial, at: summary + S.serial)
+
+        if change.isNew { insertIntoIndex(slot: slot, hash: hash, copy: copy) }
+    }
+
+    static func authenticationCode(_ value: AuthenticationRequirement) -> UInt8 {
+        switch value {
+        case .no: 0
+        case .yes: 1
+        case .optional: 2
+        }
+    }
+
+    private func erase(slot: Int, copy: Int) {
+        let copyOffset = copyBase(copy)
+        let summary = copyOffset + layout.summariesOffsetInCopy + slot * RegionLayout.summarySize
+        let record = copyOffset + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize
+        let hash: UInt32 = load(at: summary + RegionLayout.Summary.idHash)
+        store(UInt64(0), at: summary + RegionLayout.Summary.serial)
+        store(UInt64(0), at: record + RegionLayout.Record.serial)
+        payloads[copy][slot] = (0, 0)
+        // Find the slot's index entry and leave a tombstone, so probe chains through it stay intact.
+        let index = copyOffset + layout.indexOffsetInCopy
+        let mask = layout.indexSlots - 1
+        var position = Int(hash) & mask
+        for _ in 0..<layout.indexSlots {
+            let value: UInt64 = load(at: index + position * 8)
+            if value == 0 { return }
+            if value != RegionLayout.tombstone, Int(value & 0xFFFF_FFFF) == slot + 1 {
+                store(RegionLayout.tombstone, at: index + position * 8)
+                return
+            }
+            position = (position + 1) & mask
+        }
+    }
+
+    private func insertIntoIndex(slot: Int, hash: UInt64, copy: Int) {
+        let index = copyBase(copy) + layout.indexOffsetInCopy
+        let mask = layout.indexSlots - 1
+        var position = Int(UInt32(truncatingIfNeeded: hash)) & mask
+        let value = UInt64(UInt32(truncatingIfNeeded: hash)) << 32 | UInt64(slot + 1)
+        for _ in 0..<layout.indexSlots {
+            let existing: UInt64 = load(at: index + position * 8)
+            if existing == 0 || existing == RegionLayout.tombstone {
+                store(value, at: index + position * 8)
+                return
+            }
+            position = (position + 1) & mask
+        }
+    }
+
+    /// Rebuilds a copy's index without tombstones (the copy is not being read).
+    private func rebuildIndex(copy: Int) {
+        let copyOffset = copyBase(copy)
+        let index = copyOffset + layout.indexOffsetInCopy
+        (base + index).initializeMemory(as: UInt8.self, repeating: 0, count: layout.indexSlots * 8)
+        for slot in slotOf.values {
+            let summary = copyOffset + layout.summariesOffsetInCopy + slot * RegionLayout.summarySize
+            let hash: UInt32 = load(at: summary + RegionLayout.Summary.idHash)
+            insertIntoIndex(slot: slot, hash: UInt64(hash), copy: copy)
+        }
+    }
+
+    /// Space for `length` payload bytes in a copy's arena: from the high-water mark, compacting the arena
+    /// first when the mark would pass its end. The guest book's payload capacity is at most the arena's size,
+    /// so after compaction the payload always fits.
+    private func allocate(_ length: Int, slot: Int, copy: Int) -> Int {
+        payloads[copy][slot] = (0, 0)
+        if arenaUsed[copy] + length > layout.arenaBytes { compact(copy: copy) }
+        let offset = arenaUsed[copy]
+        arenaUsed[copy] += length
+        return offset
+    }
+
+    /// Moves every live payload of a copy to the start of its arena, in offset order.
+    private func compact(copy: Int) {
+        let copyOffset = copyBase(copy)
+        let arena = base + copyOffset + layout.arenaOffsetInCopy
+        let live = slotOf.values.map { ($0, payloads[copy][$0]) }.filter { $0.1.length > 0 }.sorted { $0.1.offset < $1.1.offset }
+        var next = 0
+        for (slot, payload) in live {
+            if payload.offset != next { (arena + next).copyMemory(from: arena + payload.offset, byteCount: payload.length) }
+            payloads[copy][slot] = (next, payload.length)
+            store(UInt32(next), at: copyOffset + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize + RegionLayout.Record.payloadOffset)
+            next += payload.length
+        }
+        arenaUsed[copy] = next
+    }
+
+    // MARK: Capabilities
+
+    /// The capability's index in the region's table, appending it (name first, then the count, released).
+    private func intern(_ capability: String) -> Int? {
+        if let index = capabilityIndex[capability] { return index }
+        let count = capabilityIndex.count
+        guard count < RegionLayout.capabilityCapacity else { return nil }
+        let bytes = Array(capability.utf8.prefix(RegionLayout.capabilitySize - 2))
+        let entry = layout.capabilityTableOffset + count * RegionLayout.capabilitySize
+        store(UInt16(bytes.count), at: entry)
+        for (position, byte) in bytes.enumerated() { store(byte, at: entry + 2 + position) }
+        cshim_store_release_u32(base + RegionLayout.Header.capabilityCount, UInt32(count + 1))
+        capabilityIndex[capability] = count
+        return count
+    }
+
+    // MARK: Raw access
+
+    @inline(__always)
+    private func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        (base + offset).storeBytes(of: value.littleEndian, as: T.self)
+    }
+
+    @inline(__always)
+    private func load<T: FixedWidthInteger>(at offset: Int) -> T {
+        T(littleEndian: (base + offset).load(as: T.self))
+    }
+}
+
+// MARK: - Failpoint
+
+/// A crash on purpose, for tests of what readers see when the writer dies mid-publication:
+/// `HOSTESS_FAILPOINT=after-first-half:N` or `mid-second-half:N` kills hostessd with SIGKILL at that point of
+/// its Nth publication. Unset in production.
+struct Failpoint {
+    enum Point: String { case afterFirstHalf = "after-first-half", midSecondHalf = "mid-second-half" }
+
+    let point: Point
+    let publication: Int
+
+    init?(_ text: String?) {
+        guard let text, let colon = text.firstIndex(of: ":"), let point = Point(rawValue: String(text[..<colon])),
+            let publication = Int(text[text.index(after: colon)...])
+        else { return nil }
+        self.point = point
+        self.publication = publication
+    }
+
+    func trigger(_ point: Point, publication: Int) {
+        guard point == self.point, publication == self.publication else { return }
+        kill(getpid(), SIGKILL)
+    }
+}
