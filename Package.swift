@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "HostessRegion", targets: ["HostessRegion"]),
         .executable(name: "hostessd", targets: ["hostessd"]),
         .executable(name: "hostess", targets: ["hostess"]),
+        .executable(name: "shmdump", targets: ["shmdump"]),
     ],
     dependencies: [],
     targets: [
@@ -38,7 +39,8 @@ let package = Package(
         // MARK: - Executables
 
         .executableTarget(name: "hostessd", dependencies: ["HostessDaemon", "HostessSystem"], swiftSettings: strict),
-        .executableTarget(name: "hostess", dependencies: ["HostessClient"], swiftSettings: strict),
+        .executableTarget(name: "hostess", dependencies: ["HostessClient", "HostessRegion"], swiftSettings: strict),
+        .executableTarget(name: "shmdump", dependencies: ["HostessRegion", "HostessSystem"], swiftSettings: strict),
         .executableTarget(name: "hostess-example-server", dependencies: ["HostessClient"], swiftSettings: strict),
 
         // MARK: - Benchmarks
@@ -52,7 +54,9 @@ let package = Package(
         .testTarget(name: "HostessModelTests", dependencies: ["HostessModel"], swiftSettings: strict),
         .testTarget(
             name: "HostessIntegrationTests",
-            dependencies: ["HostessModel", "HostessSystem", "hostessd", "hostess", "hostess-example-server"],
+            dependencies: [
+                "HostessModel", "HostessSystem", "HostessRegion", "hostessd", "hostess", "hostess-example-server", "shmdump",
+            ],
             swiftSettings: strict
         ),
     ]

@@ -61,6 +61,7 @@ public final class Daemon {
         service.statusFacts = [
             "version": .string(version), "pid": .int(Int64(getpid())),
             "socket": configuration.stdio ? .null : .string(configuration.socketPath),
+            "shm": configuration.sharedMemoryName.map(JSONValue.string) ?? .null,
         ]
         if configuration.stdio {
             try openStdio()

@@ -172,6 +172,9 @@ public final class RegionReader: @unchecked Sendable {
         throw .busy(name: name)
     }
 
+    /// An atomic (acquire) load of a u32 header word.
+    @inline(__always)
+    func acquireU32(_ offset: Int) -> UInt32 { cshim_load_acquire_u32(base + offset) }
     /// An atomic (relaxed) load of a u64 outside the latch, such as a heartbeat slot.
     @inline(__always)
     func relaxedU64(_ offset: Int) -> UInt64 { UInt64(littleEndian: cshim_load_relaxed_u64(base + offset)) }

@@ -1,6 +1,7 @@
 import Glibc
 import HostessClient
 import HostessModel
+import HostessRegion
 import HostessSystem
 
 // MARK: - Command table
@@ -17,12 +18,38 @@ struct Command: Sendable {
 
 /// What every command gets: the output mode and a way to reach the daemon.
 struct Context: Sendable {
+    /// Where reads go.
+    enum Via: String, Sendable { case shm, socket }
+
     let socketPath: String?
     let json: Bool
+    /// `--via`, when given: otherwise reads use the region when one can be opened.
+    let via: Via?
+    /// `--shm`, when given.
+    let sharedMemoryName: String?
     /// Where SIGINT and SIGTERM arrive, when they are caught (for `register --keep-alive`).
     let signals: Int32?
 
     func client() throws(HostessError) -> HostessClient { try HostessClient(socketPath: socketPath) }
+
+    /// The region to read from, or nil to use the socket. Its name is `--shm`, else `$HOSTESS_SHM`, else the
+    /// one the daemon reports in `status`, else `/hostess-registry`. With `--via shm` a region that cannot be
+    /// opened is an error; without `--via` the socket is used instead.
+    func region() async throws -> RegionReader? {
+        if via == .socket { return nil }
+        var name = sharedMemoryName ?? EnvironmentVariables.current["HOSTESS_SHM"].flatMap { $0.isEmpty ? nil : $0 }
+        if name == nil, let status = try? await client().status() {
+            guard case .string(let reported)? = status["shm"] else {
+                if via == .shm { throw HostessError(.unavailable, "hostessd publishes no shared-memory region (--no-shm)") }
+                return nil
+            }
+            name = reported
+        }
+        do { return try RegionReader(name: name ?? "/hostess-registry") } catch {
+            if via == .shm { throw HostessError(.unavailable, "\(error)") }
+            return nil
+        }
+    }
 }
 
 let commands: [Command] = [
@@ -61,25 +88,39 @@ let commands: [Command] = [
             if !context.json { print("heartbeat \(id)") } else { print(JSONValue.object(["heartbeat": .string(id)]).jsonText) }
         }),
     Command(
-        name: "get", summary: "show one entry", usage: "usage: hostess get ID", valued: [], flags: [],
+        name: "get", summary: "show one entry", usage: "usage: hostess [--via shm|socket] get ID", valued: [], flags: [],
         run: { arguments, context in
             let id = try arguments.expect("id")[0]
-            let entry = try await context.client().getServer(id)
+            let entry: GuestBookEntry
+            if let region = try await context.region() {
+                guard let found = try region.getServer(id) else {
+                    throw HostessError(.notFound, "no server '\(id)' in the guest book (read from shared memory \(region.name))")
+                }
+                entry = found
+            } else {
+                entry = try await context.client().getServer(id)
+            }
             print(context.json ? entry.json.jsonText : Output.details(entry))
         }),
     Command(
-        name: "list", summary: "list every entry", usage: "usage: hostess list", valued: [], flags: [],
+        name: "list", summary: "list every entry", usage: "usage: hostess [--via shm|socket] list", valued: [], flags: [],
         run: { arguments, context in
             _ = try arguments.expect()
-            Output.entries(try await context.client().listAll(), json: context.json)
+            if let region = try await context.region() {
+                Output.entries(try region.listAll(), json: context.json)
+            } else {
+                Output.entries(try await context.client().listAll(), json: context.json)
+            }
         }),
     Command(
         name: "query", summary: "list the entries matching a filter",
         usage: """
-            usage: hostess query [--fqdn FQDN] [--servername NAME] [--class 0xNNNN] [--owner OWNER]
+            usage: hostess [--via shm|socket] query [--fqdn FQDN] [--servername NAME] [--class 0xNNNN] [--owner OWNER]
                                  [--capability C]... [--available-terminals N]
 
             Every criterion given must hold; --capability may repeat and all must be present.
+            get, list and query read the shared-memory region when one can be opened (--via shm insists on it,
+            --via socket skips it).
             """,
         valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals"], flags: [],
         run: { arguments, context in
@@ -89,7 +130,11 @@ let commands: [Command] = [
                 capabilities: arguments.all("--capability"),
                 availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals))
             if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
-            Output.entries(try await context.client().query(filter), json: context.json)
+            if let region = try await context.region() {
+                Output.entries(try region.query(filter), json: context.json)
+            } else {
+                Output.entries(try await context.client().query(filter), json: context.json)
+            }
         }),
     Command(
         name: "mark-in-use", summary: "record that a connectome uses a terminal",

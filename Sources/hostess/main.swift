@@ -5,9 +5,11 @@ import HostessModel
 import HostessSystem
 
 let general = """
-    usage: hostess [--socket PATH] [--json] COMMAND [ARGUMENTS]
+    usage: hostess [--socket PATH] [--shm NAME] [--via shm|socket] [--json] COMMAND [ARGUMENTS]
 
     Talks to hostessd over its Unix socket (--socket, else $HOSTESS_SOCKET, else the default path).
+    get, list and query read the daemon's shared-memory region instead when they can (--shm, else
+    $HOSTESS_SHM, else the name the daemon reports); --via chooses explicitly.
     --json prints the wire form for scripts instead of tables.
 
     commands:
@@ -33,6 +35,8 @@ FileHandleWriter.lineBufferStandardOutput()
 var rest = Array(CommandLine.arguments.dropFirst())
 var socketPath: String?
 var json = false
+var via: Context.Via?
+var sharedMemoryName: String?
 while let first = rest.first, first.hasPrefix("-") {
     rest.removeFirst()
     switch first {
@@ -43,6 +47,14 @@ while let first = rest.first, first.hasPrefix("-") {
         print("hostess 0.1.0")
         exit(0)
     case "--json": json = true
+    case "--via":
+        guard let text = rest.first, let value = Context.Via(rawValue: text) else { fail("--via takes shm or socket", status: 2) }
+        via = value
+        rest.removeFirst()
+    case "--shm":
+        guard let name = rest.first else { fail("--shm needs a name", status: 2) }
+        sharedMemoryName = name
+        rest.removeFirst()
     case "--socket":
         guard let path = rest.first else { fail("--socket needs a path", status: 2) }
         socketPath = path
@@ -71,7 +83,7 @@ if name == "register" && commandArguments.contains("--keep-alive") {
 }
 do {
     let arguments = try Arguments(commandArguments, valued: command.valued, flags: command.flags)
-    try await command.run(arguments, Context(socketPath: socketPath, json: json, signals: signals))
+    try await command.run(arguments, Context(socketPath: socketPath, json: json, via: via, sharedMemoryName: sharedMemoryName, signals: signals))
     exit(0)
 } catch let error as UsageError {
     fail("\(name): \(error.message)\n\(command.usage)", status: 2)

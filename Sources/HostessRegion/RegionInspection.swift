@@ -1,0 +1,130 @@
+import HostessModel
+import HostessSystem
+
+// MARK: - Header facts
+
+/// The header of a region as plain values, for tools.
+public struct RegionHeader: Sendable {
+    public var versionMajor: UInt32
+    public var versionMinor: UInt32
+    public var fingerprint: UInt64
+    public var regionSize: Int
+    public var capacity: Int
+    public var indexSlots: Int
+    public var arenaBytes: Int
+    public var instanceID: String
+    public var writerPID: Int32
+    public var closed: Bool
+    public var createdAt: Int64
+    public var revision: UInt64
+    public var sequence: UInt64
+    public var publications: UInt32
+    public var capabilityCount: Int
+    public var writerHeartbeatAge: Double
+    /// Live entries in the copy readers use now.
+    public var count: Int
+}
+
+extension RegionReader {
+    /// The header's fields, read now.
+    public func header() -> RegionHeader {
+        typealias H = RegionLayout.Header
+        let version = acquireU32(H.version)
+        let sequence = u64(H.sequence)
+        let copy = sequence & 1 == 0 ? layout.copy0Offset : layout.copy1Offset
+        return RegionHeader(
+            versionMajor: version >> 16, versionMinor: version & 0xFFFF, fingerprint: u64(H.fingerprint),
+            regionSize: layout.regionSize, capacity: layout.capacity, indexSlots: layout.indexSlots, arenaBytes: layout.arenaBytes,
+            instanceID: instanceID.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(), writerPID: writerPID,
+            closed: isClosed, createdAt: Int64(bitPattern: u64(H.createdAt)), revision: revision, sequence: sequence,
+            publications: u32(H.publications), capabilityCount: Int(u32(H.capabilityCount)), writerHeartbeatAge: writerHeartbeatAge,
+            count: Int(u32(copy + RegionLayout.CopyHeader.count)))
+    }
+
+    // MARK: Checking
+
+    /// Walks the whole region and names everything wrong with it: header counts, both copies' summaries,
+    /// records, payloads, index and capability references. An empty list means the region is sound.
+    /// The writer may publish during the walk; each copy is checked inside a read section, so a copy caught
+    /// mid-rewrite is checked again rather than reported.
+    public func check() throws(RegionError) -> [String] {
+        var problems: [String] = []
+        let capabilityCount = Int(acquireU32(RegionLayout.Header.capabilityCount))
+        if capabilityCount > RegionLayout.capabilityCapacity {
+            problems.append("capability count \(capabilityCount) is over the table's \(RegionLayout.capabilityCapacity)")
+        }
+        for index in 0..<min(capabilityCount, RegionLayout.capabilityCapacity) {
+            let entry = layout.capabilityTableOffset + index * RegionLayout.capabilitySize
+            let length = Int(u16(entry))
+            if length == 0 || length > RegionLayout.capabilitySize - 2 {
+                problems.append("capability \(index) has length \(length)")
+            }
+        }
+        problems += try readSection { copy in checkCopy(copy, capabilityCount: capabilityCount) }
+        return problems
+    }
+
+    private func checkCopy(_ copy: Int, capabilityCount: Int) -> [String] {
+        typealias R = RegionLayout.Record
+        var problems: [String] = []
+        let which = copy == layout.copy0Offset ? "copy 0" : "copy 1"
+        let stated = Int(u32(copy + RegionLayout.CopyHeader.count))
+        let arenaUsed = Int(u64(copy + RegionLayout.CopyHeader.arenaUsed))
+        if arenaUsed > layout.arenaBytes { problems.append("\(which): arena use \(arenaUsed) is over its size \(layout.arenaBytes)") }
+        var live: [Int] = []
+        var serials = Set<UInt64>()
+        for slot in 0..<layout.capacity {
+            let summary = copy + layout.summariesOffsetInCopy + slot * RegionLayout.summarySize
+            let serial = u64(summary + RegionLayout.Summary.serial)
+            guard serial != 0 else { continue }
+            live.append(slot)
+            let view = view(slot: slot, copy: copy)
+            let label = "\(which) slot \(slot)"
+            if view.serial != serial { problems.append("\(label): record serial \(view.serial) differs from summary serial \(serial)") }
+            if !serials.insert(serial).inserted { problems.append("\(label): serial \(serial) is used twice") }
+            let record = copy + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize
+            let idLength = Int(u16(record + R.idLength))
+            if idLength == 0 || idLength > RegionLayout.maximumIDBytes { problems.append("\(label): id length \(idLength)") }
+            let offset = Int(u32(record + R.payloadOffset))
+            let length = Int(u32(record + R.payloadLength))
+            if offset + length > min(arenaUsed, layout.arenaBytes) {
+                problems.append("\(label): payload \(offset)+\(length) is outside the arena's used \(arenaUsed) bytes")
+            } else if let json = try? JSONParser.parse(view.payload), let entry = try? GuestBookEntry(json: json) {
+                if !entry.id.utf8.elementsEqual(view.id) { problems.append("\(label): payload id differs from record id") }
+                if entry.serial != serial { problems.append("\(label): payload serial \(entry.serial) differs from \(serial)") }
+                if !entry.name.fqdn.utf8.elementsEqual(view.fqdn) || !entry.name.servername.utf8.elementsEqual(view.servername)
+                    || !entry.name.owner.utf8.elementsEqual(view.owner) || !entry.name.uuid.utf8.elementsEqual(view.uuid)
+                {
+                    problems.append("\(label): name field offsets do not match the id")
+                }
+                if entry.availableTerminalCount != view.availableTerminals { problems.append("\(label): available terminal count differs from payload") }
+            } else {
+                problems.append("\(label): payload is not a valid entry")
+            }
+            let capabilities = Int(u8(record + R.capabilityCount))
+            if capabilities > RegionLayout.maximumCapabilities { problems.append("\(label): \(capabilities) capabilities") }
+            for position in 0..<min(capabilities, RegionLayout.maximumCapabilities) {
+                let index = Int(u16(record + R.capabilities + position * 2))
+                if index >= capabilityCount { problems.append("\(label): capability index \(index) is past the table's \(capabilityCount)") }
+            }
+            if find(view.id, copy: copy) != slot { problems.append("\(label): the index does not find this entry by its id") }
+        }
+        if live.count != stated { problems.append("\(which): header says \(stated) entries, summaries hold \(live.count)") }
+        // Every index slot names a live entry, an empty slot, or a tombstone.
+        let index = copy + layout.indexOffsetInCopy
+        var referenced = 0
+        for position in 0..<layout.indexSlots {
+            let value = u64(index + position * 8)
+            guard value != 0, value != RegionLayout.tombstone else { continue }
+            let slot = Int(value & 0xFFFF_FFFF) - 1
+            referenced += 1
+            if slot < 0 || slot >= layout.capacity {
+                problems.append("\(which): index slot \(position) points outside the table (\(slot))")
+            } else if u64(copy + layout.summariesOffsetInCopy + slot * RegionLayout.summarySize) == 0 {
+                problems.append("\(which): index slot \(position) points to empty slot \(slot)")
+            }
+        }
+        if referenced != live.count { problems.append("\(which): index holds \(referenced) entries, summaries \(live.count)") }
+        return problems
+    }
+}
