@@ -148,6 +148,7 @@ public struct Configuration: Sendable, Equatable {
         if let name = configuration.sharedMemoryName, (try? SharedMemory.path(of: name)) == nil {
             throw .usage("HOSTESS_SHM: expected /NAME with no other '/', found '\(name)'")
         }
+        guard !configuration.socketPath.isEmpty else { throw .usage("--socket: the socket path is empty") }
         guard !configuration.socketPath.hasPrefix("@") else {
             throw .usage("--socket: abstract socket names (@…) are not supported; give a file system path")
         }

@@ -82,6 +82,12 @@ public final class Daemon {
                 throw error
             }
         }
+        // Clients get in only now: the region, when there is one, already holds the guest book.
+        do { try listener?.startListening() } catch {
+            listener?.close()
+            publisher?.writer.close()
+            throw .system(error)
+        }
     }
 
     private var listenerFD: Int32 { listener?.fd ?? -1 }
@@ -354,6 +360,12 @@ public final class Daemon {
             Log.info("session ended: removed \(entry.id) (revision \(service.book.revision))")
         }
         if connection === stdio {
+            // End of input ends the daemon; watches still waiting learn why.
+            for watch in connection.watches {
+                connection.enqueue(service.reply(id: watch.requestID, error: HostessError(.unavailable, "hostessd is shutting down")))
+            }
+            connection.watches.removeAll()
+            _ = connection.flush(now: SystemClock.monotonicNanoseconds())
             stopping = true
             stdio = nil
             return

@@ -28,9 +28,11 @@ final class Listener {
     let path: String
     let fd: Int32
     private let lockFD: Int32
+    private let backlog: Int32
 
-    /// Takes the lock, replaces a stale socket file, binds, listens, and opens the socket to every local user
-    /// (mode 0666): who may do what is decided per request from the peer's kernel credentials.
+    /// Takes the lock, replaces a stale socket file, binds, and opens the socket to every local user (mode
+    /// 0666): who may do what is decided per request from the peer's kernel credentials. Clients are refused
+    /// until ``startListening()``, so that nothing reaches the daemon before it is ready.
     init(path: String, backlog: Int32 = 1024) throws(Failure) {
         do {
             let address = try UnixSocketAddress(path: path)
@@ -63,7 +65,6 @@ final class Listener {
             do {
                 try Syscall.bind(fd, to: address)
                 try Syscall.chmod(path, 0o666)
-                try Syscall.listen(fd, backlog: backlog)
             } catch {
                 Syscall.close(fd)
                 Syscall.close(lockFD)
@@ -72,6 +73,7 @@ final class Listener {
             self.path = path
             self.fd = fd
             self.lockFD = lockFD
+            self.backlog = backlog
         } catch let failure as Failure {
             throw failure
         } catch let error as SystemError {
@@ -79,6 +81,11 @@ final class Listener {
         } catch {
             throw .system(SystemError("listen \(path)", errno: EINVAL))
         }
+    }
+
+    /// Starts accepting connections. The corresponding C function is `listen`.
+    func startListening() throws(SystemError) {
+        try Syscall.listen(fd, backlog: backlog)
     }
 
     /// Stops accepting and removes the socket file, then releases the lock. The lock file itself stays:

@@ -1,0 +1,308 @@
+import Foundation
+import Glibc
+import HostessModel
+import HostessRegion
+import Testing
+
+/// The shared-memory guest book, read by the real reader from the region the real hostessd publishes.
+@Suite("shared-memory guest book")
+struct RegionTests {
+    /// A deterministic generator for workloads.
+    struct Generator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+    }
+
+    static func entries(_ reply: JSONObject) -> JSONValue? { reply.result?["entries"] }
+
+    @Test("reads from shared memory equal the socket's answers over random workloads", arguments: [1, 2, 3] as [UInt64])
+    func equivalence(seed: UInt64) throws {
+        let daemon = try DaemonProcess()
+        let client = try daemon.client()
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        var generator = Generator(state: seed)
+        var ids: [String] = []
+        let classes = ["0x0001", "0x0002", "0x0003"]
+        let capabilityPool = ["gpu", "h264", "pty", "vt100", "cuda"]
+        for step in 0..<300 {
+            switch generator.below(10) {
+            case 0...3, _ where ids.isEmpty:
+                let id = Fixture.id(
+                    servername: "srv-\(generator.below(3))", classCode: classes[generator.below(3)],
+                    fqdn: ["localhost", "machine-a.local"][generator.below(2)])
+                let capabilities = capabilityPool.filter { _ in generator.below(2) == 0 }
+                let reply = try client.request("register", ["entry": Fixture.entry(id: id, capabilities: capabilities)])
+                #expect(reply.errorCode == nil, "\(reply)")
+                ids.append(id)
+            case 4:
+                let id = ids.remove(at: generator.below(ids.count))
+                _ = try client.request("unregister", ["serverId": .string(id)])
+            case 5...6:
+                _ = try client.request(
+                    "markInUse",
+                    ["serverId": .string(ids[generator.below(ids.count)]), "terminal": generator.below(2) == 0 ? "stdin" : "stdout",
+                     "connectomeId": .string("c\(generator.below(4))")])
+            case 7:
+                _ = try client.request("markAvailable", ["serverId": .string(ids[generator.below(ids.count)]), "terminal": "stdin"])
+            default:
+                let id = ids[generator.below(ids.count)]
+                _ = try client.request("register", ["entry": Fixture.entry(id: id, capabilities: [capabilityPool[generator.below(5)]])])
+            }
+            guard step % 25 == 24 else { continue }
+            // Whole book, a few queries, a few lookups: byte-for-byte the same JSON.
+            let all = try reader.listAll().map(\.json)
+            #expect(Self.entries(try client.request("listAll")) == .array(all))
+            for _ in 0..<5 {
+                var filter = ServerFilter()
+                if generator.below(2) == 0 { filter.classCode = try ClassCode(parsing: classes[generator.below(3)]) }
+                if generator.below(2) == 0 { filter.capabilities = [capabilityPool[generator.below(5)]] }
+                if generator.below(3) == 0 { filter.availableTerminals = generator.below(3) }
+                if generator.below(4) == 0 { filter.fqdn = "machine-a.local" }
+                if generator.below(4) == 0 { filter.servername = "srv-1" }
+                let viaSocket = Self.entries(try client.request("query", ["filter": filter.json]))
+                #expect(viaSocket == .array(try reader.query(filter).map(\.json)), "\(filter)")
+                #expect(try reader.count(filter) == (try reader.query(filter).count))
+            }
+            for id in ids.prefix(5) {
+                let viaSocket = try client.request("getServer", ["serverId": .string(id)]).result?["entry"]
+                #expect(viaSocket == (try reader.getServer(id))?.json)
+            }
+            #expect(reader.revision == UInt64(try client.request("status").revision ?? -1))
+        }
+        #expect(try reader.check() == [])
+    }
+
+    @Test("read-your-writes: a change is in the region when its reply arrives")
+    func readYourWrites() throws {
+        let daemon = try DaemonProcess()
+        let client = try daemon.client()
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        for _ in 0..<100 {
+            let id = Fixture.id()
+            let reply = try client.request("register", ["entry": Fixture.entry(id: id)])
+            let serial = try #require(try GuestBookEntry(json: reply.result?["entry"] ?? .null)).serial
+            #expect(try reader.getServer(id)?.serial == serial)
+            _ = try client.request("markInUse", ["serverId": .string(id), "terminal": "stdin", "connectomeId": "c"])
+            #expect(try reader.withEntry(id: id) { $0?.availableTerminals } == 1)
+            _ = try client.request("unregister", ["serverId": .string(id)])
+            #expect(try reader.getServer(id) == nil)
+        }
+    }
+
+    @Test("torture: the writer changes entries at full speed while reader threads and reader processes see no inconsistency")
+    func torture() throws {
+        let daemon = try DaemonProcess()
+        let setup = try daemon.client()
+        let ids = (0..<64).map { _ in Fixture.id() }
+        for id in ids { _ = try setup.request("register", ["entry": Self.tortureEntry(id: id, n: 0)]) }
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        let stop = Date().addingTimeInterval(3)
+        nonisolated(unsafe) var inconsistencies = 0
+        nonisolated(unsafe) var reads = 0
+        let lock = NSLock()
+        // The writer: pipelined re-registrations that change metadata and capabilities together.
+        let writer = Thread {
+            guard let client = try? daemon.client() else { return }
+            var n: Int64 = 1
+            while Date() < stop {
+                var batch: [UInt8] = []
+                for id in ids {
+                    batch += JSONValue.object(["id": .int(n), "command": "register", "entry": Self.tortureEntry(id: id, n: n)]).jsonBytes + [0x0A]
+                    n += 1
+                }
+                try? client.send(bytes: batch)
+                for _ in ids { _ = client.readLine(timeout: 5) }
+            }
+        }
+        writer.start()
+        let group = DispatchGroup()
+        for thread in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                var bad = 0
+                var count = 0
+                var index = thread
+                while Date() < stop {
+                    index = (index + 7) % ids.count
+                    // Zero-copy path: the record's fields and the payload must agree within one read.
+                    let consistent = (try? reader.withEntry(id: ids[index]) { view -> Bool in
+                        guard let view else { return false }
+                        guard let json = try? JSONParser.parse(view.payload), let entry = try? GuestBookEntry(json: json) else { return false }
+                        let capabilities = (0..<view.capabilityCount).map { String(decoding: view.capability(at: $0), as: UTF8.self) }
+                        return entry.serial == view.serial && entry.capabilities == capabilities && Self.isConsistent(entry)
+                    }) ?? false
+                    if !consistent { bad += 1 }
+                    if count % 50 == 0, let all = try? reader.listAll() {
+                        if all.count != ids.count || !all.allSatisfy(Self.isConsistent) { bad += 1 }
+                    }
+                    count += 1
+                }
+                lock.lock()
+                inconsistencies += bad
+                reads += count
+                lock.unlock()
+            }
+        }
+        // Separate reader processes walk the whole region while it changes.
+        var processChecks = 0
+        while Date() < stop.addingTimeInterval(-0.5) {
+            let outcome = try CLI.run(Binaries.path("shmdump"), ["--shm", daemon.sharedMemoryName, "--check", "--json"], timeout: 10)
+            #expect(outcome.status == 0, "\(outcome)")
+            processChecks += 1
+        }
+        group.wait()
+        while writer.isExecuting { usleep(10_000) }
+        #expect(inconsistencies == 0, "\(inconsistencies) inconsistent reads of \(reads)")
+        #expect(reads > 1000)
+        #expect(processChecks > 0)
+        #expect(try reader.check() == [])
+    }
+
+    /// An entry whose metadata and capabilities are tied to `n`, so a torn read shows.
+    static func tortureEntry(id: String, n: Int64) -> JSONValue {
+        [
+            "id": .string(id),
+            "terminals": ["stdin": ["direction": "input", "multiplexing": "none"]],
+            "capabilities": .array((0..<(1 + Int(n % 4))).map { JSONValue.string("cap\(n % 7)-\($0)") }),
+            "metadata": ["n": .int(n), "check": .int(n &* 7919), "pad": .string(String(repeating: "x", count: Int(n % 50)))],
+        ]
+    }
+
+    static func isConsistent(_ entry: GuestBookEntry) -> Bool {
+        guard case .int(let n)? = entry.metadata["n"], case .int(let check)? = entry.metadata["check"] else { return false }
+        let expected = (0..<(1 + Int(n % 4))).map { "cap\(n % 7)-\($0)" }
+        return check == n &* 7919 && entry.capabilities == expected && entry.metadata["pad"] == .string(String(repeating: "x", count: Int(n % 50)))
+    }
+
+    @Test("a writer killed between the halves of a publication leaves readers correct, without spinning", arguments: [
+        ("after-first-half", false), ("mid-second-half", true),
+    ])
+    func crashMidPublication(point: String, newStateVisible: Bool) throws {
+        // Publications 1-5 register five entries; the sixth (a sixth entry) is where hostessd dies.
+        let daemon = try DaemonProcess(environment: ["HOSTESS_FAILPOINT": "\(point):6"])
+        let client = try daemon.client()
+        var ids: [String] = []
+        for _ in 0..<5 {
+            let id = Fixture.id()
+            ids.append(id)
+            _ = try client.request("register", ["entry": Fixture.entry(id: id)])
+        }
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        let last = Fixture.id()
+        try client.send(JSONValue.object(["id": 99, "command": "register", "entry": Fixture.entry(id: last)]).jsonText)
+        #expect(client.isClosedByPeer(within: 5), "hostessd died at the failpoint")
+        #expect(daemon.stop(signal: SIGKILL, timeout: 5) != nil)
+        let started = Date()
+        let all = try reader.listAll()
+        #expect(Date().timeIntervalSince(started) < 0.1, "a dead writer never makes a reader wait")
+        #expect(all.map(\.id) == ids + (newStateVisible ? [last] : []))
+        #expect(try reader.check() == [])
+        #expect(reader.liveness() == .writerGone)
+
+        // A new hostessd adopts the region: every entry readers could see is kept.
+        let successor = try DaemonProcess(["--shm", daemon.sharedMemoryName], scratch: daemon.scratch, socketName: "successor.sock")
+        defer { successor.stop() }
+        let listed = try successor.client().request("listAll")
+        guard case .array(let entries)? = Self.entries(listed) else { throw TestFailure("\(listed)") }
+        #expect(entries.compactMap { $0.objectValue?["id"]?.stringValue } == all.map(\.id))
+        #expect(successor.log.contains("adopted \(all.count) entries"))
+        #expect(reader.liveness() == .closed || reader.liveness() == .replaced, "the old region is finished; readers reopen")
+        let reopened = try RegionReader(name: daemon.sharedMemoryName)
+        #expect(reopened.instanceID != reader.instanceID)
+        #expect(try reopened.listAll().map(\.id) == all.map(\.id))
+    }
+
+    @Test("hostessd killed with SIGKILL and started again keeps every entry, with its serial and terminals")
+    func restartAdoption() throws {
+        let daemon = try DaemonProcess()
+        let client = try daemon.client()
+        for number in 0..<50 {
+            let id = Fixture.id()
+            _ = try client.request("register", ["entry": Fixture.entry(id: id)])
+            if number % 3 == 0 { _ = try client.request("markInUse", ["serverId": .string(id), "terminal": "stdout", "connectomeId": .string("k\(number)")]) }
+        }
+        guard case .array(let before)? = Self.entries(try client.request("listAll")) else { throw TestFailure("no list") }
+        #expect(daemon.stop(signal: SIGKILL) != nil)
+        let successor = try DaemonProcess(["--shm", daemon.sharedMemoryName, "--socket", daemon.socketPath], scratch: daemon.scratch)
+        defer { successor.stop() }
+        guard case .array(let after)? = Self.entries(try successor.client().request("listAll")) else { throw TestFailure("no list") }
+        #expect(after.count == 50)
+        #expect(after == before)
+        let registered = try successor.client().request("register", ["entry": Fixture.entry(id: Fixture.id())])
+        let serials = before.compactMap { if case .int(let v)? = $0.objectValue?["serial"] { v } else { nil } }
+        if case .int(let serial)? = registered.result?["entry"]?.objectValue?["serial"] {
+            #expect(serial > serials.max() ?? 0, "serials are never reused")
+        }
+    }
+
+    @Test("readers tell a live writer, a dead one and a closed region apart")
+    func liveness() throws {
+        let daemon = try DaemonProcess()
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        #expect(reader.liveness() == .alive)
+        #expect(reader.writerHeartbeatAge < 2)
+        #expect(daemon.stop(signal: SIGTERM) == 0)
+        #expect(reader.liveness() == .closed)
+        #expect(reader.isClosed)
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm" + daemon.sharedMemoryName), "clean shutdown removes the region")
+    }
+
+    @Test("waitForRevision sleeps on the futex until a change is published, and times out otherwise")
+    func futexWatch() throws {
+        let daemon = try DaemonProcess()
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        let start = reader.revision
+        let quietStart = Date()
+        #expect(reader.waitForRevision(after: start, timeout: 0.3) == start)
+        #expect(Date().timeIntervalSince(quietStart) >= 0.25)
+        nonisolated(unsafe) var woke: UInt64 = 0
+        nonisolated(unsafe) var wokeAt = Date.distantFuture
+        let waiter = Thread {
+            woke = reader.waitForRevision(after: start, timeout: 10)
+            wokeAt = Date()
+        }
+        waiter.start()
+        usleep(200_000)
+        let sent = Date()
+        _ = try daemon.client().request("register", ["entry": Fixture.entry(id: Fixture.id())])
+        while waiter.isExecuting && Date().timeIntervalSince(sent) < 5 { usleep(1_000) }
+        #expect(woke > start)
+        #expect(wokeAt.timeIntervalSince(sent) < 0.5)
+    }
+
+    @Test("a full guest book refuses registrations with a capacity error and changes nothing")
+    func capacity() throws {
+        let daemon = try DaemonProcess(["--capacity", "3"])
+        let client = try daemon.client()
+        for _ in 0..<3 { #expect(try client.request("register", ["entry": Fixture.entry(id: Fixture.id())]).errorCode == nil) }
+        let refused = try client.request("register", ["entry": Fixture.entry(id: Fixture.id())])
+        #expect(refused.errorCode == "capacity", "\(refused)")
+        #expect(refused.revision == 3)
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        #expect(try reader.listAll().count == 3)
+        #expect(reader.header().capacity == 3)
+    }
+
+    @Test("hostess get, list and query read the region; --via socket gives the same answer")
+    func cliVia() throws {
+        let daemon = try DaemonProcess()
+        let id = Fixture.id()
+        _ = try daemon.client().request("register", ["entry": Fixture.entry(id: id)])
+        for arguments in [["get", id], ["list"], ["query", "--capability", "pty"]] {
+            let viaShm = try CLI.hostess(["--json", "--via", "shm", "--shm", daemon.sharedMemoryName] + arguments, socket: daemon.socketPath)
+            let viaSocket = try CLI.hostess(["--json", "--via", "socket"] + arguments, socket: daemon.socketPath)
+            let viaDefault = try CLI.hostess(["--json"] + arguments, socket: daemon.socketPath)
+            #expect(viaShm.status == 0, "\(viaShm)")
+            #expect(viaShm.stdout == viaSocket.stdout)
+            #expect(viaDefault.stdout == viaSocket.stdout)
+        }
+        let missing = try CLI.hostess(["--via", "shm", "--shm", "/hostess-test-absent", "list"], socket: daemon.socketPath)
+        #expect(missing.status == 1)
+    }
+}
