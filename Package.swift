@@ -46,7 +46,7 @@ let package = Package(
         // MARK: - Benchmarks
 
         .executableTarget(
-            name: "hostess-bench", dependencies: ["HostessModel", "HostessSystem"],
+            name: "hostess-bench", dependencies: ["HostessModel", "HostessSystem", "HostessRegion"],
             path: "Benchmarks/hostess-bench", swiftSettings: strict),
 
         // MARK: - Tests
@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(
             name: "HostessIntegrationTests",
             dependencies: [
-                "HostessModel", "HostessSystem", "HostessRegion", "hostessd", "hostess", "hostess-example-server", "shmdump",
+                "HostessModel", "HostessSystem", "HostessRegion", "HostessClient", "hostessd", "hostess", "hostess-example-server", "shmdump",
             ],
             swiftSettings: strict
         ),

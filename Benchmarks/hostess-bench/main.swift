@@ -5,7 +5,9 @@
 
 import Foundation
 import Glibc
+import Synchronization
 import HostessModel
+import HostessRegion
 import HostessSystem
 
 // MARK: - Options
@@ -94,6 +96,7 @@ enum Fixtures {
 final class BenchDaemon {
     let process = Process()
     let socketPath: String
+    let sharedMemoryName: String
     let directory: String
 
     init() throws {
@@ -101,9 +104,10 @@ final class BenchDaemon {
         guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp", errno: errno) }
         directory = String(cString: made)
         socketPath = directory + "/hostess.sock"
+        sharedMemoryName = "/hostess-bench-\(getpid())-\(SystemClock.monotonicNanoseconds() % 1_000_000)"
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         process.executableURL = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("hostessd")
-        process.arguments = ["--socket", socketPath, "--ttl", "3600"]
+        process.arguments = ["--socket", socketPath, "--ttl", "3600", "--shm", sharedMemoryName, "--capacity", "200000"]
         process.standardError = FileHandle.nullDevice
         try process.run()
         for _ in 0..<500 {
@@ -124,17 +128,20 @@ final class BenchDaemon {
 }
 
 /// A blocking request/response client: the floor of what the socket path costs.
-final class LineClient {
+final class LineClient: @unchecked Sendable {
     let fd: Int32
     private var chunk = [UInt8](repeating: 0, count: 1 << 16)
     private var pending: [UInt8] = []
 
     init(path: String) throws {
-        fd = try Syscall.unixStreamSocket(nonBlocking: false)
-        do { try Syscall.connect(fd, to: try UnixSocketAddress(path: path)) } catch {
-            Syscall.close(fd)
+        // Assigned only once connected: a throwing init of a fully initialized class still runs deinit,
+        // which would close the descriptor a second time.
+        let socket = try Syscall.unixStreamSocket(nonBlocking: false)
+        do { try Syscall.connect(socket, to: try UnixSocketAddress(path: path)) } catch {
+            Syscall.close(socket)
             throw error
         }
+        fd = socket
     }
 
     func close() { Syscall.close(fd) }
@@ -172,6 +179,12 @@ final class LineClient {
 
 // MARK: - Rows
 
+/// An atomic counter shared with a thread.
+final class Counter: Sendable {
+    let value: Atomic<Int>
+    init(_ initial: Int) { value = Atomic(initial) }
+}
+
 nonisolated(unsafe) var sink: UInt64 = 0
 
 func lookupRows(entries count: Int, daemon: BenchDaemon, quick: Bool) throws -> [Measurement] {
@@ -207,6 +220,45 @@ func lookupRows(entries count: Int, daemon: BenchDaemon, quick: Bool) throws -> 
             let reply = client.roundTrip(requests[order[call % order.count]])
             if case .object(let object)? = try? JSONParser.parse(reply) { sink &+= UInt64(object.count) }
         })
+    // The shared-memory reader: zero-copy lookup of the entry's serial, no writer.
+    let shmName = daemon.sharedMemoryName
+    let reader = try RegionReader(name: shmName)
+    let idBytes = ids.map { Array($0.utf8) }
+    func shmLookup(_ call: Int) {
+        idBytes[order[call % order.count]].withUnsafeBytes { raw in
+            sink &+= (try? reader.withEntry(id: raw) { $0?.serial ?? 0 }) ?? 0
+        }
+    }
+    rows.append(measure("lookup-by-id", "shm", entries: count, samples: quick ? 2_000 : 20_000, batch: 64, shmLookup))
+
+    // Under a busy writer: another thread re-registers entries over the socket as fast as hostessd takes them.
+    let writerClient = try LineClient(path: daemon.socketPath)
+    defer { writerClient.close() }
+    let running = Counter(1)
+    let written = Counter(0)
+    let writerThread = Thread {
+        var index = 0
+        while running.value.load(ordering: .relaxed) == 1 {
+            let batch = (0..<32).map { offset in registers[(index &+ offset) % registers.count] }
+            index &+= 32
+            writerClient.pipelined(batch)
+            written.value.add(32, ordering: .relaxed)
+        }
+    }
+    let retriesBefore = reader.retries
+    writerThread.start()
+    usleep(100_000)
+    let writesBefore = written.value.load(ordering: .relaxed)
+    let busyStart = SystemClock.monotonicNanoseconds()
+    var busy = measure("lookup-under-writes", "shm", entries: count, samples: quick ? 2_000 : 20_000, batch: 64, shmLookup)
+    let busySeconds = Double(SystemClock.monotonicNanoseconds() - busyStart) / 1e9
+    let writes = written.value.load(ordering: .relaxed) - writesBefore
+    running.value.store(0, ordering: .relaxed)
+    while writerThread.isExecuting { usleep(1_000) }
+    let retries = reader.retries - retriesBefore
+    let lookups = Double(busy.samples.count * 64 + 100 * 64)
+    busy.note = "writer \(Int(Double(writes) / busySeconds)) changes/s; reader retried \(format3(Double(retries) / lookups * 100))% of lookups"
+    rows.append(busy)
     return rows
 }
 

@@ -161,7 +161,7 @@ public struct RegionLayout: Sendable, Equatable {
         self.arenaBytes = arenaBytes
     }
 
-    static func align(_ value: Int, to alignment: Int = 64) -> Int { (value + alignment - 1) / alignment * alignment }
+    @usableFromInline static func align(_ value: Int, to alignment: Int = 64) -> Int { (value + alignment - 1) / alignment * alignment }
 }
 
 // MARK: - Hashing
@@ -178,7 +178,7 @@ func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
 
 /// The id hash used by the index: 8 bytes at a time, multiply-xorshift mixing, then a final avalanche.
 /// docs/shm-layout.md gives the same function in C.
-@inline(__always)
+@inlinable
 public func idHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     var hash: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
     var offset = 0

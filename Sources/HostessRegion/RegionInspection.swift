@@ -60,7 +60,10 @@ extension RegionReader {
                 problems.append("capability \(index) has length \(length)")
             }
         }
-        problems += try readSection { copy in checkCopy(copy, capabilityCount: capabilityCount) }
+        // Inside the section, the count is read after the sequence: names interned since the first read count.
+        problems += try readSection { copy in
+            checkCopy(copy, capabilityCount: min(Int(acquireU32(RegionLayout.Header.capabilityCount)), RegionLayout.capabilityCapacity))
+        }
         return problems
     }
 
@@ -69,7 +72,7 @@ extension RegionReader {
         var problems: [String] = []
         let which = copy == layout.copy0Offset ? "copy 0" : "copy 1"
         let stated = Int(u32(copy + RegionLayout.CopyHeader.count))
-        let arenaUsed = Int(u64(copy + RegionLayout.CopyHeader.arenaUsed))
+        let arenaUsed = Int(clamping: u64(copy + RegionLayout.CopyHeader.arenaUsed))
         if arenaUsed > layout.arenaBytes { problems.append("\(which): arena use \(arenaUsed) is over its size \(layout.arenaBytes)") }
         var live: [Int] = []
         var serials = Set<UInt64>()

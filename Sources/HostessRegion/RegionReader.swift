@@ -26,11 +26,15 @@ public final class RegionReader: @unchecked Sendable {
     public let writerPID: Int32
 
     private let fd: Int32
-    private let base: UnsafeRawPointer
-    private let size: Int
+    @usableFromInline let base: UnsafeRawPointer
+    @usableFromInline let size: Int
     private let inode: UInt64
-    private let copyOffsets: (Int, Int)
+    @usableFromInline let copyOffsets: (Int, Int)
     private let capabilityNames = Mutex<[String: Int]>([:])
+    @usableFromInline let retryCount = Atomic<UInt64>(0)
+
+    /// Read sections this reader had to repeat because the writer published meanwhile.
+    public var retries: UInt64 { retryCount.load(ordering: .relaxed) }
 
     /// How many read attempts a lookup makes before reporting `busy`.
     public static let maximumAttempts = 4096
@@ -161,35 +165,36 @@ public final class RegionReader: @unchecked Sendable {
 
     /// Runs `body` over the stable copy until a sequence check confirms what it read.
     /// `body` may run more than once and must not keep pointers it was given.
-    @inline(__always)
+    @inlinable
     func readSection<R>(_ body: (_ copy: Int) -> R) throws(RegionError) -> R {
         for _ in 0..<Self.maximumAttempts {
             let sequence = cshim_load_acquire_u64(base + RegionLayout.Header.sequence)
             let result = body(sequence & 1 == 0 ? copyOffsets.0 : copyOffsets.1)
             cshim_fence_acquire()
             if cshim_load_relaxed_u64(base + RegionLayout.Header.sequence) == sequence { return result }
+            retryCount.add(1, ordering: .relaxed)
         }
         throw .busy(name: name)
     }
 
     /// An atomic (acquire) load of a u32 header word.
-    @inline(__always)
+    @inlinable
     func acquireU32(_ offset: Int) -> UInt32 { cshim_load_acquire_u32(base + offset) }
     /// An atomic (relaxed) load of a u64 outside the latch, such as a heartbeat slot.
-    @inline(__always)
+    @inlinable
     func relaxedU64(_ offset: Int) -> UInt64 { UInt64(littleEndian: cshim_load_relaxed_u64(base + offset)) }
-    @inline(__always)
+    @inlinable
     func u8(_ offset: Int) -> UInt8 { base.load(fromByteOffset: offset, as: UInt8.self) }
-    @inline(__always)
+    @inlinable
     func u16(_ offset: Int) -> UInt16 { UInt16(littleEndian: base.load(fromByteOffset: offset, as: UInt16.self)) }
-    @inline(__always)
+    @inlinable
     func u32(_ offset: Int) -> UInt32 { UInt32(littleEndian: base.load(fromByteOffset: offset, as: UInt32.self)) }
-    @inline(__always)
+    @inlinable
     func u64(_ offset: Int) -> UInt64 { UInt64(littleEndian: base.load(fromByteOffset: offset, as: UInt64.self)) }
 
     /// The slot holding `id` in the copy at `copy`, or nil. Bounded by the index size; every slot number and
     /// id length is checked before it is used.
-    @inline(__always)
+    @inlinable
     func find(_ id: UnsafeRawBufferPointer, copy: Int) -> Int? {
         let hash = UInt32(truncatingIfNeeded: idHash(id))
         let mask = layout.indexSlots - 1
@@ -217,14 +222,14 @@ public final class RegionReader: @unchecked Sendable {
     }
 
     /// A view of the entry in `slot` of the copy at `copy`.
-    @inline(__always)
+    @inlinable
     func view(slot: Int, copy: Int) -> EntryView {
         EntryView(reader: self, record: copy + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize,
             arena: copy + layout.arenaOffsetInCopy, heartbeat: layout.heartbeatsOffset + slot * 8)
     }
 
     /// The bytes at `offset ..< offset + length` of the mapping, or an empty buffer when they fall outside it.
-    @inline(__always)
+    @inlinable
     func bytes(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
         guard offset >= 0, length >= 0, offset <= size, length <= size - offset else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         return UnsafeRawBufferPointer(start: base + offset, count: length)
@@ -236,7 +241,7 @@ public final class RegionReader: @unchecked Sendable {
     /// returned once the read is confirmed consistent. Nothing is copied or allocated on this path; `body` may
     /// run more than once and must copy out what it keeps.
     /// - Throws: `busy` when the writer kept publishing through every attempt.
-    @inline(__always)
+    @inlinable
     public func withEntry<R>(id: UnsafeRawBufferPointer, _ body: (EntryView?) -> R) throws(RegionError) -> R {
         try readSection { copy in
             body(find(id, copy: copy).map { view(slot: $0, copy: copy) })
@@ -390,15 +395,23 @@ public final class RegionReader: @unchecked Sendable {
 /// accessor checks its offsets, so a view of a copy being rewritten yields wrong but safe values, and the
 /// section's sequence check then discards them.
 public struct EntryView {
-    let reader: RegionReader
-    let record: Int
-    let arena: Int
-    let heartbeat: Int
+    @usableFromInline let reader: RegionReader
+    @usableFromInline let record: Int
+    @usableFromInline let arena: Int
+    @usableFromInline let heartbeat: Int
 
-    typealias R = RegionLayout.Record
+    @usableFromInline
+    init(reader: RegionReader, record: Int, arena: Int, heartbeat: Int) {
+        self.reader = reader
+        self.record = record
+        self.arena = arena
+        self.heartbeat = heartbeat
+    }
+
+    @usableFromInline typealias R = RegionLayout.Record
 
     /// The registration's serial: never reused, so it tells a new entry in a reused slot from the old one.
-    public var serial: UInt64 { reader.u64(record + R.serial) }
+    @inlinable public var serial: UInt64 { reader.u64(record + R.serial) }
     /// The server's class.
     public var classCode: ClassCode { ClassCode(reader.u16(record + R.classCode)) }
     /// When it first registered (ms since the Unix epoch).

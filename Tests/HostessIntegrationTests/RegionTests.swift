@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HostessClient
 import HostessModel
 import HostessRegion
 import Testing
@@ -304,5 +305,23 @@ struct RegionTests {
         }
         let missing = try CLI.hostess(["--via", "shm", "--shm", "/hostess-test-absent", "list"], socket: daemon.socketPath)
         #expect(missing.status == 1)
+    }
+
+    @Test("SharedGuestBook reopens the region when a new hostessd replaces the old one")
+    func reopen() throws {
+        let daemon = try DaemonProcess()
+        let book = try SharedGuestBook(name: daemon.sharedMemoryName)
+        let first = Fixture.id()
+        _ = try daemon.client().request("register", ["entry": Fixture.entry(id: first)])
+        #expect(try book.getServer(first) != nil)
+        #expect(daemon.stop() == 0)
+        #expect(book.liveness() == .closed)
+        let successor = try DaemonProcess(["--shm", daemon.sharedMemoryName], scratch: daemon.scratch, socketName: "next.sock")
+        defer { successor.stop() }
+        let second = Fixture.id()
+        _ = try successor.client().request("register", ["entry": Fixture.entry(id: second)])
+        #expect(try book.getServer(second) != nil)
+        #expect(try book.getServer(first) == nil, "a clean stop ends the old guest book")
+        #expect(book.liveness() == .alive)
     }
 }

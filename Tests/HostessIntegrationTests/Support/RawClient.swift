@@ -13,11 +13,14 @@ final class RawClient: @unchecked Sendable {
     private var nextID: Int64 = 1
 
     init(path: String) throws {
-        fd = try Syscall.unixStreamSocket(nonBlocking: false)
-        do { try Syscall.connect(fd, to: try UnixSocketAddress(path: path)) } catch {
-            Syscall.close(fd)
+        // Assigned only once connected: a throwing init of a fully initialized class still runs deinit,
+        // which would close the descriptor a second time.
+        let socket = try Syscall.unixStreamSocket(nonBlocking: false)
+        do { try Syscall.connect(socket, to: try UnixSocketAddress(path: path)) } catch {
+            Syscall.close(socket)
             throw error
         }
+        fd = socket
     }
 
     deinit { Syscall.close(fd) }
