@@ -188,7 +188,7 @@ public struct Configuration: Sendable, Equatable {
             }
             let reader = JSONReader(object)
             try reader.rejectUnknownKeys(
-                allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners", "shm", "capacity"])
+                allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners", "shm", "capacity", "entryBytes"])
             if let name = try reader.string("shm") {
                 guard (try? SharedMemory.path(of: name)) != nil else {
                     throw HostessError(.badRequest, "expected /NAME with no other '/'", field: "shm")
@@ -196,6 +196,7 @@ public struct Configuration: Sendable, Equatable {
                 sharedMemoryName = name
             }
             if let value = try reader.int("capacity", in: 1...1_000_000) { capacity = Int(value) }
+            if let value = try reader.int("entryBytes", in: 1024...65536) { entryBytes = Int(value) }
             if let socket = try reader.string("socket") { socketPath = socket }
             if let value = try reader.number("ttl", in: 0.001...86_400) {
                 ttl = value

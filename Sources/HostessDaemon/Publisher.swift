@@ -61,17 +61,23 @@ final class Publisher {
         defer { Syscall.close(fd) }
         let status: (owner: uid_t, mode: mode_t, size: Int, isRegular: Bool)
         do { status = try Syscall.status(fd) } catch { throw .system(error) }
-        guard status.isRegular, status.owner == geteuid() else {
+        guard status.isRegular else {
+            throw .listen("\(name) exists and is not a regular file; refusing to use it (remove it or choose another --shm)")
+        }
+        guard status.owner == geteuid() else {
             throw .listen(
                 "shared-memory region \(name) exists and belongs to uid \(status.owner), not to this daemon's user \(geteuid()); refusing to use it (remove it or choose another --shm)")
         }
-        if let holder = try? Syscall.writeLockHolder(fd) {
-            throw .listen("shared-memory region \(name) is published by a running hostessd (pid \(holder)); stop it or choose another --shm")
+        if (try? Syscall.writeLockHolder(fd)) != nil {
+            // An OFD lock does not name its holder; the header says which process created the region.
+            var pid: UInt32 = 0
+            _ = pread(fd, &pid, 4, off_t(RegionLayout.Header.writerPID))
+            throw .listen("shared-memory region \(name) is published by a running hostessd (pid \(UInt32(littleEndian: pid))); stop it or choose another --shm")
         }
         let leftover: Leftover
         do {
             let reader = try RegionReader(name: name)
-            leftover = Leftover(entries: try reader.listAll(), revision: reader.revision, pid: reader.writerPID)
+            leftover = Leftover(entries: try reader.listAll(), revision: max(reader.revision, try reader.stableRevision()), pid: reader.writerPID)
         } catch {
             let aside = "\(name).bad-\(SystemClock.wallMilliseconds())"
             do { try SharedMemory.rename(name, to: aside) } catch {

@@ -39,8 +39,8 @@ public struct RegionLayout: Sendable, Equatable {
     /// An index slot holding this marks a deleted entry; probing continues past it.
     public static let tombstone: UInt64 = 0xFFFF_FFFF
 
-    /// A hash of every size and offset above, and of the byte order: two builds agree on it exactly when they
-    /// agree on the layout.
+    /// A hash of the byte order and of every record size and count above (offsets follow from them and are
+    /// checked against the header separately): two builds agree on it exactly when their records agree.
     public static let fingerprint: UInt64 = {
         let description =
             "le;header=\(headerSize);copyheader=\(copyHeaderSize);summary=\(summarySize);record=\(recordSize);"

@@ -43,10 +43,10 @@ extension RegionReader {
 
     // MARK: Checking
 
-    /// Walks the whole region and names everything wrong with it: header counts, both copies' summaries,
-    /// records, payloads, index and capability references. An empty list means the region is sound.
-    /// The writer may publish during the walk; each copy is checked inside a read section, so a copy caught
-    /// mid-rewrite is checked again rather than reported.
+    /// Walks the region and names everything wrong with it: the capability table, and the summaries, records,
+    /// payloads, index and capability references of the copy readers use (inside a read section, so a copy
+    /// caught mid-rewrite is checked again rather than reported). The other copy may be half-written by a live
+    /// writer and is checked too only when no writer holds the region. An empty list means it is sound.
     public func check() throws(RegionError) -> [String] {
         var problems: [String] = []
         let capabilityCount = Int(acquireU32(RegionLayout.Header.capabilityCount))
@@ -61,8 +61,14 @@ extension RegionReader {
             }
         }
         // Inside the section, the count is read after the sequence: names interned since the first read count.
+        var checked = 0
         problems += try readSection { copy in
-            checkCopy(copy, capabilityCount: min(Int(acquireU32(RegionLayout.Header.capabilityCount)), RegionLayout.capabilityCapacity))
+            checked = copy
+            return checkCopy(copy, capabilityCount: min(Int(acquireU32(RegionLayout.Header.capabilityCount)), RegionLayout.capabilityCapacity))
+        }
+        if liveness() != .alive {
+            let other = checked == layout.copy0Offset ? layout.copy1Offset : layout.copy0Offset
+            problems += checkCopy(other, capabilityCount: min(Int(acquireU32(RegionLayout.Header.capabilityCount)), RegionLayout.capabilityCapacity))
         }
         return problems
     }

@@ -128,6 +128,12 @@ public final class RegionReader: @unchecked Sendable {
     /// The guest book revision of the latest publication.
     public var revision: UInt64 { cshim_load_acquire_u64(base + RegionLayout.Header.revision) }
 
+    /// The revision of the copy readers use now: ahead of ``revision`` while a publication is under way, or
+    /// when the writer died between its halves.
+    public func stableRevision() throws(RegionError) -> UInt64 {
+        try readSection { copy in u64(copy + RegionLayout.CopyHeader.revision) }
+    }
+
     /// Whether the writer closed the region.
     public var isClosed: Bool { cshim_load_acquire_u32(base + RegionLayout.Header.closed) != 0 }
 

@@ -9,7 +9,7 @@ import HostessSystem
 /// 0644), holds an open-file-description write lock on it for its life (the kernel's word that it is alive),
 /// and publishes each batch of changes with the seqcount latch:
 ///
-/// 1. sequence += 1 (odd): readers move to copy 1; release fence.
+/// 1. release fence; sequence += 1 (odd): readers move to copy 1; release fence.
 /// 2. apply the batch to copy 0.
 /// 3. sequence += 1 (even), release: readers move to copy 0; release fence.
 /// 4. apply the batch to copy 1.
@@ -36,6 +36,8 @@ public final class RegionWriter {
     private var arenaUsed = [0, 0]
     private let failpoint: Failpoint?
     private var publications = 0
+    /// Payloads that did not fit the arena and were published empty; 0 unless the capacity rules are broken.
+    public private(set) var droppedPayloads = 0
 
     // MARK: Creating
 
@@ -142,6 +144,8 @@ public final class RegionWriter {
         typealias H = RegionLayout.Header
         let sequence = cshim_load_relaxed_u64(base + H.sequence)
         let first = Int(sequence & 1)
+        // smp_wmb(); sequence++; smp_wmb(): nothing before the flip moves after it, nothing after before it.
+        cshim_fence_release()
         cshim_store_relaxed_u64(base + H.sequence, sequence &+ 1)
         cshim_fence_release()
         apply(prepared, copy: first, revision: revision, rebuildIndex: rebuild)
@@ -191,6 +195,9 @@ public final class RegionWriter {
         publication: Int = 0
     ) {
         let copyOffset = copyBase(copy)
+        // Release every payload the batch replaces first: each change was admitted against the guest book's
+        // running total, so only the batch's final state is known to fit the arena, not every state between.
+        for change in changes { payloads[copy][change.slot] = (0, 0) }
         for (position, change) in changes.enumerated() {
             if position == changes.count / 2 { failpoint?.trigger(.midSecondHalf, publication: publication) }
             if let entry = change.entry {
@@ -208,14 +215,24 @@ public final class RegionWriter {
     private func write(_ entry: GuestBookEntry, _ change: Prepared, copy: Int) {
         let copyOffset = copyBase(copy)
         let slot = change.slot
-        // The payload: the entry's wire form, in this copy's arena.
-        let payloadOffset = allocate(change.payload.count, slot: slot, copy: copy)
-        change.payload.withUnsafeBytes { raw in
-            if let source = raw.baseAddress {
-                (base + copyOffset + layout.arenaOffsetInCopy + payloadOffset).copyMemory(from: source, byteCount: raw.count)
+        // The payload: the entry's wire form, in this copy's arena. Never written past the arena: a payload
+        // that cannot fit (the guest book's capacity rules this out) is published empty and counted.
+        let payloadLength: Int
+        let payloadOffset: Int
+        if let offset = allocate(change.payload.count, slot: slot, copy: copy) {
+            payloadOffset = offset
+            payloadLength = change.payload.count
+            change.payload.withUnsafeBytes { raw in
+                if let source = raw.baseAddress {
+                    (base + copyOffset + layout.arenaOffsetInCopy + offset).copyMemory(from: source, byteCount: raw.count)
+                }
             }
+        } else {
+            payloadOffset = 0
+            payloadLength = 0
+            droppedPayloads += 1
         }
-        payloads[copy][slot] = (payloadOffset, change.payload.count)
+        payloads[copy][slot] = (payloadOffset, payloadLength)
 
         // The record.
         typealias R = RegionLayout.Record
@@ -233,7 +250,7 @@ public final class RegionWriter {
         store(entry.serial, at: record + R.serial)
         store(UInt64(bitPattern: entry.registeredAt), at: record + R.registeredAt)
         store(UInt32(payloadOffset), at: record + R.payloadOffset)
-        store(UInt32(change.payload.count), at: record + R.payloadLength)
+        store(UInt32(payloadLength), at: record + R.payloadLength)
         store(UInt16(id.count), at: record + R.idLength)
         store(UInt16(fqdnLength), at: record + R.fqdnLength)
         store(UInt16(servernameOffset), at: record + R.servernameOffset)
@@ -330,11 +347,12 @@ public final class RegionWriter {
     }
 
     /// Space for `length` payload bytes in a copy's arena: from the high-water mark, compacting the arena
-    /// first when the mark would pass its end. The guest book's payload capacity is at most the arena's size,
-    /// so after compaction the payload always fits.
-    private func allocate(_ length: Int, slot: Int, copy: Int) -> Int {
+    /// first when the mark would pass its end; nil when even then it does not fit. The guest book's payload
+    /// capacity is at most the arena's size, so once a batch's replaced payloads are released it fits.
+    private func allocate(_ length: Int, slot: Int, copy: Int) -> Int? {
         payloads[copy][slot] = (0, 0)
         if arenaUsed[copy] + length > layout.arenaBytes { compact(copy: copy) }
+        guard arenaUsed[copy] + length <= layout.arenaBytes else { return nil }
         let offset = arenaUsed[copy]
         arenaUsed[copy] += length
         return offset

@@ -177,6 +177,16 @@ public enum Syscall {
         return try retrying("signalfd") { signalfd(-1, &set, Int32(SFD_NONBLOCK | SFD_CLOEXEC)) }
     }
 
+    /// Unblocks `signals` in the calling thread. A process started from a thread that blocks signals (as
+    /// libdispatch's worker threads do) inherits that mask; a tool meant to stop on SIGINT or SIGTERM calls
+    /// this first. The corresponding C function is `pthread_sigmask(SIG_UNBLOCK)`.
+    public static func unblock(_ signals: [Int32]) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in signals { sigaddset(&set, signal) }
+        _ = pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+
     /// Reads one pending signal number from a signalfd, or nil when none is pending.
     public static func readSignal(_ fd: Int32) throws(SystemError) -> Int32? {
         var info = signalfd_siginfo()
@@ -265,7 +275,9 @@ public enum SignalWaiter {
     /// process, whichever thread the kernel delivers it to. Returns the descriptor to wait on.
     /// The corresponding C functions are `pipe2` and `sigaction`.
     public static func catching(_ signals: [Int32]) throws(SystemError) -> Int32 {
-        try retrying("sigaction") { signals.withUnsafeBufferPointer { cshim_signal_pipe($0.baseAddress, Int32($0.count)) } }
+        let descriptor = try retrying("sigaction") { signals.withUnsafeBufferPointer { cshim_signal_pipe($0.baseAddress, Int32($0.count)) } }
+        Syscall.unblock(signals)
+        return descriptor
     }
 
     /// Suspends until one of the caught signals arrives; returns its number.

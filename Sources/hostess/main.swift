@@ -30,6 +30,8 @@ func fail(_ message: String, status: Int32) -> Never {
 
 // Line-buffered even into a pipe or file: `register --keep-alive` prints the id and then keeps running.
 FileHandleWriter.lineBufferStandardOutput()
+// `watch` runs until SIGINT or SIGTERM, whatever mask the parent left blocked.
+Syscall.unblock([SIGINT, SIGTERM])
 
 // Global options come before the command.
 var rest = Array(CommandLine.arguments.dropFirst())

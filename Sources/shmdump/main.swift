@@ -23,6 +23,8 @@ func fail(_ message: String, _ status: Int32) -> Never {
 }
 
 FileHandleWriter.lineBufferStandardOutput()
+// --watch runs until SIGINT or SIGTERM, whatever mask the parent left blocked.
+Syscall.unblock([SIGINT, SIGTERM])
 var name = EnvironmentVariables.current["HOSTESS_SHM"].flatMap { $0.isEmpty ? nil : $0 } ?? "/hostess-registry"
 var json = false
 var check = false

@@ -324,4 +324,50 @@ struct RegionTests {
         #expect(try book.getServer(first) == nil, "a clean stop ends the old guest book")
         #expect(book.liveness() == .alive)
     }
+
+    @Test("a region under the name that fails the checks is moved aside, and a fresh one is published")
+    func badRegionMovedAside() throws {
+        let name = "/hostess-test-" + UUID().uuidString.lowercased()
+        let path = "/dev/shm" + name
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 0xAB, count: 8192), attributes: [.posixPermissions: 0o644]))
+        defer {
+            if let leftovers = try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm") {
+                for file in leftovers where file.hasPrefix(String(name.dropFirst()) + ".bad-") { unlink("/dev/shm/" + file) }
+            }
+        }
+        let daemon = try DaemonProcess(["--shm", name])
+        #expect(daemon.log.contains("is not trusted"), "\(daemon.log)")
+        #expect(daemon.log.contains("moved it aside to \(name).bad-"))
+        let reader = try RegionReader(name: name)
+        #expect(try reader.check() == [])
+        let aside = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { $0.hasPrefix(String(name.dropFirst()) + ".bad-") }
+        #expect(aside.count == 1)
+        daemon.stop()
+        unlink(path)
+    }
+
+    @Test("shmdump --watch prints again after each change")
+    func shmdumpWatch() throws {
+        let daemon = try DaemonProcess()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.path("shmdump"))
+        process.arguments = ["--shm", daemon.sharedMemoryName, "--watch"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        usleep(300_000)
+        let id = Fixture.id()
+        _ = try daemon.client().request("register", ["entry": Fixture.entry(id: id)])
+        usleep(500_000)
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "SIGTERM stops shmdump --watch")
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.components(separatedBy: "region:").count - 1 >= 2, "\(text)")
+        #expect(text.contains(id))
+    }
 }
