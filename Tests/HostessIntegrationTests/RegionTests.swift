@@ -370,4 +370,30 @@ struct RegionTests {
         #expect(text.components(separatedBy: "region:").count - 1 >= 2, "\(text)")
         #expect(text.contains(id))
     }
+
+    @Test("a batch whose changes only fit together never writes past the arena")
+    func arenaBatchOrder() throws {
+        // Arena of 2 × 1024 bytes. A is big and B small; then one pipelined batch re-registers B as it is,
+        // shrinks A and grows B. Each step fits the budget, but B's new payload fits only once A's old one
+        // is gone, whatever order the batch is applied in.
+        let daemon = try DaemonProcess(["--capacity", "2", "--entry-bytes", "1024"])
+        let client = try daemon.client()
+        let a = Fixture.id()
+        let b = Fixture.id()
+        func entry(_ id: String, pad: Int) -> JSONValue {
+            ["id": .string(id), "metadata": ["pad": .string(String(repeating: "p", count: pad))]]
+        }
+        #expect(try client.request("register", ["entry": entry(a, pad: 900)]).errorCode == nil)
+        #expect(try client.request("register", ["entry": entry(b, pad: 10)]).errorCode == nil)
+        var batch: [UInt8] = []
+        for (number, request) in [entry(b, pad: 10), entry(a, pad: 10), entry(b, pad: 900)].enumerated() {
+            batch += JSONValue.object(["id": .int(Int64(number)), "command": "register", "entry": request]).jsonBytes + [0x0A]
+        }
+        try client.send(bytes: batch)
+        for _ in 0..<3 { #expect(try client.readReply().errorCode == nil) }
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        #expect(try reader.check() == [])
+        #expect(Self.entries(try client.request("listAll")) == .array(try reader.listAll().map(\.json)))
+        #expect(try client.request("status").errorCode == nil, "hostessd is alive")
+    }
 }
