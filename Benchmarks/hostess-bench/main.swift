@@ -16,6 +16,9 @@ struct Options {
     var quick = false
     var json = false
     var entries = [1_000, 10_000]
+    /// `--lookups N SHM ID`: only look `ID` up N times in region SHM and exit (for counting allocations
+    /// under valgrind: the zero-copy path must make none).
+    var probe: (count: Int, name: String, id: String)?
 
     init(_ arguments: [String]) {
         var index = 0
@@ -30,6 +33,10 @@ struct Options {
                     usage("--entries takes sizes like 1000,10000")
                 }
                 entries = sizes
+            case "--lookups":
+                guard index + 3 < arguments.count, let count = Int(arguments[index + 1]) else { usage("--lookups N SHM ID") }
+                probe = (count, arguments[index + 2], arguments[index + 3])
+                index += 3
             case "-h", "--help":
                 print("usage: hostess-bench [--quick] [--json] [--entries N[,N…]]")
                 exit(0)
@@ -266,6 +273,20 @@ func lookupRows(entries count: Int, daemon: BenchDaemon, quick: Bool) throws -> 
 
 Syscall.ignoreBrokenPipes()
 let options = Options(Array(CommandLine.arguments.dropFirst()))
+if let probe = options.probe {
+    do {
+        let reader = try RegionReader(name: probe.name)
+        let id = Array(probe.id.utf8)
+        var found: UInt64 = 0
+        id.withUnsafeBytes { raw in
+            for _ in 0..<probe.count { found &+= (try? reader.withEntry(id: raw) { $0?.serial ?? 0 }) ?? 0 }
+        }
+        print("\(probe.count) lookups, serial sum \(found)")
+        exit(0)
+    } catch {
+        usage("\(error)")
+    }
+}
 var rows: [Measurement] = []
 do {
     for size in options.entries {

@@ -170,9 +170,19 @@ public struct GuestBook: Sendable {
     /// The changes after `revision`, oldest first; nil when the log no longer reaches back that far.
     public func changes(since revision: UInt64) -> [Change]? {
         guard revision < self.revision else { return [] }
-        let ordered = Array(changeLog[changeLogStart...] + changeLog[..<changeLogStart])
-        guard let oldest = ordered.first, oldest.revision <= revision + 1 else { return nil }
-        return ordered.filter { $0.revision > revision }
+        let wanted = self.revision - revision
+        let count = changeLog.count
+        guard count > 0, wanted <= UInt64(count) else { return nil }
+        // The log is a ring; its newest change sits just before `changeLogStart` once it is full.
+        let newest = count < changeLogCapacity ? count - 1 : (changeLogStart + count - 1) % count
+        var result: [Change] = []
+        result.reserveCapacity(Int(wanted))
+        for back in stride(from: Int(wanted) - 1, through: 0, by: -1) {
+            result.append(changeLog[(newest - back + count) % count])
+        }
+        // Revisions in the log are consecutive unless a restore jumped ahead; then the log cannot answer.
+        guard result.first?.revision == revision + 1, result.last?.revision == self.revision else { return nil }
+        return result
     }
 
     // MARK: Writing
