@@ -88,13 +88,19 @@ int cshim_futex_wake_all(uint32_t *address) {
     return (int)syscall(SYS_futex, address, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
-int cshim_write_lock_holder(int fd, pid_t *holder) {
+/* A write lock on byte 0, the region's liveness lock. */
+static struct flock cshim_byte0_write_lock(void) {
     struct flock lock;
     memset(&lock, 0, sizeof(lock));
     lock.l_type = F_WRLCK;
     lock.l_whence = SEEK_SET;
     lock.l_start = 0;
     lock.l_len = 1;
+    return lock;
+}
+
+int cshim_write_lock_holder(int fd, pid_t *holder) {
+    struct flock lock = cshim_byte0_write_lock();
     if (fcntl(fd, F_OFD_GETLK, &lock) != 0) return -1;
     if (lock.l_type == F_UNLCK) return 0;
     *holder = lock.l_pid;
@@ -102,11 +108,6 @@ int cshim_write_lock_holder(int fd, pid_t *holder) {
 }
 
 int cshim_take_write_lock(int fd) {
-    struct flock lock;
-    memset(&lock, 0, sizeof(lock));
-    lock.l_type = F_WRLCK;
-    lock.l_whence = SEEK_SET;
-    lock.l_start = 0;
-    lock.l_len = 1;
+    struct flock lock = cshim_byte0_write_lock();
     return fcntl(fd, F_OFD_SETLK, &lock);
 }

@@ -133,14 +133,8 @@ struct BadInputTests {
     func garbage(seed: UInt64) throws {
         let daemon = try DaemonProcess()
         let client = try daemon.client()
-        var state = seed &* 0x9E37_79B9_7F4A_7C15
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var generator = SeededGenerator(state: seed &* 0x9E37_79B9_7F4A_7C15)
+        func next() -> UInt64 { generator.next() }
         let alphabet = Array(#"{}[]":,0123456789.-eE truefalsnul\u"#.utf8) + [0xC3, 0xFF, 0x00]
         for _ in 0..<200 {
             let length = Int(next() % 200)

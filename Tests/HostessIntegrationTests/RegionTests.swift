@@ -8,19 +8,6 @@ import Testing
 /// The shared-memory guest book, read by the real reader from the region the real hostessd publishes.
 @Suite("shared-memory guest book")
 struct RegionTests {
-    /// A deterministic generator for workloads.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    }
-
     static func entries(_ reply: JSONObject) -> JSONValue? { reply.result?["entries"] }
 
     @Test("reads from shared memory equal the socket's answers over random workloads", arguments: [1, 2, 3] as [UInt64])
@@ -28,7 +15,7 @@ struct RegionTests {
         let daemon = try DaemonProcess()
         let client = try daemon.client()
         let reader = try RegionReader(name: daemon.sharedMemoryName)
-        var generator = Generator(state: seed)
+        var generator = SeededGenerator(state: seed)
         var ids: [String] = []
         let classes = ["0x0001", "0x0002", "0x0003"]
         let capabilityPool = ["gpu", "h264", "pty", "vt100", "cuda"]
