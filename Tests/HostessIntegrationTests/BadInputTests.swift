@@ -121,7 +121,7 @@ struct BadInputTests {
         let other = try daemon.client()
         let started = Date()
         #expect(try other.request("status").errorCode == nil)
-        #expect(Date().timeIntervalSince(started) < 0.5)
+        #expect(Date().timeIntervalSince(started) < 2)
         let deadline = Date().addingTimeInterval(5)
         while !daemon.log.contains("did not read its replies") && Date() < deadline { usleep(50_000) }
         #expect(daemon.log.contains("did not read its replies"))

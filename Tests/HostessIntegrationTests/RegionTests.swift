@@ -188,7 +188,7 @@ struct RegionTests {
         #expect(daemon.stop(signal: SIGKILL, timeout: 5) != nil)
         let started = Date()
         let all = try reader.listAll()
-        #expect(Date().timeIntervalSince(started) < 0.1, "a dead writer never makes a reader wait")
+        #expect(Date().timeIntervalSince(started) < 0.5, "a dead writer never makes a reader wait")
         #expect(all.map(\.id) == ids + (newStateVisible ? [last] : []))
         #expect(try reader.check() == [])
         #expect(reader.liveness() == .writerGone)
@@ -261,7 +261,7 @@ struct RegionTests {
         _ = try daemon.client().request("register", ["entry": Fixture.entry(id: Fixture.id())])
         while waiter.isExecuting && Date().timeIntervalSince(sent) < 5 { usleep(1_000) }
         #expect(woke > start)
-        #expect(wokeAt.timeIntervalSince(sent) < 0.5)
+        #expect(wokeAt.timeIntervalSince(sent) < 1.0)
     }
 
     @Test("a full guest book refuses registrations with a capacity error and changes nothing")
