@@ -17,6 +17,18 @@ struct Measurement {
     var opsPerSecond: Double
     /// A note (why a row was skipped, what a batch is).
     var note = ""
+    /// For rows that measure a quantity rather than a latency (cost): the value and its unit.
+    var value: (amount: Double, unit: String)?
+
+    /// A row that could not run, with why.
+    static func skipped(_ benchmark: String, _ variant: String, entries: Int, reason: String) -> Measurement {
+        Measurement(benchmark: benchmark, variant: variant, entries: entries, samples: [], opsPerSecond: 0, note: "skipped: \(reason)")
+    }
+
+    /// A row that reports one quantity.
+    static func value(_ benchmark: String, _ variant: String, entries: Int, value: Double, unit: String, note: String) -> Measurement {
+        Measurement(benchmark: benchmark, variant: variant, entries: entries, samples: [], opsPerSecond: 0, note: note, value: (value, unit))
+    }
 
     func percentile(_ fraction: Double) -> Double {
         guard !samples.isEmpty else { return .nan }
@@ -25,12 +37,16 @@ struct Measurement {
     }
 
     var json: JSONValue {
-        [
+        func number(_ value: Double) -> JSONValue { value.isNaN ? .null : .double((value * 10).rounded() / 10) }
+        var object: JSONObject = [
             "benchmark": .string(benchmark), "variant": .string(variant), "entries": .int(Int64(entries)),
-            "p50_ns": .double(percentile(0.5)), "p99_ns": .double(percentile(0.99)),
-            "p999_ns": .double(percentile(0.999)), "max_ns": .double(samples.last ?? .nan),
-            "ops_per_s": .double(opsPerSecond.rounded()),
+            "p50_ns": number(percentile(0.5)), "p99_ns": number(percentile(0.99)),
+            "p999_ns": number(percentile(0.999)), "max_ns": number(samples.last ?? .nan),
+            "ops_per_s": opsPerSecond > 0 ? .double(opsPerSecond.rounded()) : .null,
         ]
+        if let value { object["value"] = .double(value.amount.rounded()); object["unit"] = .string(value.unit) }
+        if !note.isEmpty { object["note"] = .string(note) }
+        return .object(object)
     }
 }
 
@@ -88,16 +104,21 @@ func markdown(_ rows: [Measurement]) -> String {
     ]
     for row in rows {
         let ratio = ratioToFloor(row, in: rows).map { format3($0) + "×" } ?? "-"
+        if let value = row.value {
+            lines.append("| \(row.benchmark) | \(row.variant) | \(row.entries) | \(Int(value.amount)) \(value.unit) | | | | | | \(row.note) |")
+            continue
+        }
         lines.append(
             "| \(row.benchmark) | \(row.variant) | \(row.entries) | \(format(row.percentile(0.5))) | \(format(row.percentile(0.99))) | "
-                + "\(format(row.percentile(0.999))) | \(format(row.samples.last ?? .nan)) | \(Int(row.opsPerSecond)) | \(ratio) | \(row.note) |")
+                + "\(format(row.percentile(0.999))) | \(format(row.samples.last ?? .nan)) | \(row.opsPerSecond > 0 ? String(Int(row.opsPerSecond)) : "-") | \(ratio) | \(row.note) |")
     }
     return lines.joined(separator: "\n")
 }
 
 /// p50 of `row` over p50 of the in-process row of the same benchmark and size, measured in the same run.
 func ratioToFloor(_ row: Measurement, in rows: [Measurement]) -> Double? {
-    guard let floor = rows.first(where: { $0.benchmark == row.benchmark && $0.entries == row.entries && $0.variant == "in-process" }),
+    guard row.value == nil, !row.samples.isEmpty,
+        let floor = rows.first(where: { $0.benchmark == row.benchmark && $0.entries == row.entries && $0.variant == "in-process" }),
         floor.percentile(0.5) > 0
     else { return nil }
     return row.percentile(0.5) / floor.percentile(0.5)
