@@ -58,33 +58,40 @@ struct Measurement {
 ///   - samples: how many batches to time.
 ///   - batch: calls per batch.
 ///   - warmup: untimed batches first.
+///   - budget: seconds after which sampling stops early (slow rows at large sizes), warm-up included.
 ///   - operation: called with the index of the call.
 func measure(
     _ benchmark: String, _ variant: String, entries: Int, samples: Int, batch: Int, warmup: Int = 100,
-    _ operation: (Int) -> Void
+    seconds budget: Double = 3, _ operation: (Int) -> Void
 ) -> Measurement {
     var call = 0
+    let deadline = SystemClock.monotonicNanoseconds() + UInt64(budget * 1e9)
     for _ in 0..<warmup {
         for _ in 0..<batch {
             operation(call)
             call &+= 1
         }
+        if SystemClock.monotonicNanoseconds() > deadline { break }
     }
-    var timings = [Double](repeating: 0, count: samples)
+    var timings: [Double] = []
+    timings.reserveCapacity(samples)
     let started = SystemClock.monotonicNanoseconds()
+    let sampleDeadline = max(deadline, started + UInt64(budget * 0.5e9))
     for sample in 0..<samples {
         let before = SystemClock.monotonicNanoseconds()
         for _ in 0..<batch {
             operation(call)
             call &+= 1
         }
-        timings[sample] = Double(SystemClock.monotonicNanoseconds() - before) / Double(batch)
+        let after = SystemClock.monotonicNanoseconds()
+        timings.append(Double(after - before) / Double(batch))
+        if sample >= 100 && after > sampleDeadline { break }
     }
     let elapsed = Double(SystemClock.monotonicNanoseconds() - started)
     timings.sort()
     return Measurement(
         benchmark: benchmark, variant: variant, entries: entries, samples: timings,
-        opsPerSecond: Double(samples * batch) / (elapsed / 1e9), note: batch > 1 ? "batches of \(batch)" : "")
+        opsPerSecond: Double(timings.count * batch) / (elapsed / 1e9), note: batch > 1 ? "batches of \(batch)" : "")
 }
 
 // MARK: - Report
