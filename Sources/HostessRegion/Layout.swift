@@ -134,23 +134,23 @@ public struct RegionLayout: Sendable, Equatable {
     public let arenaBytes: Int
 
     /// Where the capability table starts.
-    public var capabilityTableOffset: Int { Self.headerSize }
+    public let capabilityTableOffset: Int
     /// Where the heartbeat array (u64 ms per slot) starts.
-    public var heartbeatsOffset: Int { Self.align(capabilityTableOffset + Self.capabilityCapacity * Self.capabilitySize) }
+    public let heartbeatsOffset: Int
     /// Where copy 0 starts.
-    public var copy0Offset: Int { Self.align(heartbeatsOffset + capacity * 8, to: 4096) }
+    public let copy0Offset: Int
     /// Bytes of one copy.
-    public var copySize: Int { Self.align(arenaOffsetInCopy + arenaBytes, to: 4096) }
+    public let copySize: Int
     /// Where copy 1 starts.
-    public var copy1Offset: Int { copy0Offset + copySize }
+    public let copy1Offset: Int
     /// The whole region's size.
-    public var regionSize: Int { copy1Offset + copySize }
+    public let regionSize: Int
 
-    /// Offsets inside a copy.
-    public var summariesOffsetInCopy: Int { Self.copyHeaderSize }
-    public var recordsOffsetInCopy: Int { Self.align(summariesOffsetInCopy + capacity * Self.summarySize) }
-    public var indexOffsetInCopy: Int { Self.align(recordsOffsetInCopy + capacity * Self.recordSize) }
-    public var arenaOffsetInCopy: Int { Self.align(indexOffsetInCopy + indexSlots * Self.indexSlotSize) }
+    /// Offsets inside a copy (stored, not computed: the lookup path reads them on every call).
+    public let summariesOffsetInCopy: Int
+    public let recordsOffsetInCopy: Int
+    public let indexOffsetInCopy: Int
+    public let arenaOffsetInCopy: Int
 
     /// A layout for `capacity` entries with `arenaBytes` of payload per copy.
     public init(capacity: Int, arenaBytes: Int) {
@@ -159,6 +159,16 @@ public struct RegionLayout: Sendable, Equatable {
         while slots < capacity * 2 { slots <<= 1 }
         indexSlots = slots
         self.arenaBytes = arenaBytes
+        capabilityTableOffset = Self.headerSize
+        heartbeatsOffset = Self.align(capabilityTableOffset + Self.capabilityCapacity * Self.capabilitySize)
+        copy0Offset = Self.align(heartbeatsOffset + capacity * 8, to: 4096)
+        summariesOffsetInCopy = Self.copyHeaderSize
+        recordsOffsetInCopy = Self.align(summariesOffsetInCopy + capacity * Self.summarySize)
+        indexOffsetInCopy = Self.align(recordsOffsetInCopy + capacity * Self.recordSize)
+        arenaOffsetInCopy = Self.align(indexOffsetInCopy + slots * Self.indexSlotSize)
+        copySize = Self.align(arenaOffsetInCopy + arenaBytes, to: 4096)
+        copy1Offset = copy0Offset + copySize
+        regionSize = copy1Offset + copySize
     }
 
     @usableFromInline static func align(_ value: Int, to alignment: Int = 64) -> Int { (value + alignment - 1) / alignment * alignment }
