@@ -401,7 +401,9 @@ public final class RegionReader: @unchecked Sendable {
 /// accessor checks its offsets, so a view of a copy being rewritten yields wrong but safe values, and the
 /// section's sequence check then discards them.
 public struct EntryView {
-    @usableFromInline let reader: RegionReader
+    /// Not retained: a view lives only inside the read section of the reader that made it, so counting
+    /// references would only cost two atomic operations per lookup.
+    @usableFromInline unowned(unsafe) let reader: RegionReader
     @usableFromInline let record: Int
     @usableFromInline let arena: Int
     @usableFromInline let heartbeat: Int
