@@ -27,7 +27,7 @@ final class Publisher {
             // The change log no longer reaches back (a restore, or a very large burst): publish everything.
             ids = Array(publishedIDs.union(book.all().map(\.id)))
         }
-        let changes = ids.map { id in RegionWriter.Change(id: id, entry: try? book.entry(id: id)) }
+        let changes = ids.map { id in RegionWriter.Change(id: id, entry: try? book.entry(id: id), payload: book.payload(id: id)) }
         for change in changes {
             if change.entry == nil { publishedIDs.remove(change.id) } else { publishedIDs.insert(change.id) }
         }

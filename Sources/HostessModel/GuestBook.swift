@@ -96,6 +96,9 @@ public struct GuestBook: Sendable {
         var deadline: UInt64
         /// The connection whose close ends the entry, for session-bound entries.
         var sessionConnection: UInt64?
+        /// The entry's wire form (compact JSON) as of its last change: what the region publishes, and what
+        /// the payload capacity counts. Heartbeats do not rewrite it.
+        var payload: [UInt8]
     }
 
     /// What the guest book may hold.
@@ -219,7 +222,7 @@ public struct GuestBook: Sendable {
             record.entry.metadata = registration.metadata
             record.entry.lastHeartbeat = now.wallMilliseconds
             record.entry.session = session != nil
-            try admit(record.entry, replacing: records[id]?.entry)
+            record.payload = try admit(record.entry, replacing: records[id]?.payload)
             record.deadline = deadline
             record.sessionConnection = session
             records[id] = record
@@ -234,9 +237,9 @@ public struct GuestBook: Sendable {
             name: registration.name, terminals: registration.terminals, capabilities: registration.capabilities,
             metadata: registration.metadata, registeredAt: now.wallMilliseconds, lastHeartbeat: now.wallMilliseconds,
             serial: nextSerial, session: session != nil)
-        try admit(entry, replacing: nil)
+        let payload = try admit(entry, replacing: nil)
         nextSerial += 1
-        records[id] = Record(entry: entry, deadline: deadline, sessionConnection: session)
+        records[id] = Record(entry: entry, deadline: deadline, sessionConnection: session, payload: payload)
         knownCapabilities.formUnion(newCapabilities)
         log(.registered, id)
         return (entry, true)
@@ -291,9 +294,8 @@ public struct GuestBook: Sendable {
                 .tooLarge, "terminal '\(name)' already has \(Limits.connectionsPerTerminal) connections", field: "terminal")
         }
         terminal.connectedTo.append(connectomeID)
-        let before = record.entry
         record.entry.terminals[index] = terminal
-        try admit(record.entry, replacing: before)
+        record.payload = try admit(record.entry, replacing: record.payload)
         records[id] = record
         log(.terminals, id)
         return record.entry
@@ -310,9 +312,8 @@ public struct GuestBook: Sendable {
         let before = record.entry.terminals[index].connectedTo
         let after = connectomeID.map { removed in before.filter { $0 != removed } } ?? []
         guard after != before else { return record.entry }
-        let old = record.entry
         record.entry.terminals[index].connectedTo = after
-        try admit(record.entry, replacing: old)
+        record.payload = try admit(record.entry, replacing: record.payload)
         records[id] = record
         log(.terminals, id)
         return record.entry
@@ -356,8 +357,9 @@ public struct GuestBook: Sendable {
                 // A session-bound entry's connection died with the old daemon: it stays as a plain entry, and
                 // ends by TTL unless its server re-registers.
                 restored.session = false
-                try admit(restored, replacing: nil)
-                records[entry.id] = Record(entry: restored, deadline: now.monotonicNanoseconds &+ ttlNanoseconds, sessionConnection: nil)
+                let payload = try admit(restored, replacing: nil)
+                records[entry.id] = Record(
+                    entry: restored, deadline: now.monotonicNanoseconds &+ ttlNanoseconds, sessionConnection: nil, payload: payload)
                 knownCapabilities.formUnion(entry.capabilities)
                 nextSerial = max(nextSerial, entry.serial &+ 1)
                 log(.registered, entry.id)
@@ -373,22 +375,27 @@ public struct GuestBook: Sendable {
     /// The size an entry takes in the region: its wire form.
     public static func payloadSize(of entry: GuestBookEntry) -> Int { entry.json.jsonBytes.count }
 
-    /// Refuses a change that would take the entries' wire forms past the payload capacity.
-    private mutating func admit(_ entry: GuestBookEntry, replacing old: GuestBookEntry?) throws(HostessError) {
-        guard capacity.payloadBytes != .max else { return }
-        let size = GuestBook.payloadSize(of: entry)
-        let freed = old.map(GuestBook.payloadSize(of:)) ?? 0
+    /// The entry's wire form as of its last change (what the region publishes), or nil when there is none.
+    public func payload(id: String) -> [UInt8]? { records[id]?.payload }
+
+    /// Serializes an entry once and refuses the change when its wire form would take the entries past the
+    /// payload capacity. Returns the wire form, to be stored with the entry.
+    private mutating func admit(_ entry: GuestBookEntry, replacing old: [UInt8]?) throws(HostessError) -> [UInt8] {
+        let payload = entry.json.jsonBytes
+        let size = payload.count
+        let freed = old?.count ?? 0
         guard payloadBytes - freed + size <= capacity.payloadBytes else {
             throw HostessError(
                 .capacity,
                 "the shared-memory region's payload area is full (\(payloadBytes) of \(capacity.payloadBytes) bytes used); raise hostessd --capacity")
         }
         payloadBytes += size - freed
+        return payload
     }
 
     private mutating func remove(_ id: String) {
         guard let record = records.removeValue(forKey: id) else { return }
-        if capacity.payloadBytes != .max { payloadBytes -= GuestBook.payloadSize(of: record.entry) }
+        payloadBytes -= record.payload.count
     }
 
     private func record(id: String) throws(HostessError) -> Record {

@@ -103,11 +103,14 @@ public final class RegionWriter {
         public var id: String
         /// The entry, or nil when it was removed.
         public var entry: GuestBookEntry?
+        /// The entry's wire form when the caller already has it (else it is serialized here).
+        public var payload: [UInt8]?
 
         /// A change.
-        public init(id: String, entry: GuestBookEntry?) {
+        public init(id: String, entry: GuestBookEntry?, payload: [UInt8]? = nil) {
             self.id = id
             self.entry = entry
+            self.payload = payload
         }
     }
 
@@ -131,7 +134,7 @@ public final class RegionWriter {
                 slotOf[change.id] = slot
                 prepared.append(
                     Prepared(
-                        slot: slot, isNew: existing == nil, entry: entry, payload: entry.json.jsonBytes,
+                        slot: slot, isNew: existing == nil, entry: entry, payload: change.payload ?? entry.json.jsonBytes,
                         capabilities: entry.capabilities.prefix(RegionLayout.maximumCapabilities).compactMap(intern)))
             } else if let slot = slotOf.removeValue(forKey: change.id) {
                 freeSlots.append(slot)
