@@ -16,7 +16,8 @@ struct Options {
     /// Why the Redis rows are skipped, when the caller knows (Scripts/bench.sh passes it on).
     var redisSkipReason = "no --redis-socket given (Scripts/bench.sh starts redis-server)"
     /// `--lookups N SHM ID`: only look `ID` up N times in region SHM and exit (for counting allocations
-    /// under valgrind: the zero-copy path must make none).
+    /// and instructions under valgrind: the zero-copy path must make no allocation). With `--query` as the
+    /// ID, runs the benchmark's query N times instead.
     var probe: (count: Int, name: String, id: String)?
     /// `--spin-reader SHM SECONDS`: only look entries up in region SHM for that long (the second reader
     /// process of the two-readers row).

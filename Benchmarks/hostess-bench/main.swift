@@ -18,8 +18,12 @@ if let probe = options.probe {
         let reader = try RegionReader(name: probe.name)
         let id = Array(probe.id.utf8)
         var found: UInt64 = 0
-        id.withUnsafeBytes { raw in
-            for _ in 0..<probe.count { found &+= (try? reader.withEntry(id: raw) { $0?.serial ?? 0 }) ?? 0 }
+        if probe.id == "--query" {
+            for _ in 0..<probe.count { found &+= UInt64((try? reader.count(benchmarkFilter)) ?? 0) }
+        } else {
+            id.withUnsafeBytes { raw in
+                for _ in 0..<probe.count { found &+= (try? reader.withEntry(id: raw) { $0?.serial ?? 0 }) ?? 0 }
+            }
         }
         print("\(probe.count) lookups, serial sum \(found)")
         exit(0)

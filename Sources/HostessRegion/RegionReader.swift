@@ -319,15 +319,19 @@ public final class RegionReader: @unchecked Sendable {
     func scan(_ filter: ServerFilter, required: [Int], copy: Int, _ match: (EntryView) -> Void) {
         typealias S = RegionLayout.Summary
         let requiredMask = required.reduce(UInt64(0)) { $0 | 1 << UInt64($1 % 64) }
-        let classCode = filter.classCode?.value
-        let available = filter.availableTerminals ?? 0
+        // One 32-bit load covers class (bits 0-15), terminal count (16-23) and free terminals (24-31); the
+        // class test is branch-free of the optional, so the loop over the summaries stays tight.
+        let classMask: UInt32 = filter.classCode == nil ? 0 : 0xFFFF
+        let wantedClass = UInt32(filter.classCode?.value ?? 0)
+        let available = UInt32(clamping: filter.availableTerminals ?? 0)
         let summaries = copy + layout.summariesOffsetInCopy
         for slot in 0..<layout.capacity {
-            let summary = summaries + slot * RegionLayout.summarySize
-            if u64(summary + S.serial) == 0 { continue }
-            if let classCode, u16(summary + S.classCode) != classCode { continue }
-            if Int(u8(summary + S.availableTerminals)) < available { continue }
+            let summary = summaries &+ slot &* RegionLayout.summarySize
+            let word = u32(summary + S.classCode)
+            if word & classMask != wantedClass { continue }
+            if word >> 24 < available { continue }
             if u64(summary + S.capabilityMask) & requiredMask != requiredMask { continue }
+            if u64(summary + S.serial) == 0 { continue }
             let view = view(slot: slot, copy: copy)
             if view.serial == 0 { continue }
             if !required.allSatisfy(view.hasCapability) { continue }
