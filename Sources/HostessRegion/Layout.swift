@@ -5,7 +5,7 @@
 ///
 /// ```
 /// region  = header (4096) | capability table | heartbeats | copy 0 | copy 1
-/// copy    = copy header (64) | summaries | records | index | arena
+/// copy    = copy header (64) | summaries | records | index | arena | class heads | class links
 /// ```
 /// Everything is little-endian and naturally aligned; references are byte offsets, never pointers.
 public struct RegionLayout: Sendable, Equatable {
@@ -35,6 +35,8 @@ public struct RegionLayout: Sendable, Equatable {
     public static let maximumIDBytes = 512
     /// Capability indexes a record holds.
     public static let maximumCapabilities = 32
+    /// Buckets of the per-class slot chains: a class's chain is bucket `class & 255`.
+    public static let classBuckets = 256
 
     /// An index slot holding this marks a deleted entry; probing continues past it.
     public static let tombstone: UInt64 = 0xFFFF_FFFF
@@ -45,7 +47,7 @@ public struct RegionLayout: Sendable, Equatable {
         let description =
             "le;header=\(headerSize);copyheader=\(copyHeaderSize);summary=\(summarySize);record=\(recordSize);"
             + "capability=\(capabilitySize);slot=\(indexSlotSize);capabilities=\(capabilityCapacity);id=\(maximumIDBytes);"
-            + "recordcaps=\(maximumCapabilities)"
+            + "recordcaps=\(maximumCapabilities);classbuckets=\(classBuckets);classlink=4"
         return fnv1a64(Array(description.utf8))
     }()
 
@@ -151,6 +153,10 @@ public struct RegionLayout: Sendable, Equatable {
     public let recordsOffsetInCopy: Int
     public let indexOffsetInCopy: Int
     public let arenaOffsetInCopy: Int
+    /// `classBuckets` u32 heads (slot + 1 of a chain's first entry, 0 for none).
+    public let classHeadsOffsetInCopy: Int
+    /// One u32 per slot: slot + 1 of the next entry in the same class bucket, 0 at the end.
+    public let classLinksOffsetInCopy: Int
 
     /// A layout for `capacity` entries with `arenaBytes` of payload per copy.
     public init(capacity: Int, arenaBytes: Int) {
@@ -166,7 +172,9 @@ public struct RegionLayout: Sendable, Equatable {
         recordsOffsetInCopy = Self.align(summariesOffsetInCopy + capacity * Self.summarySize)
         indexOffsetInCopy = Self.align(recordsOffsetInCopy + capacity * Self.recordSize)
         arenaOffsetInCopy = Self.align(indexOffsetInCopy + slots * Self.indexSlotSize)
-        copySize = Self.align(arenaOffsetInCopy + arenaBytes, to: 4096)
+        classHeadsOffsetInCopy = Self.align(arenaOffsetInCopy + arenaBytes)
+        classLinksOffsetInCopy = Self.align(classHeadsOffsetInCopy + Self.classBuckets * 4)
+        copySize = Self.align(classLinksOffsetInCopy + capacity * 4, to: 4096)
         copy1Offset = copy0Offset + copySize
         regionSize = copy1Offset + copySize
     }

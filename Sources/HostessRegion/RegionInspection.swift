@@ -134,6 +134,32 @@ extension RegionReader {
             }
         }
         if referenced != live.count { problems.append("\(which): index holds \(referenced) entries, summaries \(live.count)") }
+        // Every live slot is in exactly one class chain, the one of its class; chains end within the capacity.
+        var chained = Set<Int>()
+        for bucket in 0..<RegionLayout.classBuckets {
+            var link = u32(copy + layout.classHeadsOffsetInCopy + bucket * 4)
+            var steps = 0
+            while link != 0 {
+                let slot = Int(link) - 1
+                guard slot < layout.capacity else {
+                    problems.append("\(which): class chain \(bucket) points outside the table (\(slot))")
+                    break
+                }
+                guard chained.insert(slot).inserted, steps <= layout.capacity else {
+                    problems.append("\(which): class chain \(bucket) loops or repeats slot \(slot)")
+                    break
+                }
+                let summary = copy + layout.summariesOffsetInCopy + slot * RegionLayout.summarySize
+                if u64(summary + RegionLayout.Summary.serial) == 0 {
+                    problems.append("\(which): class chain \(bucket) holds empty slot \(slot)")
+                } else if Int(u16(summary + RegionLayout.Summary.classCode)) % RegionLayout.classBuckets != bucket {
+                    problems.append("\(which): slot \(slot) is in class chain \(bucket), not its class's")
+                }
+                link = u32(copy + layout.classLinksOffsetInCopy + slot * 4)
+                steps += 1
+            }
+        }
+        if chained.count != live.count { problems.append("\(which): class chains hold \(chained.count) entries, summaries \(live.count)") }
         return problems
     }
 }

@@ -325,7 +325,21 @@ public final class RegionReader: @unchecked Sendable {
         let wantedClass = UInt32(filter.classCode?.value ?? 0)
         let available = UInt32(clamping: filter.availableTerminals ?? 0)
         let summaries = copy + layout.summariesOffsetInCopy
-        for slot in 0..<layout.capacity {
+        // With a class, walk that class's bucket chain instead of every slot: bounded by the capacity, every
+        // link checked before use, entries of other classes in the same bucket skipped.
+        let links = copy + layout.classLinksOffsetInCopy
+        var next = filter.classCode.map { u32(copy + layout.classHeadsOffsetInCopy + Int($0.value) % RegionLayout.classBuckets * 4) }
+        var position = 0
+        for _ in 0..<layout.capacity {
+            let slot: Int
+            if next != nil {
+                guard let link = next, link != 0, Int(link) <= layout.capacity else { return }
+                slot = Int(link) - 1
+                next = u32(links + slot * 4)
+            } else {
+                slot = position
+                position += 1
+            }
             let summary = summaries &+ slot &* RegionLayout.summarySize
             let word = u32(summary + S.classCode)
             if word & classMask != wantedClass { continue }
@@ -334,7 +348,12 @@ public final class RegionReader: @unchecked Sendable {
             if u64(summary + S.serial) == 0 { continue }
             let view = view(slot: slot, copy: copy)
             if view.serial == 0 { continue }
-            if !required.allSatisfy(view.hasCapability) { continue }
+            var hasAll = true
+            for index in required where !view.hasCapability(index) {
+                hasAll = false
+                break
+            }
+            if !hasAll { continue }
             if let fqdn = filter.fqdn, !view.fqdn.elementsEqual(fqdn.utf8) { continue }
             if let servername = filter.servername, !view.servername.elementsEqual(servername.utf8) { continue }
             if let owner = filter.owner, !view.owner.elementsEqual(owner.utf8) { continue }
@@ -412,9 +431,13 @@ public struct EntryView {
     @usableFromInline let arena: Int
     @usableFromInline let heartbeat: Int
 
+    /// The mapping's start, so field loads need no access to the reader object.
+    @usableFromInline let base: UnsafeRawPointer
+
     @usableFromInline
     init(reader: RegionReader, record: Int, arena: Int, heartbeat: Int) {
         self.reader = reader
+        base = reader.base
         self.record = record
         self.arena = arena
         self.heartbeat = heartbeat
@@ -423,21 +446,21 @@ public struct EntryView {
     @usableFromInline typealias R = RegionLayout.Record
 
     /// The registration's serial: never reused, so it tells a new entry in a reused slot from the old one.
-    @inlinable public var serial: UInt64 { reader.u64(record + R.serial) }
+    @inlinable public var serial: UInt64 { loadU64(record + R.serial) }
     /// The server's class.
-    public var classCode: ClassCode { ClassCode(reader.u16(record + R.classCode)) }
+    public var classCode: ClassCode { ClassCode(loadU16(record + R.classCode)) }
     /// When it first registered (ms since the Unix epoch).
-    public var registeredAt: Int64 { Int64(bitPattern: reader.u64(record + R.registeredAt)) }
+    public var registeredAt: Int64 { Int64(bitPattern: loadU64(record + R.registeredAt)) }
     /// Its last heartbeat (ms since the Unix epoch): an atomic slot outside the latch.
     public var lastHeartbeat: Int64 { Int64(bitPattern: reader.relaxedU64(heartbeat)) }
     /// Terminals in all.
-    public var terminalCount: Int { Int(reader.u8(record + R.terminalCount)) }
+    public var terminalCount: Int { Int(loadU8(record + R.terminalCount)) }
     /// Terminals no connection uses.
-    public var availableTerminals: Int { Int(reader.u8(record + R.availableTerminals)) }
+    public var availableTerminals: Int { Int(loadU8(record + R.availableTerminals)) }
     /// Whether it is session-bound.
-    public var isSession: Bool { reader.u8(record + R.flags) & 1 != 0 }
+    public var isSession: Bool { loadU8(record + R.flags) & 1 != 0 }
 
-    private var idLength: Int { min(Int(reader.u16(record + R.idLength)), RegionLayout.maximumIDBytes) }
+    private var idLength: Int { min(Int(loadU16(record + R.idLength)), RegionLayout.maximumIDBytes) }
 
     /// A part of the id, checked against the id's length.
     private func idPart(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
@@ -448,40 +471,47 @@ public struct EntryView {
     /// The id's bytes.
     public var id: UnsafeRawBufferPointer { reader.bytes(record + R.id, idLength) }
     /// The fqdn's bytes.
-    public var fqdn: UnsafeRawBufferPointer { idPart(0, Int(reader.u16(record + R.fqdnLength))) }
+    public var fqdn: UnsafeRawBufferPointer { idPart(0, Int(loadU16(record + R.fqdnLength))) }
     /// The servername's bytes.
     public var servername: UnsafeRawBufferPointer {
-        idPart(Int(reader.u16(record + R.servernameOffset)), Int(reader.u16(record + R.servernameLength)))
+        idPart(Int(loadU16(record + R.servernameOffset)), Int(loadU16(record + R.servernameLength)))
     }
     /// The owner's bytes.
-    public var owner: UnsafeRawBufferPointer { idPart(Int(reader.u16(record + R.ownerOffset)), Int(reader.u16(record + R.ownerLength))) }
+    public var owner: UnsafeRawBufferPointer { idPart(Int(loadU16(record + R.ownerOffset)), Int(loadU16(record + R.ownerLength))) }
     /// The auth mechanism's bytes.
     public var authMechanism: UnsafeRawBufferPointer {
-        idPart(Int(reader.u16(record + R.mechanismOffset)), Int(reader.u16(record + R.mechanismLength)))
+        idPart(Int(loadU16(record + R.mechanismOffset)), Int(loadU16(record + R.mechanismLength)))
     }
     /// The UUID's 36 bytes.
-    public var uuid: UnsafeRawBufferPointer { idPart(Int(reader.u16(record + R.uuidOffset)), 36) }
+    public var uuid: UnsafeRawBufferPointer { idPart(Int(loadU16(record + R.uuidOffset)), 36) }
 
     /// The entry's full wire form (compact JSON, as `getServer` returns it), in place.
     public var payload: UnsafeRawBufferPointer {
-        let offset = Int(reader.u32(record + R.payloadOffset))
-        let length = Int(reader.u32(record + R.payloadLength))
+        let offset = Int(loadU32(record + R.payloadOffset))
+        let length = Int(loadU32(record + R.payloadLength))
         guard offset <= reader.layout.arenaBytes, length <= reader.layout.arenaBytes - offset else { return reader.bytes(0, 0) }
         return reader.bytes(arena + offset, length)
     }
 
     /// How many capabilities the entry has.
-    public var capabilityCount: Int { min(Int(reader.u8(record + R.capabilityCount)), RegionLayout.maximumCapabilities) }
+    @inlinable public var capabilityCount: Int { min(Int(loadU8(record + R.capabilityCount)), RegionLayout.maximumCapabilities) }
 
     /// The name of the entry's capability at `position`, in place.
     public func capability(at position: Int) -> UnsafeRawBufferPointer {
         guard position >= 0, position < capabilityCount else { return reader.bytes(0, 0) }
-        return reader.capabilityBytes(Int(reader.u16(record + R.capabilities + position * 2)))
+        return reader.capabilityBytes(Int(loadU16(record + R.capabilities + position * 2)))
     }
 
     /// Whether the entry has the capability with table index `index`.
-    func hasCapability(_ index: Int) -> Bool {
-        for position in 0..<capabilityCount where Int(reader.u16(record + R.capabilities + position * 2)) == index { return true }
+    @inlinable func hasCapability(_ index: Int) -> Bool {
+        for position in 0..<capabilityCount where Int(loadU16(record + R.capabilities + position * 2)) == index { return true }
         return false
     }
+
+    // MARK: Loads
+
+    @inlinable func loadU8(_ offset: Int) -> UInt8 { base.load(fromByteOffset: offset, as: UInt8.self) }
+    @inlinable func loadU16(_ offset: Int) -> UInt16 { UInt16(littleEndian: base.load(fromByteOffset: offset, as: UInt16.self)) }
+    @inlinable func loadU32(_ offset: Int) -> UInt32 { UInt32(littleEndian: base.load(fromByteOffset: offset, as: UInt32.self)) }
+    @inlinable func loadU64(_ offset: Int) -> UInt64 { UInt64(littleEndian: base.load(fromByteOffset: offset, as: UInt64.self)) }
 }

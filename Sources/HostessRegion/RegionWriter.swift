@@ -34,6 +34,8 @@ public final class RegionWriter {
     /// Per copy: each slot's payload offset and length in the arena, and the arena's high-water mark.
     private var payloads: [[(offset: Int, length: Int)]]
     private var arenaUsed = [0, 0]
+    /// Per copy: each slot's predecessor in its class chain (-1: it is the head), so unlinking is O(1).
+    private var classPrevious: [[Int]]
     private let failpoint: Failpoint?
     private var publications = 0
     /// Payloads that did not fit the arena and were published empty; 0 unless the capacity rules are broken.
@@ -52,6 +54,7 @@ public final class RegionWriter {
         instanceID = Syscall.randomBytes(16)
         freeSlots = Array((0..<capacity).reversed())
         payloads = Array(repeating: Array(repeating: (0, 0), count: capacity), count: 2)
+        classPrevious = Array(repeating: Array(repeating: -1, count: capacity), count: 2)
         failpoint = Failpoint(environment["HOSTESS_FAILPOINT"])
         let fd: Int32
         do { fd = try SharedMemory.createExclusive(name) } catch { throw .system(error) }
@@ -288,7 +291,42 @@ public final class RegionWriter {
         store(UInt32(truncatingIfNeeded: hash), at: summary + S.idHash)
         store(entry.serial, at: summary + S.serial)
 
-        if change.isNew { insertIntoIndex(slot: slot, hash: hash, copy: copy) }
+        if change.isNew {
+            insertIntoIndex(slot: slot, hash: hash, copy: copy)
+            linkClass(slot: slot, classCode: name.classCode.value, copy: copy)
+        }
+    }
+
+    // MARK: Class chains
+
+    private func classHead(_ classCode: UInt16, copy: Int) -> Int {
+        copyBase(copy) + layout.classHeadsOffsetInCopy + Int(classCode) % RegionLayout.classBuckets * 4
+    }
+
+    private func classLink(_ slot: Int, copy: Int) -> Int { copyBase(copy) + layout.classLinksOffsetInCopy + slot * 4 }
+
+    /// Puts a new slot at the head of its class bucket's chain.
+    private func linkClass(slot: Int, classCode: UInt16, copy: Int) {
+        let head = classHead(classCode, copy: copy)
+        let first: UInt32 = load(at: head)
+        store(first, at: classLink(slot, copy: copy))
+        if first != 0 { classPrevious[copy][Int(first) - 1] = slot }
+        classPrevious[copy][slot] = -1
+        store(UInt32(slot + 1), at: head)
+    }
+
+    /// Takes a slot out of its class bucket's chain.
+    private func unlinkClass(slot: Int, classCode: UInt16, copy: Int) {
+        let next: UInt32 = load(at: classLink(slot, copy: copy))
+        let previous = classPrevious[copy][slot]
+        if previous < 0 {
+            store(next, at: classHead(classCode, copy: copy))
+        } else {
+            store(next, at: classLink(previous, copy: copy))
+        }
+        if next != 0 { classPrevious[copy][Int(next) - 1] = previous }
+        store(UInt32(0), at: classLink(slot, copy: copy))
+        classPrevious[copy][slot] = -1
     }
 
     static func authenticationCode(_ value: AuthenticationRequirement) -> UInt8 {
@@ -304,6 +342,8 @@ public final class RegionWriter {
         let summary = copyOffset + layout.summariesOffsetInCopy + slot * RegionLayout.summarySize
         let record = copyOffset + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize
         let hash: UInt32 = load(at: summary + RegionLayout.Summary.idHash)
+        let classCode: UInt16 = load(at: summary + RegionLayout.Summary.classCode)
+        unlinkClass(slot: slot, classCode: classCode, copy: copy)
         store(UInt64(0), at: summary + RegionLayout.Summary.serial)
         store(UInt64(0), at: record + RegionLayout.Record.serial)
         payloads[copy][slot] = (0, 0)
