@@ -383,4 +383,29 @@ struct RegionTests {
         #expect(Self.entries(try client.request("listAll")) == .array(try reader.listAll().map(\.json)))
         #expect(try client.request("status").errorCode == nil, "hostessd is alive")
     }
+
+    @Test("a class chain that loops is walked a bounded number of steps, and check() names it")
+    func loopingClassChain() throws {
+        let daemon = try DaemonProcess()
+        let client = try daemon.client()
+        for _ in 0..<4 { _ = try client.request("register", ["entry": Fixture.entry(id: Fixture.id())]) }
+        let name = "/hostess-test-" + UUID().uuidString.lowercased()
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: "/dev/shm" + daemon.sharedMemoryName))
+        let layout = try RegionReader(name: daemon.sharedMemoryName).layout
+        // Every slot's link points back to the chain's first slot: an endless chain, in both copies.
+        for copy in [layout.copy0Offset, layout.copy1Offset] {
+            for slot in 0..<layout.capacity {
+                let offset = copy + layout.classLinksOffsetInCopy + slot * 4
+                bytes.replaceSubrange(offset..<offset + 4, with: [1, 0, 0, 0])
+            }
+        }
+        #expect(FileManager.default.createFile(atPath: "/dev/shm" + name, contents: bytes, attributes: [.posixPermissions: 0o644]))
+        defer { unlink("/dev/shm" + name) }
+        let reader = try RegionReader(name: name)
+        let started = Date()
+        _ = try reader.count(ServerFilter(classCode: ClassCode(1)))
+        _ = try? reader.query(ServerFilter(classCode: ClassCode(1)))
+        #expect(Date().timeIntervalSince(started) < 1)
+        #expect(try reader.check().contains { $0.contains("class chain") })
+    }
 }
