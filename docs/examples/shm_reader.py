@@ -33,7 +33,7 @@ import time
 MAGIC = 0x3153534554534F48  # "HOSTESS1" as a little-endian u64
 VERSION_MAJOR = 1
 HEADER_SIZE = 4096
-FINGERPRINT = 0x10BAE2CA977CB077
+FINGERPRINT = 0x5DC997A8B4C04249
 COPY_HEADER_SIZE = 64
 SUMMARY_SIZE = 32
 RECORD_SIZE = 640
@@ -76,11 +76,14 @@ def layout(capacity, arena_bytes):
     records = align(summaries + capacity * SUMMARY_SIZE)
     index = align(records + capacity * RECORD_SIZE)
     arena = align(index + slots * INDEX_SLOT_SIZE)
-    copy_size = align(arena + arena_bytes, 4096)
+    class_heads = align(arena + arena_bytes)
+    class_links = align(class_heads + 256 * 4)
+    copy_size = align(class_links + capacity * 4, 4096)
     heartbeats = align(HEADER_SIZE + CAPABILITY_CAPACITY * CAPABILITY_SIZE)
     copy0 = align(heartbeats + capacity * 8, 4096)
     copy1 = copy0 + copy_size
     return dict(index_slots=slots, summaries=summaries, records=records, index=index, arena=arena,
+                class_heads=class_heads, class_links=class_links,
                 copy_size=copy_size, cap_table=HEADER_SIZE, heartbeats=heartbeats, copy0=copy0,
                 copy1=copy1, region_size=copy1 + copy_size)
 
