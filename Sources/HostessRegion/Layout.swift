@@ -47,7 +47,8 @@ public struct RegionLayout: Sendable, Equatable {
         let description =
             "le;header=\(headerSize);copyheader=\(copyHeaderSize);summary=\(summarySize);record=\(recordSize);"
             + "capability=\(capabilitySize);slot=\(indexSlotSize);capabilities=\(capabilityCapacity);id=\(maximumIDBytes);"
-            + "recordcaps=\(maximumCapabilities);classbuckets=\(classBuckets);classlink=4"
+            + "recordcaps=\(maximumCapabilities);classbuckets=\(classBuckets);classlink=4;"
+            + "recordid=\(Record.id);recordpayload=\(Record.payloadOffset)"
         return fnv1a64(Array(description.utf8))
     }()
 
@@ -101,29 +102,30 @@ public struct RegionLayout: Sendable, Equatable {
         public static let idHash = 24  // u32: low 32 bits of the id's hash
     }
 
-    /// Offsets inside a record (640 bytes, one per slot).
+    /// Offsets inside a record (640 bytes, one per slot). What a lookup reads (serial, id length, the id)
+    /// comes first, so that a typical id of under 100 bytes is found in the record's first two cache lines.
     public enum Record {
         public static let serial = 0  // u64
-        public static let registeredAt = 8  // i64: ms since the Unix epoch
-        public static let payloadOffset = 16  // u32: from the copy's arena start
-        public static let payloadLength = 20  // u32
-        public static let idLength = 24  // u16
-        public static let fqdnLength = 26  // u16: fqdn = id[0 ..< fqdnLength]
-        public static let servernameOffset = 28  // u16
-        public static let servernameLength = 30  // u16
-        public static let ownerOffset = 32  // u16
-        public static let ownerLength = 34  // u16
-        public static let mechanismOffset = 36  // u16
-        public static let mechanismLength = 38  // u16
-        public static let uuidOffset = 40  // u16: 36 bytes
-        public static let classCode = 42  // u16
-        public static let authentication = 44  // u8: 0 no, 1 yes, 2 optional
-        public static let terminalCount = 45  // u8
-        public static let availableTerminals = 46  // u8
-        public static let capabilityCount = 47  // u8
-        public static let capabilities = 48  // u16 × 32: capability table indexes
-        public static let flags = 112  // u8: bit 0 session
-        public static let id = 128  // 512 bytes
+        public static let idLength = 8  // u16
+        public static let fqdnLength = 10  // u16: fqdn = id[0 ..< fqdnLength]
+        public static let servernameOffset = 12  // u16
+        public static let servernameLength = 14  // u16
+        public static let ownerOffset = 16  // u16
+        public static let ownerLength = 18  // u16
+        public static let mechanismOffset = 20  // u16
+        public static let mechanismLength = 22  // u16
+        public static let uuidOffset = 24  // u16: 36 bytes
+        public static let classCode = 26  // u16
+        public static let authentication = 28  // u8: 0 no, 1 yes, 2 optional
+        public static let terminalCount = 29  // u8
+        public static let availableTerminals = 30  // u8
+        public static let capabilityCount = 31  // u8
+        public static let id = 32  // 512 bytes
+        public static let registeredAt = 544  // i64: ms since the Unix epoch
+        public static let payloadOffset = 552  // u32: from the copy's arena start
+        public static let payloadLength = 556  // u32
+        public static let capabilities = 560  // u16 × 32: capability table indexes
+        public static let flags = 624  // u8: bit 0 session
     }
 
     // MARK: Derived sizes

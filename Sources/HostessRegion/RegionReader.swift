@@ -309,7 +309,12 @@ public final class RegionReader: @unchecked Sendable {
     private func matchingPayloads(_ filter: ServerFilter, copy: Int) -> [(serial: UInt64, payload: [UInt8], heartbeat: Int64)] {
         guard let required = capabilityIndexes(filter.capabilities) else { return [] }
         var result: [(UInt64, [UInt8], Int64)] = []
-        scan(filter, required: required, copy: copy) { view in result.append((view.serial, Array(view.payload), view.lastHeartbeat)) }
+        // A damaged chain could name a slot twice; an answer never holds an entry twice.
+        var seen = Set<UInt64>()
+        scan(filter, required: required, copy: copy) { view in
+            guard seen.insert(view.serial).inserted else { return }
+            result.append((view.serial, Array(view.payload), view.lastHeartbeat))
+        }
         return result
     }
 
