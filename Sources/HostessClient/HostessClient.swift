@@ -212,10 +212,7 @@ public enum HostIdentity {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
         let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let valid = (try? ServerName(
-            fqdn: name, servername: "probe", classCode: ClassCode(0), owner: "probe", authentication: .no,
-            authMechanism: "none", uuid: "00000000-0000-0000-0000-000000000000")) != nil
-        return valid ? name : "localhost"
+        return ServerName.isValidFQDN(name) ? name : "localhost"
     }
 
     /// A random (version 4) UUID in lower case, from the kernel's random source.

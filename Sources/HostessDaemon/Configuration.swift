@@ -110,9 +110,7 @@ public struct Configuration: Sendable, Equatable {
             switch flag {
             case "--stdio": configuration.stdio = true
             case "--no-shm": configuration.sharedMemoryName = nil
-            case "--shm":
-                do { _ = try SharedMemory.path(of: text) } catch { throw .usage("--shm: expected /NAME with no other '/', found '\(text)'") }
-                configuration.sharedMemoryName = text
+            case "--shm": configuration.sharedMemoryName = text
             case "--capacity":
                 guard let count = Int(text), (1...1_000_000).contains(count) else {
                     throw .usage("--capacity: expected a whole number from 1 to 1000000, found '\(text)'")
@@ -146,7 +144,7 @@ public struct Configuration: Sendable, Equatable {
             throw .usage("the heartbeat interval (\(configuration.heartbeatInterval) s) must be shorter than the TTL (\(configuration.ttl) s)")
         }
         if let name = configuration.sharedMemoryName, (try? SharedMemory.path(of: name)) == nil {
-            throw .usage("HOSTESS_SHM: expected /NAME with no other '/', found '\(name)'")
+            throw .usage("--shm or HOSTESS_SHM: expected /NAME with no other '/', found '\(name)'")
         }
         guard !configuration.socketPath.isEmpty else { throw .usage("--socket: the socket path is empty") }
         guard !configuration.socketPath.hasPrefix("@") else {

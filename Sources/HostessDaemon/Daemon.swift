@@ -39,6 +39,9 @@ public final class Daemon {
     private var lastHousekeeping: UInt64 = 0
     private var answeredRevision: UInt64 = 0
     private var publisher: Publisher?
+    /// Where every read lands before it is appended to its connection's input: one buffer for the loop,
+    /// not an allocation (and a 64 KiB clear) per read.
+    private var readBuffer = [UInt8](repeating: 0, count: 65536)
 
     /// Sets up the loop: signals, and the socket or stdio. Nothing is served until ``run()``.
     public init(configuration: Configuration, environment: [String: String], version: String) throws(DaemonError) {
@@ -255,9 +258,8 @@ public final class Daemon {
     /// Reads what is available (a bounded amount, for fairness). Returns false on a read error.
     private func read(_ connection: Connection, now: UInt64) -> Bool {
         guard connection.pendingOutput < Self.outputHighWater else { return true }
-        var chunk = [UInt8](repeating: 0, count: 65536)
         for _ in 0..<4 {
-            let result = chunk.withUnsafeMutableBytes { raw -> Result<Int?, SystemError> in
+            let result = readBuffer.withUnsafeMutableBytes { raw -> Result<Int?, SystemError> in
                 guard let base = raw.baseAddress else { return .success(0) }
                 return Result { () throws(SystemError) in try Syscall.read(connection.inputFD, into: base, count: raw.count) }
             }
@@ -273,9 +275,9 @@ public final class Daemon {
                 connection.inputClosed = true
                 return true
             case .success(let count?):
-                connection.input.append(contentsOf: chunk[..<count])
+                connection.input.append(contentsOf: readBuffer[..<count])
                 connection.lastActivity = now
-                if count < chunk.count || stdioNeedsPolling { return true }
+                if count < readBuffer.count || stdioNeedsPolling { return true }
             }
         }
         return true

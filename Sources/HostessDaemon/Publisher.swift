@@ -31,8 +31,12 @@ final class Publisher {
         for change in changes {
             if change.entry == nil { publishedIDs.remove(change.id) } else { publishedIDs.insert(change.id) }
         }
+        let dropped = writer.droppedPayloads
         writer.publish(changes, revision: book.revision)
         publishedRevision = book.revision
+        if writer.droppedPayloads != dropped {
+            Log.error("\(writer.droppedPayloads - dropped) payloads did not fit the region's arena and were published empty (revision \(book.revision)); this is a bug, please report it")
+        }
     }
 
     // MARK: Adopting a previous instance's region

@@ -88,6 +88,11 @@ public struct ServerName: Hashable, Sendable, CustomStringConvertible {
             uuid: String(fields[5]), extensions: fields.dropFirst(6).map(String.init))
     }
 
+    /// Whether `text` is a valid fqdn field: a hostname, a dotted IPv4 address or a bracketed IPv6 literal.
+    public static func isValidFQDN(_ text: String) -> Bool {
+        (try? NameField.fqdn.validate(text)) != nil
+    }
+
     /// The formatted name.
     public var description: String {
         var parts = [fqdn, servername, classCode.description, owner, authentication.rawValue, authMechanism, uuid]

@@ -34,8 +34,4 @@ public enum FileHandleWriter {
         cshim_line_buffer_stdout()
     }
 
-    /// Writes `text` to standard output.
-    public static func standardOutput(_ text: String) {
-        try? Syscall.writeAll(STDOUT_FILENO, Array(text.utf8), socket: false)
-    }
 }

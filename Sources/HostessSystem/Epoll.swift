@@ -15,8 +15,6 @@ public struct Epoll: ~Copyable {
         public static let writable = Events(rawValue: EPOLLOUT.rawValue)
         /// The peer stopped sending (EPOLLRDHUP); reported only when asked for.
         public static let hangup = Events(rawValue: EPOLLRDHUP.rawValue)
-        /// An error is pending (EPOLLERR); always reported.
-        public static let error = Events(rawValue: EPOLLERR.rawValue)
         /// Both directions are shut (EPOLLHUP) or an error is pending; always reported.
         public static let closed = Events(rawValue: EPOLLHUP.rawValue | EPOLLERR.rawValue)
     }

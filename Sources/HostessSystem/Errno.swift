@@ -34,11 +34,3 @@ func retrying<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemEr
         if error != EINTR { throw SystemError(call, errno: error) }
     }
 }
-
-/// Runs a syscall once; throws ``SystemError`` on -1. For calls that must not be retried (close).
-@inline(__always)
-func once<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
-    let result = body()
-    if result == -1 { throw SystemError(call, errno: Glibc.errno) }
-    return result
-}
