@@ -208,13 +208,15 @@ public func idHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         hash ^= hash >> 31
         offset += 8
     }
-    if offset < bytes.count {
+    let remaining = bytes.count - offset
+    if remaining > 0 {
+        // The last 1–7 bytes, little-endian in the low bits of a word with zeros above. With 8 bytes or more in
+        // all, one overlapping load of the final 8 bytes shifted down gives the same word without a byte loop.
         var word: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < bytes.count {
-            word |= UInt64(bytes[offset]) << shift
-            shift += 8
-            offset += 1
+        if bytes.count >= 8 {
+            word = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self).littleEndian >> UInt64(64 - 8 * remaining)
+        } else {
+            for index in 0..<remaining { word |= UInt64(bytes[offset + index]) << UInt64(8 * index) }
         }
         hash = (hash ^ word) &* 0xBF58_476D_1CE4_E5B9
         hash ^= hash >> 31
