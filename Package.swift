@@ -20,8 +20,9 @@ let package = Package(
     targets: [
         // MARK: - C shim
 
-        /// Linux headers Swift's Glibc module does not export (epoll, signalfd, SO_PEERCRED).
-        .target(name: "CShim", path: "CShim"),
+        /// Linux headers Swift's Glibc module does not export (epoll, signalfd, SO_PEERCRED), and libcrypto
+        /// (SHA-256, HMAC, constant-time compare) for signed HTTP writes.
+        .target(name: "CShim", path: "CShim", linkerSettings: [.linkedLibrary("crypto")]),
 
         // MARK: - Libraries
 
@@ -32,9 +33,13 @@ let package = Package(
         /// The shared-memory guest book: layout, the writer (hostessd) and the zero-copy reader.
         .target(name: "HostessRegion", dependencies: ["HostessModel", "HostessSystem", "CShim"], swiftSettings: strict),
         /// hostessd's interfaces: event loop, Unix socket and stdio protocol servers, configuration.
-        .target(name: "HostessDaemon", dependencies: ["HostessModel", "HostessSystem", "HostessRegion"], swiftSettings: strict),
+        .target(
+            name: "HostessDaemon", dependencies: ["HostessModel", "HostessSystem", "HostessRegion", "HostessHTTP"], swiftSettings: strict),
         /// What a server links to talk to hostessd.
-        .target(name: "HostessClient", dependencies: ["HostessModel", "HostessSystem", "HostessRegion"], swiftSettings: strict),
+        .target(
+            name: "HostessClient", dependencies: ["HostessModel", "HostessSystem", "HostessRegion", "HostessHTTP"], swiftSettings: strict),
+        /// HTTP/1.1 messages with hard limits, percent-decoding, and the request signature (HMAC-SHA256).
+        .target(name: "HostessHTTP", dependencies: ["HostessSystem"], swiftSettings: strict),
 
         // MARK: - Executables
 
@@ -52,6 +57,7 @@ let package = Package(
         // MARK: - Tests
 
         .testTarget(name: "HostessModelTests", dependencies: ["HostessModel"], swiftSettings: strict),
+        .testTarget(name: "HostessHTTPTests", dependencies: ["HostessHTTP"], swiftSettings: strict),
         .testTarget(
             name: "HostessIntegrationTests",
             dependencies: [

@@ -1,5 +1,9 @@
 #define _GNU_SOURCE
 #include "CShim.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -110,4 +114,21 @@ int cshim_write_lock_holder(int fd, pid_t *holder) {
 int cshim_take_write_lock(int fd) {
     struct flock lock = cshim_byte0_write_lock();
     return fcntl(fd, F_OFD_SETLK, &lock);
+}
+
+// MARK: - libcrypto
+
+int cshim_sha256(const void *data, size_t length, uint8_t *digest) {
+    unsigned int size = 0;
+    return EVP_Digest(data, length, digest, &size, EVP_sha256(), NULL) == 1 && size == 32 ? 0 : -1;
+}
+
+int cshim_hmac_sha256(const void *key, size_t key_length, const void *data, size_t length, uint8_t *mac) {
+    unsigned int size = 0;
+    if (key_length > INT32_MAX) return -1;
+    return HMAC(EVP_sha256(), key, (int)key_length, data, length, mac, &size) != NULL && size == 32 ? 0 : -1;
+}
+
+int cshim_equal_constant_time(const void *a, const void *b, size_t length) {
+    return CRYPTO_memcmp(a, b, length) == 0;
 }

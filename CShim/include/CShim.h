@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <stddef.h>
 #include <sys/random.h>
 #include "CShimAtomics.h"
 
@@ -55,5 +56,16 @@ int cshim_write_lock_holder(int fd, pid_t *holder);
 /// open file description (released when its last descriptor closes, e.g. when the process dies).
 /// Returns 0, or -1 with errno set (EAGAIN: another holder).
 int cshim_take_write_lock(int fd);
+
+/// Why C: libcrypto's one-shot digests take `EVP_MD` handles and macros Swift imports poorly; one call each.
+/// Writes SHA-256(`data`) into `digest` (32 bytes). Returns 0, or -1 when libcrypto fails.
+int cshim_sha256(const void *data, size_t length, uint8_t *digest);
+
+/// Why C: see cshim_sha256. Writes HMAC-SHA256(`key`, `data`) into `mac` (32 bytes). Returns 0, or -1.
+int cshim_hmac_sha256(const void *key, size_t key_length, const void *data, size_t length, uint8_t *mac);
+
+/// Why C: libcrypto's CRYPTO_memcmp takes time independent of the bytes compared (no early exit the
+/// compiler could introduce). Returns 1 when the `length` bytes at `a` and `b` are equal, else 0.
+int cshim_equal_constant_time(const void *a, const void *b, size_t length);
 
 #endif

@@ -28,6 +28,17 @@ public struct Configuration: Sendable, Equatable {
     public var capacity = 4096
     /// Payload bytes per entry the region's arena is sized for, on average.
     public var entryBytes = 4096
+    /// `HOST:PORT` to serve the HTTP interface on, or nil (the default) for none.
+    public var httpAddress: String?
+    /// The file of HTTP signing keys (`KEY_ID SECRET [OWNER,…]` per line), or nil: then every signed
+    /// request is refused.
+    public var secretsPath: String?
+    /// Whether HTTP reads need a signature too.
+    public var httpAuthenticateReads = false
+    /// HTTP connections served at once; more are answered 503 and closed.
+    public var httpMaxConnections = 1024
+    /// Seconds an HTTP client has to send a request's headers and body (then 408).
+    public var httpRequestTimeout: Double = 10
 
     /// The embedded defaults.
     public init(environment: [String: String]) {
@@ -57,6 +68,13 @@ public struct Configuration: Sendable, Equatable {
           --capacity N             entries the guest book and its region hold (default 4096); more
                                    registrations are refused with a `capacity` error
           --entry-bytes N          average bytes of an entry's JSON the region is sized for (default 4096)
+          --http HOST:PORT         serve the HTTP interface there (off unless given), e.g. 127.0.0.1:8080,
+                                   0.0.0.0:8080, [::1]:8080; port 0 picks a free port (logged)
+          --secrets FILE           HTTP signing keys, one `KEY_ID SECRET [OWNER,OWNER…]` per line; refused if
+                                   group or others can read it. Without it every HTTP write is refused
+          --http-auth-reads        HTTP reads need a signature too
+          --http-max-connections N HTTP connections served at once (default 1024); more get 503
+          --http-request-timeout S seconds a client has to send a request's headers and body (default 10; 408)
           --config FILE            JSON config file (env HOSTESS_CONFIG); flags override it
           --version                print the version
           -h, --help               show this help
@@ -73,7 +91,7 @@ public struct Configuration: Sendable, Equatable {
         var index = 0
         let valued: Set<String> = [
             "--socket", "--ttl", "--heartbeat-interval", "--client-timeout", "--idle-timeout", "--max-connections", "--config",
-            "--shm", "--capacity", "--entry-bytes",
+            "--shm", "--capacity", "--entry-bytes", "--http", "--secrets", "--http-max-connections", "--http-request-timeout",
         ]
         while index < arguments.count {
             var argument = arguments[index]
@@ -85,7 +103,7 @@ public struct Configuration: Sendable, Equatable {
             switch argument {
             case "-h", "--help": throw .help
             case "--version": throw .version
-            case "--stdio", "--no-shm": flags.append((argument, nil))
+            case "--stdio", "--no-shm", "--http-auth-reads": flags.append((argument, nil))
             case _ where valued.contains(argument):
                 if value == nil {
                     index += 1
@@ -122,6 +140,15 @@ public struct Configuration: Sendable, Equatable {
                 }
                 configuration.entryBytes = count
             case "--socket": configuration.socketPath = text
+            case "--http": configuration.httpAddress = text
+            case "--secrets": configuration.secretsPath = text
+            case "--http-auth-reads": configuration.httpAuthenticateReads = true
+            case "--http-max-connections":
+                guard let count = Int(text), (1...1_000_000).contains(count) else {
+                    throw .usage("--http-max-connections: expected a whole number from 1 to 1000000, found '\(text)'")
+                }
+                configuration.httpMaxConnections = count
+            case "--http-request-timeout": configuration.httpRequestTimeout = try seconds(text, flag)
             case "--ttl":
                 configuration.ttl = try seconds(text, flag)
                 ttlGiven = true
@@ -159,6 +186,11 @@ public struct Configuration: Sendable, Equatable {
         do { _ = try UnixSocketAddress(path: configuration.socketPath) } catch {
             throw .usage("--socket: \(error.call)")
         }
+        if let address = configuration.httpAddress {
+            do { _ = try InternetSocketAddress(parsing: address, passive: true) } catch {
+                throw .usage("--http: \(error.call)")
+            }
+        }
         return configuration
     }
 
@@ -172,7 +204,8 @@ public struct Configuration: Sendable, Equatable {
     // MARK: Config file
 
     /// Reads a JSON config file:
-    /// `{"socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections",
+    /// `{"socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "shm", "capacity",
+    ///   "entryBytes", "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout",
     ///   "owners": {"alice": ["system"], "1001": ["builder"]}}`; `owners` keys are user names or numeric uids.
     mutating func apply(file path: String, ttlGiven: inout Bool, intervalGiven: inout Bool) throws(ConfigurationError) {
         let bytes: [UInt8]
@@ -186,7 +219,9 @@ public struct Configuration: Sendable, Equatable {
             }
             let reader = JSONReader(object)
             try reader.rejectUnknownKeys(
-                allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners", "shm", "capacity", "entryBytes"])
+                allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners", "shm", "capacity", "entryBytes",
+                    "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout",
+                ])
             if let name = try reader.string("shm") {
                 guard (try? SharedMemory.path(of: name)) != nil else {
                     throw HostessError(.badRequest, "expected /NAME with no other '/'", field: "shm")
@@ -196,6 +231,11 @@ public struct Configuration: Sendable, Equatable {
             if let value = try reader.int("capacity", in: 1...1_000_000) { capacity = Int(value) }
             if let value = try reader.int("entryBytes", in: 1024...65536) { entryBytes = Int(value) }
             if let socket = try reader.string("socket") { socketPath = socket }
+            if let address = try reader.string("http") { httpAddress = address }
+            if let secrets = try reader.string("secrets") { secretsPath = secrets }
+            if let value = try reader.bool("httpAuthReads") { httpAuthenticateReads = value }
+            if let value = try reader.int("httpMaxConnections", in: 1...1_000_000) { httpMaxConnections = Int(value) }
+            if let value = try reader.number("httpRequestTimeout", in: 0.001...86_400) { httpRequestTimeout = value }
             if let value = try reader.number("ttl", in: 0.001...86_400) {
                 ttl = value
                 ttlGiven = true

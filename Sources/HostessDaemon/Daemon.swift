@@ -14,6 +14,7 @@ public final class Daemon {
     private enum Token {
         static let listener: UInt64 = 1
         static let signals: UInt64 = 2
+        static let httpListener: UInt64 = 3
         static let firstConnection: UInt64 = 16
     }
 
@@ -39,6 +40,11 @@ public final class Daemon {
     private var lastHousekeeping: UInt64 = 0
     private var answeredRevision: UInt64 = 0
     private var publisher: Publisher?
+    private var http: HTTPFrontEnd?
+    /// A random id for this run of hostessd (`/health`, `status`).
+    private let instanceID = Daemon.randomUUID()
+    private let startedAt = SystemClock.monotonicNanoseconds()
+    private let version: String
     /// Where every read lands before it is appended to its connection's input: one buffer for the loop,
     /// not an allocation (and a 64 KiB clear) per read.
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
@@ -47,6 +53,7 @@ public final class Daemon {
     public init(configuration: Configuration, environment: [String: String], version: String) throws(DaemonError) {
         self.configuration = configuration
         self.environment = environment
+        self.version = version
         let arenaBytes = configuration.capacity * configuration.entryBytes
         service = Service(
             ttlSeconds: configuration.ttl, heartbeatInterval: configuration.heartbeatInterval,
@@ -65,6 +72,7 @@ public final class Daemon {
             "version": .string(version), "pid": .int(Int64(getpid())),
             "socket": configuration.stdio ? .null : .string(configuration.socketPath),
             "shm": configuration.sharedMemoryName.map(JSONValue.string) ?? .null,
+            "instanceId": .string(instanceID),
         ]
         if configuration.stdio {
             try openStdio()
@@ -85,12 +93,50 @@ public final class Daemon {
                 throw error
             }
         }
+        if let address = configuration.httpAddress {
+            do {
+                let keys = try configuration.secretsPath.map { (path) throws(ConfigurationError) in try HTTPKeys(path: path) } ?? HTTPKeys()
+                http = try HTTPFrontEnd(configuration: configuration, address: address, keys: keys, epoll: epoll, listenerToken: Token.httpListener)
+            } catch let error as ConfigurationError {
+                listener?.close()
+                publisher?.writer.close()
+                throw .listen("\(error)")
+            } catch let error as DaemonError {
+                listener?.close()
+                publisher?.writer.close()
+                throw error
+            } catch {
+                listener?.close()
+                publisher?.writer.close()
+                throw .listen("\(error)")
+            }
+            service.statusFacts["http"] = http.map { .string($0.boundAddress) } ?? .null
+        }
         // Clients get in only now: the region, when there is one, already holds the guest book.
         do { try listener?.startListening() } catch {
             listener?.close()
             publisher?.writer.close()
             throw .system(error)
         }
+    }
+
+    /// A random (version 4) UUID.
+    private static func randomUUID() -> String {
+        var bytes = Syscall.randomBytes(16)
+        bytes[6] = bytes[6] & 0x0F | 0x40
+        bytes[8] = bytes[8] & 0x3F | 0x80
+        let hex = Crypto.hex(bytes)
+        let parts = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { range in
+            String(hex.dropFirst(range.lowerBound).prefix(range.count))
+        }
+        return parts.joined(separator: "-")
+    }
+
+    /// What the HTTP interface reports beyond the guest book.
+    private var facts: HTTPRouter.Facts {
+        HTTPRouter.Facts(
+            instanceID: instanceID, version: version, startedAt: startedAt, unixConnections: connections.count - (stdio == nil ? 0 : 1),
+            httpConnections: http?.connectionCount ?? 0, publications: publisher?.publications ?? 0)
     }
 
     private var listenerFD: Int32 { listener?.fd ?? -1 }
@@ -118,7 +164,10 @@ public final class Daemon {
     }
 
     /// Publishes guest book changes and heartbeats to the region, before any reply to them is written.
-    private func publishChanges() {
+    private func publishChanges() { Self.publish(&service, to: publisher) }
+
+    /// The same, for code that holds the service as an `inout` parameter (the HTTP interface).
+    private static func publish(_ service: inout Service, to publisher: Publisher?) {
         guard let publisher else { return }
         publisher.publish(service.book)
         for heartbeat in service.takeHeartbeats() {
@@ -156,6 +205,10 @@ public final class Daemon {
         } else {
             Log.info("serving on stdin/stdout (ttl \(configuration.ttl) s)")
         }
+        if let http {
+            Log.info("serving HTTP on \(http.boundAddress) (max \(configuration.httpMaxConnections) connections, request timeout \(configuration.httpRequestTimeout) s)")
+            if configuration.secretsPath == nil { Log.warning("no --secrets file: every HTTP write will be refused (401)") }
+        }
         SystemdNotifier.notify("READY=1\nSTATUS=serving", environment: environment)
         var status: Int32 = 0
         while !stopping {
@@ -170,6 +223,11 @@ public final class Daemon {
                 switch event.token {
                 case Token.listener: acceptConnections()
                 case Token.signals: handleSignals()
+                case Token.httpListener: http?.acceptConnections()
+                case let token where http?.owns(token) == true:
+                    http?.handle(token: token, events: event.events, service: &service, facts: facts) { [publisher] service in
+                        Daemon.publish(&service, to: publisher)
+                    }
                 default:
                     if let connection = connections[event.token] { service(connection, events: event.events) }
                 }
@@ -380,6 +438,7 @@ public final class Daemon {
 
     private func answerWatches() {
         let revision = service.book.revision
+        http?.answerParked(service: &service, facts: facts) { [publisher] service in Daemon.publish(&service, to: publisher) }
         guard revision != answeredRevision else { return }
         answeredRevision = revision
         for token in watchers {
@@ -411,6 +470,7 @@ public final class Daemon {
         for token in watchers {
             for watch in connections[token]?.watches ?? [] where watch.deadline < next { next = watch.deadline }
         }
+        if let deadline = http?.nextDeadline(), deadline < next { next = deadline }
         let wait = next > now ? next - now : 0
         return Int32((wait + 999_999) / 1_000_000)
     }
@@ -423,6 +483,7 @@ public final class Daemon {
         guard now &- lastHousekeeping >= Self.tickNanoseconds else { return }
         lastHousekeeping = now
         publisher?.writer.beat()
+        http?.expireSlowClients()
         if acceptPaused {
             acceptPaused = false
             try? epoll.modify(listenerFD, events: .readable, token: Token.listener)
@@ -486,6 +547,11 @@ public final class Daemon {
     }
 
     private func shutdown() {
+        if let http {
+            http.shutdown(book: service.book)
+            self.http = nil
+            Log.info("stopped serving HTTP")
+        }
         if let listener {
             self.listener = nil
             epoll.remove(listener.fd)

@@ -12,6 +12,8 @@ import HostessSystem
 final class Publisher {
     let writer: RegionWriter
     private(set) var publishedRevision: UInt64 = 0
+    /// Publications made (each a new region revision), for the metrics.
+    private(set) var publications: UInt64 = 0
     private var publishedIDs: Set<String> = []
 
     init(writer: RegionWriter) { self.writer = writer }
@@ -34,6 +36,7 @@ final class Publisher {
         let dropped = writer.droppedPayloads
         writer.publish(changes, revision: book.revision)
         publishedRevision = book.revision
+        publications += 1
         if writer.droppedPayloads != dropped {
             Log.error("\(writer.droppedPayloads - dropped) payloads did not fit the region's arena and were published empty (revision \(book.revision)); this is a bug, please report it")
         }

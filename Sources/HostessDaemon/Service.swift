@@ -11,6 +11,8 @@ public struct Service: Sendable {
     public struct Counters: Sendable {
         /// Requests answered, errors included.
         public var requests: UInt64 = 0
+        /// Registrations that created an entry (updates not counted).
+        public var registrations: UInt64 = 0
         /// Entries removed because they missed their heartbeats.
         public var evictions: UInt64 = 0
         /// Entries removed because their session connection closed.
@@ -82,14 +84,21 @@ public struct Service: Sendable {
     ///   - connection: the sending connection, for session-bound registrations.
     ///   - now: the current time.
     public mutating func handle(line: some Collection<UInt8>, caller: Caller, connection: UInt64, now: Timestamp) -> Outcome {
-        counters.requests += 1
         let value: JSONValue
         do { value = try JSONParser.parse(line) } catch {
+            counters.requests += 1
             return .reply(reply(id: .null, error: HostessError(.parseError, error.description)))
         }
         guard case .object(let object) = value else {
+            counters.requests += 1
             return .reply(reply(id: .null, error: HostessError(.badRequest, "a request is a JSON object, found \(value.typeName)")))
         }
+        return handle(request: object, caller: caller, connection: connection, now: now)
+    }
+
+    /// Handles one request object (a parsed line, or what the HTTP interface builds from a request).
+    public mutating func handle(request object: JSONObject, caller: Caller, connection: UInt64, now: Timestamp) -> Outcome {
+        counters.requests += 1
         let requestID = object["id"] ?? .null
         do throws(HostessError) {
             switch requestID {
@@ -122,6 +131,7 @@ public struct Service: Sendable {
             let session = try request.bool("session") ?? false
             let (entry, created) = try book.register(
                 registration, by: caller, session: session ? connection : nil, now: now)
+            if created { counters.registrations += 1 }
             return .reply(
                 reply(
                     id: id,
@@ -177,6 +187,7 @@ public struct Service: Sendable {
             result["heartbeatInterval"] = .double(heartbeatInterval)
             result["requests"] = .int(Int64(clamping: counters.requests))
             result["evictions"] = .int(Int64(clamping: counters.evictions))
+            result["registrations"] = .int(Int64(clamping: counters.registrations))
             result["sessionEnds"] = .int(Int64(clamping: counters.sessionEnds))
             result["caller"] = ["uid": .int(Int64(caller.uid)), "ownerNames": .array(caller.ownerNames.sorted().map(JSONValue.string))]
             return .reply(reply(id: id, result: .object(result)))

@@ -17,8 +17,14 @@ public struct HostessError: Error, Sendable, Equatable, CustomStringConvertible 
         case notFound = "not_found"
         /// The request contradicts the current state, e.g. a second connection on a `none` terminal.
         case conflict
-        /// The caller's kernel-reported identity may not do this.
+        /// The caller's kernel-reported identity (or, over HTTP, its signing key) may not do this.
         case forbidden
+        /// An HTTP request lacks a valid signature: missing, malformed, unknown key, stale, replayed or wrong.
+        case unauthorized
+        /// An HTTP path exists but not with this method (the response's `Allow` lists those it takes).
+        case methodNotAllowed = "method_not_allowed"
+        /// An HTTP body is not declared `application/json`.
+        case unsupportedMediaType = "unsupported_media_type"
         /// The request is larger than a documented limit.
         case tooLarge = "too_large"
         /// The daemon is at a configured capacity (connections).

@@ -4,7 +4,8 @@ import Glibc
 // MARK: - Epoll
 
 /// An epoll instance: descriptors registered with a 64-bit token that comes back with their events.
-public struct Epoll: ~Copyable {
+/// A reference, so the daemon's interfaces can share one loop; the descriptor closes with the last reference.
+public final class Epoll: Sendable {
     /// Readiness kinds.
     public struct Events: OptionSet, Sendable {
         public let rawValue: UInt32

@@ -29,6 +29,8 @@ struct Context: Sendable {
     let sharedMemoryName: String?
     /// Where SIGINT and SIGTERM arrive, when they are caught (for `register --keep-alive`).
     let signals: Int32?
+    /// The HTTP interface to use instead of the socket (`--http`).
+    let remote: RemoteHostess?
 
     func client() throws(HostessError) -> HostessClient { try HostessClient(socketPath: socketPath) }
 
@@ -36,7 +38,7 @@ struct Context: Sendable {
     /// one the daemon reports in `status`, else `/hostess-registry`. With `--via shm` a region that cannot be
     /// opened is an error; without `--via` the socket is used instead.
     func region() async throws -> RegionReader? {
-        if via == .socket { return nil }
+        if via == .socket || remote != nil { return nil }
         var name = sharedMemoryName ?? EnvironmentVariables.current["HOSTESS_SHM"].flatMap { $0.isEmpty ? nil : $0 }
         if name == nil, let status = try? await client().status() {
             guard case .string(let reported)? = status["shm"] else {
@@ -76,7 +78,7 @@ let commands: [Command] = [
         name: "unregister", summary: "remove an entry", usage: "usage: hostess unregister ID", valued: [], flags: [],
         run: { arguments, context in
             let id = try arguments.expect("id")[0]
-            try await context.client().unregister(id)
+            if let remote = context.remote { try remote.unregister(id) } else { try await context.client().unregister(id) }
             if !context.json { print("unregistered \(id)") } else { print(JSONValue.object(["unregistered": .string(id)]).jsonText) }
         }),
     Command(
@@ -84,7 +86,7 @@ let commands: [Command] = [
         flags: [],
         run: { arguments, context in
             let id = try arguments.expect("id")[0]
-            try await context.client().heartbeat(id)
+            if let remote = context.remote { try remote.heartbeat(id) } else { try await context.client().heartbeat(id) }
             if !context.json { print("heartbeat \(id)") } else { print(JSONValue.object(["heartbeat": .string(id)]).jsonText) }
         }),
     Command(
@@ -97,6 +99,8 @@ let commands: [Command] = [
                     throw HostessError(.notFound, "no server '\(id)' in the guest book (read from shared memory \(region.name))")
                 }
                 entry = found
+            } else if let remote = context.remote {
+                entry = try remote.getServer(id)
             } else {
                 entry = try await context.client().getServer(id)
             }
@@ -108,6 +112,8 @@ let commands: [Command] = [
             _ = try arguments.expect()
             if let region = try await context.region() {
                 Output.entries(try region.listAll(), json: context.json)
+            } else if let remote = context.remote {
+                Output.entries(try remote.listAll(), json: context.json)
             } else {
                 Output.entries(try await context.client().listAll(), json: context.json)
             }
@@ -132,6 +138,8 @@ let commands: [Command] = [
             if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
             if let region = try await context.region() {
                 Output.entries(try region.query(filter), json: context.json)
+            } else if let remote = context.remote {
+                Output.entries(try remote.query(filter), json: context.json)
             } else {
                 Output.entries(try await context.client().query(filter), json: context.json)
             }
@@ -141,7 +149,12 @@ let commands: [Command] = [
         usage: "usage: hostess mark-in-use ID TERMINAL CONNECTOME", valued: [], flags: [],
         run: { arguments, context in
             let parts = try arguments.expect("id", "terminal", "connectome")
-            let entry = try await context.client().markInUse(parts[0], terminal: parts[1], connectomeID: parts[2])
+            let entry =
+                if let remote = context.remote {
+                    try remote.markInUse(parts[0], terminal: parts[1], connectomeID: parts[2])
+                } else {
+                    try await context.client().markInUse(parts[0], terminal: parts[1], connectomeID: parts[2])
+                }
             if context.json { print(entry.json.jsonText) } else { print("terminal \(parts[1]) of \(parts[0]) is in use by \(parts[2])") }
         }),
     Command(
@@ -150,8 +163,12 @@ let commands: [Command] = [
         valued: ["--connectome"], flags: [],
         run: { arguments, context in
             let parts = try arguments.expect("id", "terminal")
-            let entry = try await context.client().markAvailable(
-                parts[0], terminal: parts[1], connectomeID: arguments.value("--connectome"))
+            let entry =
+                if let remote = context.remote {
+                    try remote.markAvailable(parts[0], terminal: parts[1], connectomeID: arguments.value("--connectome"))
+                } else {
+                    try await context.client().markAvailable(parts[0], terminal: parts[1], connectomeID: arguments.value("--connectome"))
+                }
             if context.json { print(entry.json.jsonText) } else { print("terminal \(parts[1]) of \(parts[0]) is available") }
         }),
     Command(
@@ -168,7 +185,8 @@ let commands: [Command] = [
         valued: [], flags: [],
         run: { arguments, context in
             _ = try arguments.expect()
-            let status = try await context.client().status()
+            let status: JSONObject
+            if let remote = context.remote { status = try remote.health() } else { status = try await context.client().status() }
             if context.json {
                 print(JSONValue.object(status).jsonText)
             } else {
@@ -220,6 +238,14 @@ func register(_ arguments: Arguments, _ context: Context) async throws {
             terminals: try arguments.all("--terminal").map(parseTerminal), capabilities: arguments.all("--capability"),
             metadata: metadata)
     }
+    if let remote = context.remote {
+        guard !arguments.flag("--keep-alive") else { throw UsageError("--keep-alive needs the socket; over --http, send heartbeats with 'hostess heartbeat ID'") }
+        let registration = try manifest.registration(
+            fqdn: arguments.value("--fqdn") ?? HostIdentity.hostName(), uuid: arguments.value("--uuid") ?? HostIdentity.randomUUID())
+        let entry = try remote.register(registration)
+        print(context.json ? entry.json.jsonText : entry.id)
+        return
+    }
     let client = try context.client()
     let entry = try await client.register(manifest: manifest, fqdn: arguments.value("--fqdn"), uuid: arguments.value("--uuid"))
     print(context.json ? entry.json.jsonText : entry.id)
@@ -260,6 +286,7 @@ func parseTerminal(_ text: String) throws -> Terminal {
 @Sendable
 func watch(_ arguments: Arguments, _ context: Context) async throws {
     _ = try arguments.expect()
+    guard context.remote == nil else { throw UsageError("watch needs the socket; over HTTP use GET /servers?index=N&wait=30s") }
     var since = try arguments.integer("--since", in: 0...Int.max).map(UInt64.init)
     let timeout = try arguments.seconds("--timeout", in: 0.001...86_400)
     let limit = try arguments.integer("--count", in: 1...Int.max)
@@ -288,4 +315,29 @@ func watch(_ arguments: Arguments, _ context: Context) async throws {
         }
         since = result.revision
     }
+}
+
+// MARK: - HTTP
+
+/// The HTTP client `--http`, `--key-id` and `--secret-file` ask for, or nil without `--http`.
+func remoteHostess(url: String?, keyID: String?, secretFile: String?) throws -> RemoteHostess? {
+    guard let url else {
+        if keyID != nil || secretFile != nil { throw UsageError("--key-id and --secret-file go with --http") }
+        return nil
+    }
+    var secret: [UInt8]?
+    if let secretFile {
+        var info = stat()
+        guard stat(secretFile, &info) == 0 else { throw UsageError("--secret-file \(secretFile): \(String(cString: strerror(errno)))") }
+        guard info.st_mode & 0o044 == 0 else {
+            throw UsageError("--secret-file \(secretFile): group or others can read it; run chmod 600 \(secretFile)")
+        }
+        let bytes: [UInt8]
+        do { bytes = try FileContents.read(secretFile, limit: 4096) } catch { throw UsageError("--secret-file \(secretFile): \(error)") }
+        let line = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).first ?? []
+        secret = Array(line.last == 0x0D ? line.dropLast() : line)
+        guard secret?.isEmpty == false else { throw UsageError("--secret-file \(secretFile): the first line (the secret) is empty") }
+    }
+    guard (keyID == nil) == (secret == nil) else { throw UsageError("--key-id and --secret-file go together") }
+    return try RemoteHostess(url: url, keyID: keyID, secret: secret)
 }

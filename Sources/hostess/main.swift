@@ -6,8 +6,11 @@ import HostessSystem
 
 let general = """
     usage: hostess [--socket PATH] [--shm NAME] [--via shm|socket] [--json] COMMAND [ARGUMENTS]
+           hostess --http http://HOST:PORT [--key-id K --secret-file FILE] [--json] COMMAND [ARGUMENTS]
 
     Talks to hostessd over its Unix socket (--socket, else $HOSTESS_SOCKET, else the default path).
+    --http talks to a (remote) hostessd's HTTP interface instead, signing requests with the key K whose
+    secret is the first line of FILE (readable by its owner only); writes need a key.
     get, list and query read the daemon's shared-memory region instead when they can (--shm, else
     $HOSTESS_SHM, else the name the daemon reports); --via chooses explicitly.
     --json prints the wire form for scripts instead of tables.
@@ -39,6 +42,9 @@ var socketPath: String?
 var json = false
 var via: Context.Via?
 var sharedMemoryName: String?
+var httpURL: String?
+var keyID: String?
+var secretFile: String?
 while let first = rest.first, first.hasPrefix("-") {
     rest.removeFirst()
     switch first {
@@ -61,6 +67,14 @@ while let first = rest.first, first.hasPrefix("-") {
         guard let path = rest.first else { fail("--socket needs a path", status: 2) }
         socketPath = path
         rest.removeFirst()
+    case "--http", "--key-id", "--secret-file":
+        guard let value = rest.first else { fail("\(first) needs a value", status: 2) }
+        rest.removeFirst()
+        switch first {
+        case "--http": httpURL = value
+        case "--key-id": keyID = value
+        default: secretFile = value
+        }
     default:
         if first.hasPrefix("--socket=") {
             socketPath = String(first.dropFirst("--socket=".count))
@@ -85,7 +99,9 @@ if name == "register" && commandArguments.contains("--keep-alive") {
 }
 do {
     let arguments = try Arguments(commandArguments, valued: command.valued, flags: command.flags)
-    try await command.run(arguments, Context(socketPath: socketPath, json: json, via: via, sharedMemoryName: sharedMemoryName, signals: signals))
+    let remote = try remoteHostess(url: httpURL, keyID: keyID, secretFile: secretFile)
+    try await command.run(
+        arguments, Context(socketPath: socketPath, json: json, via: via, sharedMemoryName: sharedMemoryName, signals: signals, remote: remote))
     exit(0)
 } catch let error as UsageError {
     fail("\(name): \(error.message)\n\(command.usage)", status: 2)

@@ -1,0 +1,209 @@
+import Glibc
+import HostessHTTP
+import HostessModel
+import HostessSystem
+
+// MARK: - RemoteHostess
+
+/// A client of a Hostess's HTTP interface (`hostessd --http`), for remote peers and operators.
+///
+/// Each call is one HTTP/1.1 request on its own TCP connection, answered in full. Writes are signed with the
+/// key given (`Authorization: Hostess-HMAC-SHA256 …`); reads are signed too when a key is given, so the
+/// client also works against a daemon started with `--http-auth-reads`.
+public final class RemoteHostess: Sendable {
+    /// The daemon's address.
+    public let address: String
+    private let resolved: InternetSocketAddress
+    private let key: (id: String, secret: [UInt8])?
+    private let timeout: Double
+
+    /// A client for `url` (`http://HOST:PORT`, an IPv6 host in brackets; a path is not allowed).
+    /// - Parameters:
+    ///   - keyID: the key id to sign with; with `secret`, or neither.
+    ///   - secret: the key's secret.
+    ///   - timeout: seconds each request may take.
+    public init(url: String, keyID: String? = nil, secret: [UInt8]? = nil, timeout: Double = 30) throws(HostessError) {
+        guard url.hasPrefix("http://") else {
+            throw HostessError(.badRequest, "expected http://HOST:PORT, found '\(url)' (https is not served; put a TLS proxy in front)", field: "url")
+        }
+        var rest = url.dropFirst("http://".count)
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard !rest.contains("/") else { throw HostessError(.badRequest, "expected http://HOST:PORT without a path, found '\(url)'", field: "url") }
+        do { resolved = try InternetSocketAddress(parsing: String(rest)) } catch {
+            throw HostessError(.badRequest, error.call, field: "url")
+        }
+        switch (keyID, secret) {
+        case (let id?, let secret?): key = (id, secret)
+        case (nil, nil): key = nil
+        default: throw HostessError(.badRequest, "a key id needs its secret, and a secret its key id", field: "keyId")
+        }
+        address = String(rest)
+        self.timeout = timeout
+    }
+
+    // MARK: Guest book
+
+    /// Every entry (`GET /servers`), or those matching `filter`.
+    public func query(_ filter: ServerFilter = ServerFilter()) throws(HostessError) -> [GuestBookEntry] {
+        try entries(try send("POST", "/query", body: filter.json))
+    }
+
+    /// Every entry.
+    public func listAll() throws(HostessError) -> [GuestBookEntry] { try entries(try send("GET", "/servers")) }
+
+    /// The entry `id` names (`GET /servers/{id}`); `not_found` when there is none.
+    public func getServer(_ id: String) throws(HostessError) -> GuestBookEntry {
+        try GuestBookEntry(json: try send("GET", "/servers/" + Self.encode(id)))
+    }
+
+    /// Registers or updates an entry (`POST /register`); the key's owners must include its owner.
+    @discardableResult
+    public func register(_ registration: Registration) throws(HostessError) -> GuestBookEntry {
+        let result = try send("POST", "/register", body: registration.json)
+        return try GuestBookEntry(json: result.objectValue?["entry"] ?? .null)
+    }
+
+    /// Removes an entry (`DELETE /servers/{id}`).
+    public func unregister(_ id: String) throws(HostessError) { _ = try send("DELETE", "/servers/" + Self.encode(id)) }
+
+    /// Refreshes an entry's liveness (`POST /servers/{id}/heartbeat`).
+    public func heartbeat(_ id: String) throws(HostessError) { _ = try send("POST", "/servers/\(Self.encode(id))/heartbeat") }
+
+    /// Records that `connectomeID` uses a terminal.
+    @discardableResult
+    public func markInUse(_ id: String, terminal: String, connectomeID: String) throws(HostessError) -> GuestBookEntry {
+        let result = try send(
+            "POST", "/servers/\(Self.encode(id))/terminals/\(Self.encode(terminal))/in-use", body: ["connectomeId": .string(connectomeID)])
+        return try GuestBookEntry(json: result.objectValue?["entry"] ?? .null)
+    }
+
+    /// Clears a terminal's connections (only `connectomeID`'s when given).
+    @discardableResult
+    public func markAvailable(_ id: String, terminal: String, connectomeID: String? = nil) throws(HostessError) -> GuestBookEntry {
+        let body: JSONValue? = connectomeID.map { ["connectomeId": .string($0)] }
+        let result = try send("POST", "/servers/\(Self.encode(id))/terminals/\(Self.encode(terminal))/available", body: body)
+        return try GuestBookEntry(json: result.objectValue?["entry"] ?? .null)
+    }
+
+    /// The per-class capability summary of the entries matching `filter` (`POST /capabilities`).
+    public func capabilities(_ filter: ServerFilter = ServerFilter()) throws(HostessError) -> [JSONValue] {
+        guard case .array(let summaries) = try send("POST", "/capabilities", body: filter.json) else {
+            throw HostessError(.internal, "POST /capabilities did not answer an array")
+        }
+        return summaries
+    }
+
+    /// The daemon's health (`GET /health`): instance id, revision, uptime.
+    public func health() throws(HostessError) -> JSONObject {
+        guard case .object(let object) = try send("GET", "/health") else { throw HostessError(.internal, "GET /health did not answer an object") }
+        return object
+    }
+
+    // MARK: Requests
+
+    /// Sends one request and returns the JSON body of a 2xx answer, or throws the error the body carries.
+    public func send(_ method: String, _ target: String, body: JSONValue? = nil) throws(HostessError) -> JSONValue {
+        let bytes = body?.jsonBytes ?? []
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(address)\r\nConnection: close\r\nAccept: application/json\r\n"
+        if body != nil { head += "Content-Type: application/json\r\n" }
+        head += "Content-Length: \(bytes.count)\r\n"
+        if let key {
+            let signature = RequestSignature.sign(
+                keyID: key.id, secret: key.secret, method: method, target: target, body: bytes,
+                timestamp: SystemClock.wallMilliseconds() / 1000)
+            head += "Authorization: \(signature.headerValue)\r\n"
+        }
+        let (status, answer) = try exchange(Array((head + "\r\n").utf8) + bytes)
+        let value: JSONValue
+        do { value = try JSONParser.parse(answer) } catch {
+            throw HostessError(.internal, "\(method) \(target): HTTP \(status) with a body that is not JSON: \(error)")
+        }
+        guard (200..<300).contains(status) else {
+            if let error = value.objectValue?["error"].flatMap(HostessError.init(json:)) { throw error }
+            throw HostessError(.internal, "\(method) \(target): HTTP \(status)")
+        }
+        return value
+    }
+
+    /// Writes the request and reads the whole response: its status and body.
+    private func exchange(_ request: [UInt8]) throws(HostessError) -> (Int, [UInt8]) {
+        let fd: Int32
+        do { fd = try Syscall.tcpConnect(resolved) } catch {
+            throw HostessError(.disconnected, "cannot reach the Hostess at \(address): \(error)")
+        }
+        defer { Syscall.close(fd) }
+        Syscall.setTimeouts(fd, seconds: timeout)
+        do { try Syscall.writeAll(fd, request, socket: true) } catch {
+            throw HostessError(.disconnected, "sending to \(address): \(error)")
+        }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while response.count <= 64 << 20 {
+            let result = buffer.withUnsafeMutableBytes { raw -> Result<Int?, SystemError> in
+                guard let base = raw.baseAddress else { return .success(0) }
+                return Result { () throws(SystemError) in try Syscall.read(fd, into: base, count: raw.count) }
+            }
+            switch result {
+            case .failure(let error): throw HostessError(.disconnected, "reading from \(address): \(error)")
+            case .success(nil): throw HostessError(.timeout, "no answer from \(address) within \(timeout) s")
+            case .success(0): return try Self.parse(response, from: address)
+            case .success(let count?): response += buffer[..<count]
+            }
+        }
+        throw HostessError(.tooLarge, "the answer from \(address) is over 64 MiB")
+    }
+
+    /// The status and body of a complete response (`Connection: close`, framed by `Content-Length`).
+    static func parse(_ response: [UInt8], from address: String) throws(HostessError) -> (Int, [UInt8]) {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let end = response.indices.first(where: { response[$0...].starts(with: separator) }) else {
+            throw HostessError(.disconnected, "\(address) closed the connection before a complete answer")
+        }
+        let head = String(decoding: response[..<end], as: UTF8.self)
+        let lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
+        let statusParts = lines.first?.split(separator: " ") ?? []
+        guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/1."), let status = Int(statusParts[1]) else {
+            throw HostessError(.internal, "\(address) answered something that is not HTTP/1.x")
+        }
+        var body = Array(response[(end + 4)...])
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == "content-length" else { continue }
+            guard let length = Int(line[line.index(after: colon)...].trimmingCharacters()), length >= 0, length <= body.count else {
+                throw HostessError(.disconnected, "\(address) sent a shorter body than its Content-Length")
+            }
+            body = Array(body[..<length])
+        }
+        return (status, body)
+    }
+
+    /// `text` percent-encoded for one path segment (unreserved characters and ':' kept).
+    public static func encode(_ text: String) -> String {
+        var encoded = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"):
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                encoded += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0x0F, radix: 16, uppercase: true)
+            }
+        }
+        return encoded
+    }
+
+    private func entries(_ value: JSONValue) throws(HostessError) -> [GuestBookEntry] {
+        guard case .array(let items) = value else { throw HostessError(.internal, "expected an array of entries") }
+        var entries: [GuestBookEntry] = []
+        for item in items { entries.append(try GuestBookEntry(json: item)) }
+        return entries
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters() -> Substring {
+        var text = self
+        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
+        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
+        return text
+    }
+}

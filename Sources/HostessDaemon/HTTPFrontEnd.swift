@@ -1,0 +1,449 @@
+import Glibc
+import HostessHTTP
+import HostessModel
+import HostessSystem
+
+// MARK: - HTTPConnection
+
+/// One HTTP client: its buffers, the request being received, and a blocking read waiting, if any.
+final class HTTPConnection {
+    /// A blocking read (`?index=N`) waiting for the revision to pass `index`.
+    struct Parked {
+        var request: HTTPRequest
+        var endpoint: HTTPEndpoint
+        var segments: [String]
+        var items: [(name: String, value: String)]
+        var index: UInt64
+        var deadline: UInt64
+        var receivedAt: UInt64
+    }
+
+    let token: UInt64
+    let fd: Int32
+    let peer: String
+    let openedAt: UInt64
+    var input: [UInt8] = []
+    var parser = HTTPRequestParser()
+    var output: [UInt8] = []
+    var written = 0
+    /// When the first byte of the request being received arrived; nil between requests.
+    var requestStartedAt: UInt64?
+    /// Whether a request has been answered (until then, the request timeout runs from the connect).
+    var hasRequested = false
+    var lastActivity: UInt64
+    var lastWriteProgress: UInt64
+    /// Close once the output is written (a `Connection: close` answer or an unrecoverable request error).
+    var closeAfterWrite = false
+    var inputClosed = false
+    var parked: Parked?
+    var interest: Epoll.Events = .readable
+    /// Whether `100 Continue` went out for the request being received.
+    var continueSent = false
+
+    init(token: UInt64, fd: Int32, peer: String, now: UInt64) {
+        self.token = token
+        self.fd = fd
+        self.peer = peer
+        openedAt = now
+        lastActivity = now
+        lastWriteProgress = now
+    }
+
+    var pendingOutput: Int { output.count - written }
+
+    /// Writes what the socket takes without blocking. Returns false when the peer is gone.
+    func flush(now: UInt64) -> Bool {
+        while written < output.count {
+            let result = output.withUnsafeBytes { raw -> Result<Int?, SystemError> in
+                guard let base = raw.baseAddress else { return .success(0) }
+                return Result { () throws(SystemError) in try Syscall.write(fd, from: base + written, count: raw.count - written, socket: true) }
+            }
+            switch result {
+            case .failure: return false
+            case .success(nil): return true
+            case .success(let count?):
+                written += count
+                lastWriteProgress = now
+            }
+        }
+        output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
+        written = 0
+        return true
+    }
+}
+
+// MARK: - HTTPFrontEnd
+
+/// hostessd's HTTP interface, served on the daemon's epoll loop next to the Unix socket.
+///
+/// Each connection is read without blocking; requests are parsed with hard limits (414, 431, 413, 411) and a
+/// deadline for the whole request (408), handled in order (pipelining works), and answered in full before the
+/// next is read. A blocking read parks its connection until the revision moves or its wait ends. A slow or
+/// broken client costs its own buffers and nothing else.
+final class HTTPFrontEnd {
+    /// Tokens of HTTP connections in the daemon's epoll set start here, far from the Unix socket's.
+    static let firstToken: UInt64 = 1 << 62
+    /// Unwritten response bytes above which a connection's further requests wait for it to read.
+    static let outputHighWater = 1 << 20
+    /// Seconds a kept-alive connection may sit between requests.
+    static let keepAliveSeconds = 60.0
+
+    let listenerFD: Int32
+    let listenerToken: UInt64
+    /// The address served, with the port the kernel chose for port 0.
+    let boundAddress: String
+    private let epoll: Epoll
+    private let maxConnections: Int
+    private let requestTimeout: UInt64
+    private let authenticateReads: Bool
+    private var connections: [UInt64: HTTPConnection] = [:]
+    /// Connections with a blocking read waiting.
+    private var parkedTokens: Set<UInt64> = []
+    private var nextToken = HTTPFrontEnd.firstToken
+    private var authenticator: HTTPAuthenticator
+    private var metrics = HTTPMetrics()
+    private var readBuffer = [UInt8](repeating: 0, count: 65536)
+
+    /// Binds and listens on `configuration.httpAddress`.
+    init(configuration: Configuration, address text: String, keys: HTTPKeys, epoll: Epoll, listenerToken: UInt64) throws(DaemonError) {
+        let address: InternetSocketAddress
+        do { address = try InternetSocketAddress(parsing: text, passive: true) } catch { throw .listen("--http \(text): \(error.call)") }
+        do { listenerFD = try Syscall.tcpListener(address) } catch {
+            throw .listen("--http \(text): cannot listen: \(error)")
+        }
+        let port = (try? Syscall.localPort(listenerFD)) ?? address.port
+        boundAddress = address.family == AF_INET6 ? "[\(address.host)]:\(port)" : "\(address.host):\(port)"
+        self.epoll = epoll
+        self.listenerToken = listenerToken
+        maxConnections = configuration.httpMaxConnections
+        requestTimeout = UInt64(configuration.httpRequestTimeout * 1e9)
+        authenticateReads = configuration.httpAuthenticateReads
+        authenticator = HTTPAuthenticator(keys: keys)
+        do { try epoll.add(listenerFD, events: .readable, token: listenerToken) } catch {
+            Syscall.close(listenerFD)
+            throw .system(error)
+        }
+    }
+
+    /// Open HTTP connections.
+    var connectionCount: Int { connections.count }
+
+    /// Whether `token` names one of this front end's connections.
+    func owns(_ token: UInt64) -> Bool { token >= Self.firstToken }
+
+    // MARK: Accepting
+
+    /// Accepts waiting connections (a bounded number per call, for fairness).
+    func acceptConnections() {
+        for _ in 0..<256 {
+            let fd: Int32
+            do {
+                guard let accepted = try Syscall.accept(listenerFD) else { return }
+                fd = accepted
+            } catch {
+                Log.warning("http accept: \(error)")
+                return
+            }
+            let now = SystemClock.monotonicNanoseconds()
+            guard connections.count < maxConnections else {
+                let refusal = HTTPRouter.failure(
+                    HostessError(.unavailable, "hostessd serves at most \(maxConnections) HTTP connections; try again later"), book: nil)
+                var response = refusal
+                response.headers.append(HTTPHeader(name: "Connection", value: "close"))
+                // Best effort, without waiting: the refusal fits any socket buffer.
+                response.serialized().withUnsafeBytes { raw in
+                    if let base = raw.baseAddress { _ = try? Syscall.write(fd, from: base, count: raw.count, socket: true) }
+                }
+                Syscall.close(fd)
+                metrics.record(.other, status: 503, seconds: 0)
+                continue
+            }
+            Syscall.setNoDelay(fd)
+            let connection = HTTPConnection(token: nextToken, fd: fd, peer: "http connection \(nextToken - Self.firstToken)", now: now)
+            nextToken += 1
+            do { try epoll.add(fd, events: .readable, token: connection.token) } catch {
+                Syscall.close(fd)
+                continue
+            }
+            connections[connection.token] = connection
+        }
+    }
+
+    // MARK: Serving
+
+    /// Serves a connection epoll reported: reads, handles complete requests, publishes, writes.
+    func handle(token: UInt64, events: Epoll.Events, service: inout Service, facts: HTTPRouter.Facts, publish: (inout Service) -> Void) {
+        guard let connection = connections[token] else { return }
+        let now = SystemClock.monotonicNanoseconds()
+        if !events.isDisjoint(with: [.readable, .hangup, .closed]) && !connection.inputClosed {
+            guard read(connection, now: now) else { return close(connection) }
+        }
+        process(connection, service: &service, facts: facts, now: now)
+        publish(&service)
+        settle(connection)
+    }
+
+    private func read(_ connection: HTTPConnection, now: UInt64) -> Bool {
+        // A connection with answers unread, or with a request waiting, is not read further (its kernel buffer
+        // pushes back on the client) beyond what one more request may take.
+        guard connection.pendingOutput < Self.outputHighWater, connection.input.count < (1 << 20) + 32768 else { return true }
+        for _ in 0..<4 {
+            let result = readBuffer.withUnsafeMutableBytes { raw -> Result<Int?, SystemError> in
+                guard let base = raw.baseAddress else { return .success(0) }
+                return Result { () throws(SystemError) in try Syscall.read(connection.fd, into: base, count: raw.count) }
+            }
+            switch result {
+            case .failure: return false
+            case .success(nil): return true
+            case .success(0):
+                connection.inputClosed = true
+                return true
+            case .success(let count?):
+                connection.input.append(contentsOf: readBuffer[..<count])
+                connection.lastActivity = now
+                if connection.requestStartedAt == nil { connection.requestStartedAt = now }
+                if count < readBuffer.count { return true }
+            }
+        }
+        return true
+    }
+
+    /// Handles the complete requests buffered, in order, until one parks or must close the connection.
+    private func process(_ connection: HTTPConnection, service: inout Service, facts: HTTPRouter.Facts, now: UInt64) {
+        var consumed = 0
+        defer {
+            if consumed > 0 { connection.input.removeSubrange(..<consumed) }
+            if connection.input.isEmpty { connection.requestStartedAt = nil }
+        }
+        while connection.parked == nil && !connection.closeAfterWrite && connection.pendingOutput < Self.outputHighWater {
+            guard consumed < connection.input.count else { return }
+            switch connection.parser.parse(connection.input, from: consumed) {
+            case .incomplete:
+                if connection.inputClosed && consumed < connection.input.count {
+                    // The client finished sending in the middle of a request: nothing to answer.
+                    connection.closeAfterWrite = true
+                } else if !connection.continueSent && Self.expectsContinue(connection.input[consumed...]) {
+                    // The header block is in and acceptable (the parser would have failed otherwise): invite the body.
+                    connection.continueSent = true
+                    connection.output += Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+                }
+                return
+            case .failure(let error):
+                let body = JSONValue.object(["error": ["code": .string(error.code.rawValue), "message": .string(error.message)]])
+                var response = HTTPResponse.json(error.status, body: body.jsonBytes)
+                response.headers.append(HTTPHeader(name: "Connection", value: "close"))
+                queue(response, on: connection, endpoint: .other, head: false, since: now)
+                connection.closeAfterWrite = true
+                consumed = connection.input.count
+                Log.info("\(connection.peer): \(error); closing")
+                return
+            case .request(let request, let length):
+                consumed += length
+                connection.continueSent = false
+                connection.parser.reset()
+                connection.requestStartedAt = consumed < connection.input.count ? now : nil
+                connection.hasRequested = true
+                dispatch(request, on: connection, service: &service, facts: facts, now: now)
+            }
+        }
+    }
+
+    /// Whether `bytes` start with a complete header block that asks for `Expect: 100-continue` (curl does for
+    /// larger bodies, and waits a second for the invitation otherwise).
+    static func expectsContinue(_ bytes: ArraySlice<UInt8>) -> Bool {
+        let end: [UInt8] = [13, 10, 13, 10]
+        let window = bytes.prefix(16_384 + 8_192 + 4)
+        guard let blockEnd = window.indices.first(where: { window[$0...].starts(with: end) }) else { return false }
+        let head = String(decoding: window[..<blockEnd], as: UTF8.self).lowercased()
+        return head.contains("\r\nexpect: 100-continue") || head.contains("\r\nexpect:100-continue")
+    }
+
+    /// Routes, authenticates and answers one request, or parks it.
+    private func dispatch(_ request: HTTPRequest, on connection: HTTPConnection, service: inout Service, facts: HTTPRouter.Facts, now: UInt64) {
+        let head = request.method == "HEAD"
+        let method = head ? "GET" : request.method
+        if !request.keepAlive { connection.closeAfterWrite = true }
+        let segments: [String]
+        do { segments = try request.pathSegments() } catch {
+            return queue(
+                HTTPRouter.failure(HostessError(.badRequest, "bad percent-encoding in the path: \(error)", field: "path"), book: service.book),
+                on: connection, endpoint: .other, head: head, since: now)
+        }
+        guard let (endpoint, allowed) = HTTPRouter.endpoint(segments, method: method) else {
+            return queue(
+                HTTPRouter.failure(HostessError(.notFound, "no endpoint \(request.path); see docs/openapi.yaml"), book: service.book),
+                on: connection, endpoint: .other, head: head, since: now)
+        }
+        guard allowed.contains(method) else {
+            var response = HTTPRouter.failure(
+                HostessError(.methodNotAllowed, "\(request.method) is not allowed on \(request.path); allowed: \(allowed.joined(separator: ", "))"),
+                book: service.book)
+            response.headers.append(HTTPHeader(name: "Allow", value: allowed.joined(separator: ", ")))
+            return queue(response, on: connection, endpoint: endpoint, head: head, since: now)
+        }
+        var caller: Caller?
+        if HTTPRouter.isWrite(endpoint) || (authenticateReads && endpoint != .health) {
+            switch authenticator.authenticate(
+                authorization: request.header("authorization"), method: request.method, target: request.target, body: request.body,
+                nowSeconds: SystemClock.wallMilliseconds() / 1000)
+            {
+            case .failure(let error):
+                Log.info("\(connection.peer): \(request.method) \(request.path) refused: \(error.message)")
+                return queue(HTTPRouter.failure(error, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
+            case .success(let key):
+                caller = Caller(uid: HTTPRouter.remoteUID, ownerNames: key.owners)
+            }
+        }
+        if endpoint == .servers || endpoint == .server, method == "GET" {
+            let items: [(name: String, value: String)]
+            let blocking: (index: UInt64, waitSeconds: Double)?
+            do throws(HostessError) {
+                items = try HTTPRouter.queryItems(request)
+                blocking = try HTTPRouter.blocking(items)
+            } catch {
+                return queue(HTTPRouter.failure(error, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
+            }
+            if let blocking, service.book.revision <= blocking.index, blocking.waitSeconds > 0 {
+                // Jitter (up to wait/16) spreads the answers of many clients that started waiting together.
+                let wait = blocking.waitSeconds * (1 + Double.random(in: 0...(1.0 / 16)))
+                parkedTokens.insert(connection.token)
+                connection.parked = HTTPConnection.Parked(
+                    request: request, endpoint: endpoint, segments: segments, items: items, index: blocking.index,
+                    deadline: now &+ UInt64(wait * 1e9), receivedAt: now)
+                return
+            }
+            return queue(HTTPRouter.read(endpoint, segments: segments, items: items, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
+        }
+        let before = service.book.revision
+        let timestamp = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: now)
+        let response = HTTPRouter.respond(
+            endpoint, request: request, segments: segments, caller: caller, service: &service, connection: connection.token, now: timestamp,
+            facts: facts, metrics: metrics)
+        if service.book.revision != before, let changes = service.book.changes(since: before) {
+            for change in changes where change.kind != .terminals {
+                Log.info("\(change.kind.rawValue) \(change.id) over HTTP by key owners \(caller?.ownerNames.sorted() ?? []) (revision \(change.revision))")
+            }
+        }
+        queue(response, on: connection, endpoint: endpoint, head: head, since: now)
+    }
+
+    /// Queues a response, marking it `Connection: close` when the connection ends after it.
+    private func queue(_ response: HTTPResponse, on connection: HTTPConnection, endpoint: HTTPEndpoint, head: Bool, since start: UInt64) {
+        var response = response
+        if connection.closeAfterWrite && response.header("connection") == nil {
+            response.headers.append(HTTPHeader(name: "Connection", value: "close"))
+        }
+        if connection.written > 0 && connection.written == connection.output.count {
+            connection.output.removeAll(keepingCapacity: true)
+            connection.written = 0
+        }
+        connection.output += response.serialized(includeBody: !head)
+        metrics.record(endpoint, status: response.status.code, seconds: Double(SystemClock.monotonicNanoseconds() &- start) / 1e9)
+    }
+
+    /// Writes, then closes or re-arms the connection.
+    private func settle(_ connection: HTTPConnection) {
+        guard connections[connection.token] != nil else { return }
+        guard connection.flush(now: SystemClock.monotonicNanoseconds()) else { return close(connection) }
+        if connection.pendingOutput == 0 && connection.parked == nil && (connection.closeAfterWrite || connection.inputClosed) {
+            return close(connection)
+        }
+        // A client that hung up while its blocking read waits will not read the answer.
+        if connection.parked != nil && connection.inputClosed { return close(connection) }
+        var interest: Epoll.Events = []
+        if !connection.inputClosed && !connection.closeAfterWrite && connection.pendingOutput < Self.outputHighWater { interest.insert(.readable) }
+        if connection.pendingOutput > 0 { interest.insert(.writable) }
+        guard interest != connection.interest else { return }
+        do {
+            switch (connection.interest.isEmpty, interest.isEmpty) {
+            case (false, true): epoll.remove(connection.fd)
+            case (true, false): try epoll.add(connection.fd, events: interest, token: connection.token)
+            default: try epoll.modify(connection.fd, events: interest, token: connection.token)
+            }
+            connection.interest = interest
+        } catch {
+            close(connection)
+        }
+    }
+
+    private func close(_ connection: HTTPConnection) {
+        guard connections.removeValue(forKey: connection.token) != nil else { return }
+        parkedTokens.remove(connection.token)
+        if !connection.interest.isEmpty { epoll.remove(connection.fd) }
+        Syscall.close(connection.fd)
+    }
+
+    // MARK: Blocking reads and deadlines
+
+    /// Answers the blocking reads whose revision passed or whose wait ended, then carries on with the
+    /// requests their connections pipelined behind them.
+    func answerParked(service: inout Service, facts: HTTPRouter.Facts, publish: (inout Service) -> Void) {
+        guard !parkedTokens.isEmpty else { return }
+        let now = SystemClock.monotonicNanoseconds()
+        for token in parkedTokens {
+            guard let connection = connections[token], let parked = connection.parked else {
+                parkedTokens.remove(token)
+                continue
+            }
+            guard service.book.revision > parked.index || parked.deadline <= now else { continue }
+            connection.parked = nil
+            parkedTokens.remove(token)
+            let response = HTTPRouter.read(parked.endpoint, segments: parked.segments, items: parked.items, book: service.book)
+            queue(response, on: connection, endpoint: parked.endpoint, head: parked.request.method == "HEAD", since: parked.receivedAt)
+            process(connection, service: &service, facts: facts, now: now)
+            publish(&service)
+            settle(connection)
+        }
+    }
+
+    /// The earliest blocking-read deadline, for the loop's wait.
+    func nextDeadline() -> UInt64? {
+        parkedTokens.compactMap { connections[$0]?.parked?.deadline }.min()
+    }
+
+    /// Closes connections that took too long to send a request (408), to read their answers, or that sat idle.
+    func expireSlowClients() {
+        let now = SystemClock.monotonicNanoseconds()
+        let keepAlive = UInt64(Self.keepAliveSeconds * 1e9)
+        for connection in Array(connections.values) where connection.parked == nil {
+            if connection.pendingOutput > 0 {
+                if now &- connection.lastWriteProgress > requestTimeout {
+                    Log.info("\(connection.peer): did not read its answer within the request timeout; closing")
+                    close(connection)
+                }
+                continue
+            }
+            let started = connection.requestStartedAt ?? (connection.hasRequested ? nil : connection.openedAt)
+            if let started, now &- started > requestTimeout {
+                var response = HTTPRouter.failure(
+                    HostessError(.timeout, "the request was not complete within \(Double(requestTimeout) / 1e9) s"), book: nil)
+                response.headers.append(HTTPHeader(name: "Connection", value: "close"))
+                connection.closeAfterWrite = true
+                queue(response, on: connection, endpoint: .other, head: false, since: now)
+                Log.info("\(connection.peer): request not complete within the request timeout; answered 408")
+                settle(connection)
+            } else if started == nil && now &- connection.lastActivity > keepAlive {
+                close(connection)
+            }
+        }
+    }
+
+    /// Answers waiting reads with the book as it is, writes what can be written, and closes everything.
+    func shutdown(book: GuestBook) {
+        epoll.remove(listenerFD)
+        Syscall.close(listenerFD)
+        for connection in connections.values {
+            if let parked = connection.parked {
+                connection.parked = nil
+                connection.closeAfterWrite = true
+                queue(
+                    HTTPRouter.read(parked.endpoint, segments: parked.segments, items: parked.items, book: book), on: connection,
+                    endpoint: parked.endpoint, head: parked.request.method == "HEAD", since: parked.receivedAt)
+            }
+            _ = connection.flush(now: SystemClock.monotonicNanoseconds())
+            if !connection.interest.isEmpty { epoll.remove(connection.fd) }
+            Syscall.close(connection.fd)
+        }
+        connections.removeAll()
+    }
+}

@@ -1,0 +1,140 @@
+import Glibc
+import HostessHTTP
+import HostessModel
+import HostessSystem
+
+// MARK: - HTTPKeys
+
+/// The keys that may sign HTTP requests, from `--secrets FILE`: one `KEY_ID SECRET [OWNER,OWNER…]` per line,
+/// blank lines and `#` comments ignored. A key acts as the owners listed, or as the owner named like the key.
+struct HTTPKeys: Sendable {
+    /// One signing key.
+    struct Key: Sendable {
+        /// The id the `Authorization` header names.
+        var id: String
+        /// The shared secret (the bytes of the file's SECRET field).
+        var secret: [UInt8]
+        /// The owner names requests signed with this key may register and change.
+        var owners: Set<String>
+    }
+
+    /// The keys by id.
+    private(set) var keys: [String: Key] = [:]
+
+    /// No keys: every signed request is refused.
+    init() {}
+
+    /// Reads the file, refusing it when group or others may read it or when a line is malformed.
+    init(path: String) throws(ConfigurationError) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw .file(path, "cannot read it: \(String(cString: strerror(errno)))") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw .file(path, "not a regular file") }
+        guard info.st_mode & 0o044 == 0 else {
+            throw .file(path, "group or others can read it (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 \(path)")
+        }
+        guard info.st_uid == geteuid() || info.st_uid == 0 else {
+            throw .file(path, "owned by uid \(info.st_uid), not by hostessd's user (\(geteuid())) or root")
+        }
+        let bytes: [UInt8]
+        do { bytes = try FileContents.read(path, limit: 1 << 20) } catch { throw .file(path, "cannot read it: \(error)") }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw .file(path, "not UTF-8 text") }
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let first = fields.first, !first.hasPrefix("#") else { continue }
+            guard fields.count == 2 || fields.count == 3 else {
+                throw .file(path, "line \(number + 1): expected KEY_ID SECRET [OWNER,OWNER…], found \(fields.count) fields")
+            }
+            let id = String(fields[0])
+            guard id.utf8.count <= 128, !id.contains(","), !id.contains("=") else {
+                throw .file(path, "line \(number + 1): a key id is at most 128 characters without ',' or '='")
+            }
+            guard fields[1].utf8.count >= 16 else {
+                throw .file(path, "line \(number + 1): key \(id): the secret must be at least 16 characters")
+            }
+            let owners = fields.count == 3 ? Set(fields[2].split(separator: ",").map(String.init)) : [id]
+            guard !owners.isEmpty else { throw .file(path, "line \(number + 1): key \(id): the owner list is empty") }
+            guard keys[id] == nil else { throw .file(path, "line \(number + 1): key \(id) is listed twice") }
+            keys[id] = Key(id: id, secret: Array(fields[1].utf8), owners: owners)
+        }
+    }
+
+    /// The key named `id`.
+    subscript(id: String) -> Key? { keys[id] }
+}
+
+// MARK: - HTTPAuthenticator
+
+/// Checks signed requests: a known key, a timestamp within the window, a valid MAC (compared in constant
+/// time), and a nonce not seen within the window. Only requests whose MAC checks out are remembered, so
+/// nobody without a key can fill the nonce memory.
+struct HTTPAuthenticator: Sendable {
+    /// How far a request's timestamp may be from the daemon's clock, in seconds.
+    static let windowSeconds: Int64 = 300
+    /// Most nonces remembered at once. Forgetting one early would let its request be replayed, so past this
+    /// signed requests are refused (503) until old nonces leave the window.
+    static let maximumNonces = 1_000_000
+
+    let keys: HTTPKeys
+    /// Nonces seen (key id + nonce) with their timestamps, and the order they arrived in, for pruning.
+    private var seen: [String: Int64] = [:]
+    private var arrivals: [(key: String, timestamp: Int64)] = []
+    private var arrivalsStart = 0
+
+    init(keys: HTTPKeys) { self.keys = keys }
+
+    /// Who signed the request, or why it is refused (a sentence for the 401's body).
+    mutating func authenticate(
+        authorization: String?, method: String, target: String, body: [UInt8], nowSeconds: Int64
+    ) -> Result<HTTPKeys.Key, HostessError> {
+        guard let authorization else {
+            return .failure(HostessError(.unauthorized, "this request must be signed: send Authorization: \(RequestSignature.scheme) keyId=…, ts=…, nonce=…, sig=…"))
+        }
+        let signature: RequestSignature
+        do { signature = try RequestSignature(parsing: authorization) } catch {
+            return .failure(HostessError(.unauthorized, "malformed Authorization header: \(error.message)", field: "Authorization"))
+        }
+        guard let key = keys[signature.keyID] else {
+            return .failure(HostessError(.unauthorized, "unknown key id '\(signature.keyID)'", field: "Authorization"))
+        }
+        let skew = signature.timestamp > nowSeconds ? signature.timestamp - nowSeconds : nowSeconds - signature.timestamp
+        guard skew <= Self.windowSeconds else {
+            return .failure(
+                HostessError(
+                    .unauthorized,
+                    "ts \(signature.timestamp) is \(skew) s from this daemon's clock (\(nowSeconds)); the window is ±\(Self.windowSeconds) s",
+                    field: "Authorization"))
+        }
+        guard signature.verifies(secret: key.secret, method: method, target: target, body: body) else {
+            return .failure(HostessError(.unauthorized, "the signature does not match the request", field: "Authorization"))
+        }
+        prune(nowSeconds: nowSeconds)
+        guard seen.count < Self.maximumNonces else {
+            return .failure(
+                HostessError(.unavailable, "more than \(Self.maximumNonces) signed requests within \(Self.windowSeconds) s; try again later"))
+        }
+        let nonceKey = key.id + " " + signature.nonce.lowercased()
+        guard seen[nonceKey] == nil else {
+            return .failure(HostessError(.unauthorized, "nonce already used within the last \(Self.windowSeconds) s (a replay)", field: "Authorization"))
+        }
+        seen[nonceKey] = signature.timestamp
+        arrivals.append((nonceKey, signature.timestamp))
+        return .success(key)
+    }
+
+    /// Forgets nonces whose timestamps have left the window (they would be refused by age anyway), oldest
+    /// arrival first.
+    private mutating func prune(nowSeconds: Int64) {
+        while arrivalsStart < arrivals.count {
+            let oldest = arrivals[arrivalsStart]
+            let expired = oldest.timestamp < nowSeconds - Self.windowSeconds
+            guard expired else { break }
+            if seen[oldest.key] == oldest.timestamp { seen.removeValue(forKey: oldest.key) }
+            arrivalsStart += 1
+        }
+        if arrivalsStart > 4096 && arrivalsStart * 2 > arrivals.count {
+            arrivals.removeFirst(arrivalsStart)
+            arrivalsStart = 0
+        }
+    }
+}
