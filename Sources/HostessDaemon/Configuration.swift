@@ -33,6 +33,8 @@ public struct Configuration: Sendable, Equatable {
     /// The file of HTTP signing keys (`KEY_ID SECRET [OWNER,…]` per line), or nil: then every signed
     /// request is refused.
     public var secretsPath: String?
+    /// The keys read from ``secretsPath`` when the configuration was parsed.
+    var httpKeys = HTTPKeys()
     /// Whether HTTP reads need a signature too.
     public var httpAuthenticateReads = false
     /// HTTP connections served at once; more are answered 503 and closed.
@@ -191,6 +193,7 @@ public struct Configuration: Sendable, Equatable {
                 throw .usage("--http: \(error.call)")
             }
         }
+        if let path = configuration.secretsPath { configuration.httpKeys = try HTTPKeys(path: path) }
         return configuration
     }
 

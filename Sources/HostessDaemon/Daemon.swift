@@ -95,20 +95,12 @@ public final class Daemon {
         }
         if let address = configuration.httpAddress {
             do {
-                let keys = try configuration.secretsPath.map { (path) throws(ConfigurationError) in try HTTPKeys(path: path) } ?? HTTPKeys()
-                http = try HTTPFrontEnd(configuration: configuration, address: address, keys: keys, epoll: epoll, listenerToken: Token.httpListener)
-            } catch let error as ConfigurationError {
-                listener?.close()
-                publisher?.writer.close()
-                throw .listen("\(error)")
-            } catch let error as DaemonError {
-                listener?.close()
-                publisher?.writer.close()
-                throw error
+                http = try HTTPFrontEnd(
+                    configuration: configuration, address: address, keys: configuration.httpKeys, epoll: epoll, listenerToken: Token.httpListener)
             } catch {
                 listener?.close()
                 publisher?.writer.close()
-                throw .listen("\(error)")
+                throw error
             }
             service.statusFacts["http"] = http.map { .string($0.boundAddress) } ?? .null
         }

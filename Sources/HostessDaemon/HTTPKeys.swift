@@ -7,9 +7,9 @@ import HostessSystem
 
 /// The keys that may sign HTTP requests, from `--secrets FILE`: one `KEY_ID SECRET [OWNER,OWNER…]` per line,
 /// blank lines and `#` comments ignored. A key acts as the owners listed, or as the owner named like the key.
-struct HTTPKeys: Sendable {
+struct HTTPKeys: Sendable, Equatable {
     /// One signing key.
-    struct Key: Sendable {
+    struct Key: Sendable, Equatable {
         /// The id the `Authorization` header names.
         var id: String
         /// The shared secret (the bytes of the file's SECRET field).
@@ -27,34 +27,34 @@ struct HTTPKeys: Sendable {
     /// Reads the file, refusing it when group or others may read it or when a line is malformed.
     init(path: String) throws(ConfigurationError) {
         var info = stat()
-        guard lstat(path, &info) == 0 else { throw .file(path, "cannot read it: \(String(cString: strerror(errno)))") }
-        guard info.st_mode & S_IFMT == S_IFREG else { throw .file(path, "not a regular file") }
+        guard lstat(path, &info) == 0 else { throw .usage("--secrets \(path): cannot read it: \(String(cString: strerror(errno)))") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw .usage("--secrets \(path): not a regular file") }
         guard info.st_mode & 0o044 == 0 else {
-            throw .file(path, "group or others can read it (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 \(path)")
+            throw .usage("--secrets \(path): group or others can read it (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 \(path)")
         }
         guard info.st_uid == geteuid() || info.st_uid == 0 else {
-            throw .file(path, "owned by uid \(info.st_uid), not by hostessd's user (\(geteuid())) or root")
+            throw .usage("--secrets \(path): owned by uid \(info.st_uid), not by hostessd's user (\(geteuid())) or root")
         }
         let bytes: [UInt8]
-        do { bytes = try FileContents.read(path, limit: 1 << 20) } catch { throw .file(path, "cannot read it: \(error)") }
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw .file(path, "not UTF-8 text") }
+        do { bytes = try FileContents.read(path, limit: 1 << 20) } catch { throw .usage("--secrets \(path): cannot read it: \(error)") }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw .usage("--secrets \(path): not UTF-8 text") }
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard let first = fields.first, !first.hasPrefix("#") else { continue }
             guard fields.count == 2 || fields.count == 3 else {
-                throw .file(path, "line \(number + 1): expected KEY_ID SECRET [OWNER,OWNER…], found \(fields.count) fields")
+                throw .usage("--secrets \(path): line \(number + 1): expected KEY_ID SECRET [OWNER,OWNER…], found \(fields.count) fields")
             }
             let id = String(fields[0])
             guard id.utf8.count <= 128, !id.contains(","), !id.contains("=") else {
-                throw .file(path, "line \(number + 1): a key id is at most 128 characters without ',' or '='")
+                throw .usage("--secrets \(path): line \(number + 1): a key id is at most 128 characters without ',' or '='")
             }
             guard fields[1].utf8.count >= 16 else {
-                throw .file(path, "line \(number + 1): key \(id): the secret must be at least 16 characters")
+                throw .usage("--secrets \(path): line \(number + 1): key \(id): the secret must be at least 16 characters")
             }
             let owners = fields.count == 3 ? Set(fields[2].split(separator: ",").map(String.init)) : [id]
-            guard !owners.isEmpty else { throw .file(path, "line \(number + 1): key \(id): the owner list is empty") }
-            guard keys[id] == nil else { throw .file(path, "line \(number + 1): key \(id) is listed twice") }
+            guard !owners.isEmpty else { throw .usage("--secrets \(path): line \(number + 1): key \(id): the owner list is empty") }
+            guard keys[id] == nil else { throw .usage("--secrets \(path): line \(number + 1): key \(id) is listed twice") }
             keys[id] = Key(id: id, secret: Array(fields[1].utf8), owners: owners)
         }
     }

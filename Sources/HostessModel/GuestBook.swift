@@ -135,6 +135,8 @@ public struct GuestBook: Sendable {
     public let changeLogCapacity: Int
 
     private var records: [String: Record] = [:]
+    /// The ids of each class's entries, so that a query naming a class (the usual one) looks at those only.
+    private var idsByClass: [ClassCode: Set<String>] = [:]
     private var nextSerial: UInt64 = 1
     private var changeLog: [Change] = []
     private var changeLogStart = 0
@@ -167,7 +169,10 @@ public struct GuestBook: Sendable {
 
     /// The entries matching `filter`, in registration order.
     public func query(_ filter: ServerFilter) -> [GuestBookEntry] {
-        records.values.lazy.map(\.entry).filter(filter.matches).sorted { $0.serial < $1.serial }
+        guard let classCode = filter.classCode else {
+            return records.values.lazy.map(\.entry).filter(filter.matches).sorted { $0.serial < $1.serial }
+        }
+        return (idsByClass[classCode] ?? []).lazy.compactMap { records[$0]?.entry }.filter(filter.matches).sorted { $0.serial < $1.serial }
     }
 
     /// The changes after `revision`, oldest first; nil when the log no longer reaches back that far.
@@ -240,6 +245,7 @@ public struct GuestBook: Sendable {
         let payload = try admit(entry, replacing: nil)
         nextSerial += 1
         records[id] = Record(entry: entry, deadline: deadline, sessionConnection: session, payload: payload)
+        idsByClass[entry.name.classCode, default: []].insert(id)
         knownCapabilities.formUnion(newCapabilities)
         log(.registered, id)
         return (entry, true)
@@ -360,6 +366,7 @@ public struct GuestBook: Sendable {
                 let payload = try admit(restored, replacing: nil)
                 records[entry.id] = Record(
                     entry: restored, deadline: now.monotonicNanoseconds &+ ttlNanoseconds, sessionConnection: nil, payload: payload)
+                idsByClass[entry.name.classCode, default: []].insert(entry.id)
                 knownCapabilities.formUnion(entry.capabilities)
                 nextSerial = max(nextSerial, entry.serial &+ 1)
                 log(.registered, entry.id)
@@ -396,6 +403,9 @@ public struct GuestBook: Sendable {
     private mutating func remove(_ id: String) {
         guard let record = records.removeValue(forKey: id) else { return }
         payloadBytes -= record.payload.count
+        let classCode = record.entry.name.classCode
+        idsByClass[classCode]?.remove(id)
+        if idsByClass[classCode]?.isEmpty == true { idsByClass[classCode] = nil }
     }
 
     private func record(id: String) throws(HostessError) -> Record {

@@ -33,9 +33,9 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
 
     /// The value for `key`, or nil. Setting nil removes the key.
     public subscript(key: String) -> JSONValue? {
-        get { members.first(where: { $0.key.utf8.elementsEqual(key.utf8) })?.value }
+        get { members.first(where: { sameBytes($0.key, key) })?.value }
         set {
-            if let index = members.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
+            if let index = members.firstIndex(where: { sameBytes($0.key, key) }) {
                 if let newValue { members[index].value = newValue } else { members.remove(at: index) }
             } else if let newValue {
                 members.append((key, newValue))
@@ -58,7 +58,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
 
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         lhs.members.count == rhs.members.count
-            && zip(lhs.members, rhs.members).allSatisfy { $0.key.utf8.elementsEqual($1.key.utf8) && $0.value == $1.value }
+            && zip(lhs.members, rhs.members).allSatisfy { sameBytes($0.key, $1.key) && $0.value == $1.value }
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -69,6 +69,17 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
             hasher.combine(member.value)
         }
     }
+}
+
+/// Whether two keys are the same bytes (JSON keys are compared as written, not by Unicode equivalence):
+/// lengths first, then the contiguous UTF-8 of native strings compared at once.
+@inline(__always)
+func sameBytes(_ a: String, _ b: String) -> Bool {
+    guard a.utf8.count == b.utf8.count else { return false }
+    let compared = a.utf8.withContiguousStorageIfAvailable { left in
+        b.utf8.withContiguousStorageIfAvailable { right in left.elementsEqual(right) }
+    }
+    return (compared ?? nil) ?? a.utf8.elementsEqual(b.utf8)
 }
 
 // MARK: - Accessors
