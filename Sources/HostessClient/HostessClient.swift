@@ -169,6 +169,46 @@ public final class HostessClient: Sendable {
         return try GuestBookEntry(json: reply.result["entry"] ?? .null)
     }
 
+    // MARK: Reservations
+
+    /// Reserves `request.count` servers matching its filter, all or none (see ``ReservationRequest``).
+    /// - Throws: `conflict` saying how many matched and how many were free.
+    public func reserve(_ request: ReservationRequest) async throws(HostessError) -> ReservationReply {
+        try ReservationReply(json: try await connection.request("reserve", ["reservation": request.json]).result["reservation"] ?? .null)
+    }
+
+    /// Cancels a reservation; only its holder or root may.
+    @discardableResult
+    public func cancelReservation(_ id: String) async throws(HostessError) -> ReservationReply {
+        try ReservationReply(json: try await connection.request("cancelReservation", ["reservationId": .string(id)]).result["reservation"] ?? .null)
+    }
+
+    /// A reservation, active or ended within the retention window.
+    public func reservation(_ id: String) async throws(HostessError) -> ReservationReply {
+        try ReservationReply(json: try await connection.request("getReservation", ["reservationId": .string(id)]).result["reservation"] ?? .null)
+    }
+
+    /// Reservations, oldest first, optionally only those with `status`.
+    public func reservations(status: Reservation.Status? = nil) async throws(HostessError) -> [ReservationReply] {
+        var parameters = JSONObject()
+        if let status { parameters["status"] = .string(status.rawValue) }
+        guard case .array(let items)? = try await connection.request("listReservations", parameters).result["reservations"] else {
+            throw HostessError(.internal, "reply has no reservations array")
+        }
+        var result: [ReservationReply] = []
+        for item in items { result.append(try ReservationReply(json: item)) }
+        return result
+    }
+
+    /// The per-class capability summary (`class`, `totalCount`, `availableCount`, `capabilities`) of the
+    /// entries matching `filter`.
+    public func queryCapabilities(_ filter: ServerFilter = ServerFilter()) async throws(HostessError) -> [JSONValue] {
+        guard case .array(let items)? = try await connection.request("queryCapabilities", ["filter": filter.json]).result["capabilities"] else {
+            throw HostessError(.internal, "reply has no capabilities array")
+        }
+        return items
+    }
+
     // MARK: Watching
 
     /// What a watch saw.
@@ -216,15 +256,5 @@ public enum HostIdentity {
     }
 
     /// A random (version 4) UUID in lower case, from the kernel's random source.
-    public static func randomUUID() -> String {
-        var bytes = Syscall.randomBytes(16)
-        bytes[6] = (bytes[6] & 0x0F) | 0x40
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let hex = bytes.map { byte -> String in
-            let text = String(byte, radix: 16)
-            return byte < 16 ? "0" + text : text
-        }
-        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-" + hex[8..<10].joined() + "-"
-            + hex[10..<16].joined()
-    }
+    public static func randomUUID() -> String { Syscall.randomUUID() }
 }

@@ -93,6 +93,34 @@ public final class RemoteHostess: Sendable {
         return summaries
     }
 
+    // MARK: Reservations
+
+    /// Reserves servers (`POST /reserve`), all or none.
+    public func reserve(_ request: ReservationRequest) throws(HostessError) -> ReservationReply {
+        try ReservationReply(json: try send("POST", "/reserve", body: request.json))
+    }
+
+    /// Reservations (`GET /reservations`), optionally only those with `status`.
+    public func reservations(status: Reservation.Status? = nil) throws(HostessError) -> [ReservationReply] {
+        guard case .array(let items) = try send("GET", "/reservations" + (status.map { "?status=\($0.rawValue)" } ?? "")) else {
+            throw HostessError(.internal, "GET /reservations did not answer an array")
+        }
+        var result: [ReservationReply] = []
+        for item in items { result.append(try ReservationReply(json: item)) }
+        return result
+    }
+
+    /// One reservation (`GET /reservations/{id}`).
+    public func reservation(_ id: String) throws(HostessError) -> ReservationReply {
+        try ReservationReply(json: try send("GET", "/reservations/" + Self.encode(id)))
+    }
+
+    /// Cancels a reservation (`DELETE /reservations/{id}`); only the key that made it may.
+    @discardableResult
+    public func cancelReservation(_ id: String) throws(HostessError) -> ReservationReply {
+        try ReservationReply(json: try send("DELETE", "/reservations/" + Self.encode(id)))
+    }
+
     /// The daemon's health (`GET /health`): instance id, revision, uptime.
     public func health() throws(HostessError) -> JSONObject {
         guard case .object(let object) = try send("GET", "/health") else { throw HostessError(.internal, "GET /health did not answer an object") }

@@ -41,6 +41,10 @@ public struct Configuration: Sendable, Equatable {
     public var httpMaxConnections = 1024
     /// Seconds an HTTP client has to send a request's headers and body (then 408).
     public var httpRequestTimeout: Double = 10
+    /// Where reservations are saved for a successor that adopts the region; by default next to the socket.
+    public var reservationsPath: String?
+    /// Seconds ended reservations are kept for inspection.
+    public var reservationRetention: Double = 600
 
     /// The embedded defaults.
     public init(environment: [String: String]) {
@@ -77,6 +81,9 @@ public struct Configuration: Sendable, Equatable {
           --http-auth-reads        HTTP reads need a signature too
           --http-max-connections N HTTP connections served at once (default 1024); more get 503
           --http-request-timeout S seconds a client has to send a request's headers and body (default 10; 408)
+          --reservations-file PATH where reservations are saved for a restart (default SOCKET.reservations;
+                                   none with --stdio unless given)
+          --reservation-retention S  seconds ended reservations stay listed (default 600)
           --config FILE            JSON config file (env HOSTESS_CONFIG); flags override it
           --version                print the version
           -h, --help               show this help
@@ -94,6 +101,7 @@ public struct Configuration: Sendable, Equatable {
         let valued: Set<String> = [
             "--socket", "--ttl", "--heartbeat-interval", "--client-timeout", "--idle-timeout", "--max-connections", "--config",
             "--shm", "--capacity", "--entry-bytes", "--http", "--secrets", "--http-max-connections", "--http-request-timeout",
+            "--reservations-file", "--reservation-retention",
         ]
         while index < arguments.count {
             var argument = arguments[index]
@@ -151,6 +159,8 @@ public struct Configuration: Sendable, Equatable {
                 }
                 configuration.httpMaxConnections = count
             case "--http-request-timeout": configuration.httpRequestTimeout = try seconds(text, flag)
+            case "--reservations-file": configuration.reservationsPath = text
+            case "--reservation-retention": configuration.reservationRetention = try seconds(text, flag)
             case "--ttl":
                 configuration.ttl = try seconds(text, flag)
                 ttlGiven = true
@@ -194,6 +204,8 @@ public struct Configuration: Sendable, Equatable {
             }
         }
         if let path = configuration.secretsPath { configuration.httpKeys = try HTTPKeys(path: path) }
+        if configuration.reservationsPath == nil && !configuration.stdio { configuration.reservationsPath = configuration.socketPath + ".reservations" }
+        if configuration.reservationsPath?.isEmpty == true { throw .usage("--reservations-file: the path is empty") }
         return configuration
     }
 
@@ -223,7 +235,8 @@ public struct Configuration: Sendable, Equatable {
             let reader = JSONReader(object)
             try reader.rejectUnknownKeys(
                 allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners", "shm", "capacity", "entryBytes",
-                    "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout",
+                    "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout", "reservationsFile",
+                    "reservationRetention",
                 ])
             if let name = try reader.string("shm") {
                 guard (try? SharedMemory.path(of: name)) != nil else {
@@ -239,6 +252,8 @@ public struct Configuration: Sendable, Equatable {
             if let value = try reader.bool("httpAuthReads") { httpAuthenticateReads = value }
             if let value = try reader.int("httpMaxConnections", in: 1...1_000_000) { httpMaxConnections = Int(value) }
             if let value = try reader.number("httpRequestTimeout", in: 0.001...86_400) { httpRequestTimeout = value }
+            if let path = try reader.string("reservationsFile") { reservationsPath = path }
+            if let value = try reader.number("reservationRetention", in: 0.001...86_400) { reservationRetention = value }
             if let value = try reader.number("ttl", in: 0.001...86_400) {
                 ttl = value
                 ttlGiven = true

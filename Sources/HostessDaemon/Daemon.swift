@@ -41,8 +41,9 @@ public final class Daemon {
     private var answeredRevision: UInt64 = 0
     private var publisher: Publisher?
     private var http: HTTPFrontEnd?
+    private let reservationStore: ReservationStore?
     /// A random id for this run of hostessd (`/health`, `status`).
-    private let instanceID = Daemon.randomUUID()
+    private let instanceID = Syscall.randomUUID()
     private let startedAt = SystemClock.monotonicNanoseconds()
     private let version: String
     /// Where every read lands before it is appended to its connection's input: one buffer for the loop,
@@ -54,6 +55,7 @@ public final class Daemon {
         self.configuration = configuration
         self.environment = environment
         self.version = version
+        reservationStore = configuration.reservationsPath.map(ReservationStore.init(path:))
         let arenaBytes = configuration.capacity * configuration.entryBytes
         service = Service(
             ttlSeconds: configuration.ttl, heartbeatInterval: configuration.heartbeatInterval,
@@ -68,6 +70,7 @@ public final class Daemon {
         } catch {
             throw .system(error)
         }
+        service.reservationRetention = Int64(configuration.reservationRetention * 1000)
         service.statusFacts = [
             "version": .string(version), "pid": .int(Int64(getpid())),
             "socket": configuration.stdio ? .null : .string(configuration.socketPath),
@@ -87,12 +90,16 @@ public final class Daemon {
                 Log.warning("open-file limit is \(limit); fewer than --max-connections \(configuration.maxConnections) clients can connect")
             }
         }
+        // Read before the region is opened: publishing the adopted entries saves the (still empty) reservations.
+        let savedReservations = reservationStore?.load()
+        var adopted = false
         if let name = configuration.sharedMemoryName {
-            do { try openRegion(name: name, arenaBytes: arenaBytes) } catch {
+            do { adopted = try openRegion(name: name, arenaBytes: arenaBytes) } catch {
                 listener?.close()
                 throw error
             }
         }
+        restoreReservations(savedReservations, adopted: adopted)
         if let address = configuration.httpAddress {
             do {
                 http = try HTTPFrontEnd(
@@ -112,18 +119,6 @@ public final class Daemon {
         }
     }
 
-    /// A random (version 4) UUID.
-    private static func randomUUID() -> String {
-        var bytes = Syscall.randomBytes(16)
-        bytes[6] = bytes[6] & 0x0F | 0x40
-        bytes[8] = bytes[8] & 0x3F | 0x80
-        let hex = Crypto.hex(bytes)
-        let parts = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { range in
-            String(hex.dropFirst(range.lowerBound).prefix(range.count))
-        }
-        return parts.joined(separator: "-")
-    }
-
     /// What the HTTP interface reports beyond the guest book.
     private var facts: HTTPRouter.Facts {
         HTTPRouter.Facts(
@@ -134,7 +129,8 @@ public final class Daemon {
     private var listenerFD: Int32 { listener?.fd ?? -1 }
 
     /// Creates the shared-memory region, first taking over what a dead predecessor left under its name.
-    private func openRegion(name: String, arenaBytes: Int) throws(DaemonError) {
+    /// - Returns: whether a predecessor's guest book was adopted.
+    private func openRegion(name: String, arenaBytes: Int) throws(DaemonError) -> Bool {
         let leftover = try Publisher.takeOver(name)
         let writer: RegionWriter
         do {
@@ -153,13 +149,28 @@ public final class Daemon {
         }
         publishChanges()
         Log.info("publishing the guest book in shared memory \(name) (capacity \(configuration.capacity) entries, \(writer.layout.regionSize) bytes)")
+        return leftover != nil
+    }
+
+    /// Brings back the reservations a predecessor saved when its guest book was adopted; otherwise only its
+    /// last fencing token, so that tokens keep growing. Entries published as held by a reservation that did
+    /// not come back are freed either way.
+    private func restoreReservations(_ saved: (reservations: [Reservation], lastToken: UInt64)?, adopted: Bool) {
+        let now = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: SystemClock.monotonicNanoseconds())
+        let reservations = adopted ? saved?.reservations ?? [] : []
+        service.restoreReservations(reservations, lastToken: saved?.lastToken ?? 0, now: now)
+        let active = service.book.reservations(status: .active).count
+        if adopted, let saved { Log.info("restored \(saved.reservations.count) reservations (\(active) active) from \(reservationStore?.path ?? "")") }
+        publishChanges()
     }
 
     /// Publishes guest book changes and heartbeats to the region, before any reply to them is written.
-    private func publishChanges() { Self.publish(&service, to: publisher) }
+    private func publishChanges() { Self.publish(&service, to: publisher, store: reservationStore) }
 
-    /// The same, for code that holds the service as an `inout` parameter (the HTTP interface).
-    private static func publish(_ service: inout Service, to publisher: Publisher?) {
+    /// The same, for code that holds the service as an `inout` parameter (the HTTP interface). Saves the
+    /// reservations too when they changed.
+    private static func publish(_ service: inout Service, to publisher: Publisher?, store: ReservationStore?) {
+        store?.saveIfChanged(service.book)
         guard let publisher else { return }
         publisher.publish(service.book)
         for heartbeat in service.takeHeartbeats() {
@@ -217,8 +228,8 @@ public final class Daemon {
                 case Token.signals: handleSignals()
                 case Token.httpListener: http?.acceptConnections()
                 case let token where http?.owns(token) == true:
-                    http?.handle(token: token, events: event.events, service: &service, facts: facts) { [publisher] service in
-                        Daemon.publish(&service, to: publisher)
+                    http?.handle(token: token, events: event.events, service: &service, facts: facts) { [publisher, reservationStore] service in
+                        Daemon.publish(&service, to: publisher, store: reservationStore)
                     }
                 default:
                     if let connection = connections[event.token] { service(connection, events: event.events) }
@@ -375,7 +386,7 @@ public final class Daemon {
                     watchers.insert(connection.token)
                 }
                 if service.book.revision != before, let changes = service.book.changes(since: before) {
-                    for change in changes where change.kind != .terminals {
+                    for change in changes where change.kind != .terminals && change.kind != .hold {
                         Log.info("\(change.kind.rawValue) \(change.id) by uid \(connection.caller.uid) (revision \(change.revision))")
                     }
                 }
@@ -408,7 +419,8 @@ public final class Daemon {
         guard connections.removeValue(forKey: connection.token) != nil else { return }
         watchers.remove(connection.token)
         if let reason { Log.info("closed \(connection.label): \(reason)") }
-        for entry in service.endSession(connection: connection.token) {
+        let now = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: SystemClock.monotonicNanoseconds())
+        for entry in service.endSession(connection: connection.token, now: now) {
             Log.info("session ended: removed \(entry.id) (revision \(service.book.revision))")
         }
         if connection === stdio {
@@ -430,7 +442,9 @@ public final class Daemon {
 
     private func answerWatches() {
         let revision = service.book.revision
-        http?.answerParked(service: &service, facts: facts) { [publisher] service in Daemon.publish(&service, to: publisher) }
+        http?.answerParked(service: &service, facts: facts) { [publisher, reservationStore] service in
+            Daemon.publish(&service, to: publisher, store: reservationStore)
+        }
         guard revision != answeredRevision else { return }
         answeredRevision = revision
         for token in watchers {

@@ -39,6 +39,8 @@ final class HTTPConnection {
     var interest: Epoll.Events = .readable
     /// Whether `100 Continue` went out for the request being received.
     var continueSent = false
+    /// Whether answers on this connection say `Connection: keep-alive` (an HTTP/1.0 client that asked for it).
+    var announceKeepAlive = false
 
     init(token: UInt64, fd: Int32, peer: String, now: UInt64) {
         self.token = token
@@ -248,13 +250,17 @@ final class HTTPFrontEnd {
         }
     }
 
-    /// Whether `bytes` start with a complete header block that asks for `Expect: 100-continue` (curl does for
-    /// larger bodies, and waits a second for the invitation otherwise).
+    /// Whether `bytes` start with a complete HTTP/1.1 header block that asks for `Expect: 100-continue` (curl
+    /// does for larger bodies, and waits a second for the invitation otherwise). An HTTP/1.0 request's
+    /// expectation is ignored (RFC 9110 §10.1.1).
     static func expectsContinue(_ bytes: ArraySlice<UInt8>) -> Bool {
         let end: [UInt8] = [13, 10, 13, 10]
         let window = bytes.prefix(16_384 + 8_192 + 4)
         guard let blockEnd = window.indices.first(where: { window[$0...].starts(with: end) }) else { return false }
         let head = String(decoding: window[..<blockEnd], as: UTF8.self).lowercased()
+        // ("\r\n" is one Character in Swift: cut the request line on the bytes.)
+        let requestLine = head.utf8.prefix { $0 != 13 }
+        guard requestLine.suffix(9).elementsEqual(" http/1.1".utf8) else { return false }
         return head.contains("\r\nexpect: 100-continue") || head.contains("\r\nexpect:100-continue")
     }
 
@@ -263,6 +269,8 @@ final class HTTPFrontEnd {
         let head = request.method == "HEAD"
         let method = head ? "GET" : request.method
         if !request.keepAlive { connection.closeAfterWrite = true }
+        // HTTP/1.0 closes by default: a 1.0 client that asked to keep the connection is told it is kept.
+        connection.announceKeepAlive = request.version == .http1_0 && request.keepAlive
         let segments: [String]
         do { segments = try request.pathSegments() } catch {
             return queue(
@@ -291,7 +299,7 @@ final class HTTPFrontEnd {
                 Log.info("\(connection.peer): \(request.method) \(request.path) refused: \(error.message)")
                 return queue(HTTPRouter.failure(error, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
             case .success(let key):
-                caller = Caller(uid: HTTPRouter.remoteUID, ownerNames: key.owners)
+                caller = Caller(uid: HTTPRouter.remoteUID, ownerNames: key.owners, key: key.id)
             }
         }
         if endpoint == .servers || endpoint == .server, method == "GET" {
@@ -320,7 +328,7 @@ final class HTTPFrontEnd {
             endpoint, request: request, segments: segments, caller: caller, service: &service, connection: connection.token, now: timestamp,
             facts: facts, metrics: metrics)
         if service.book.revision != before, let changes = service.book.changes(since: before) {
-            for change in changes where change.kind != .terminals {
+            for change in changes where change.kind != .terminals && change.kind != .hold {
                 Log.info("\(change.kind.rawValue) \(change.id) over HTTP by key owners \(caller?.ownerNames.sorted() ?? []) (revision \(change.revision))")
             }
         }
@@ -332,6 +340,8 @@ final class HTTPFrontEnd {
         var response = response
         if connection.closeAfterWrite && response.header("connection") == nil {
             response.headers.append(HTTPHeader(name: "Connection", value: "close"))
+        } else if connection.announceKeepAlive && response.header("connection") == nil {
+            response.headers.append(HTTPHeader(name: "Connection", value: "keep-alive"))
         }
         if connection.written > 0 && connection.written == connection.output.count {
             connection.output.removeAll(keepingCapacity: true)

@@ -8,7 +8,10 @@ import HostessSystem
 enum HTTPEndpoint: String, CaseIterable, Sendable {
     case servers, server, query, register, unregister, heartbeat
     case inUse = "in_use"
-    case available, capabilities, health, metrics, other
+    case available, capabilities, health, metrics
+    case reserve, reservations, reservation
+    case cancelReservation = "cancel_reservation"
+    case other
 }
 
 // MARK: - HTTPRouter
@@ -52,12 +55,16 @@ struct HTTPRouter {
             case "query": return (.query, ["POST"])
             case "register": return (.register, ["POST"])
             case "capabilities": return (.capabilities, ["POST"])
+            case "reserve": return (.reserve, ["POST"])
+            case "reservations": return (.reservations, ["GET", "HEAD"])
             case "health": return (.health, ["GET", "HEAD"])
             case "metrics": return (.metrics, ["GET", "HEAD"])
             default: return nil
             }
         case 2 where segments[0] == "servers" && !segments[1].isEmpty:
             return (method == "DELETE" ? .unregister : .server, ["GET", "HEAD", "DELETE"])
+        case 2 where segments[0] == "reservations" && !segments[1].isEmpty:
+            return (method == "DELETE" ? .cancelReservation : .reservation, ["GET", "HEAD", "DELETE"])
         case 3 where segments[0] == "servers" && segments[2] == "heartbeat":
             return (.heartbeat, ["POST"])
         case 5 where segments[0] == "servers" && segments[2] == "terminals" && !segments[3].isEmpty:
@@ -73,7 +80,7 @@ struct HTTPRouter {
     /// Whether requests to `endpoint` change the guest book (and so always need a signature).
     static func isWrite(_ endpoint: HTTPEndpoint) -> Bool {
         switch endpoint {
-        case .register, .unregister, .heartbeat, .inUse, .available: true
+        case .register, .unregister, .heartbeat, .inUse, .available, .reserve, .cancelReservation: true
         default: false
         }
     }
@@ -171,7 +178,7 @@ struct HTTPRouter {
                 return json(.ok, .array(book.query(filter).map(\.json)), book: book)
             case .capabilities:
                 let filter = try ServerFilter(reader: try bodyObject(request, required: false))
-                return json(.ok, .array(capabilitySummary(book.query(filter))), book: book)
+                return json(.ok, .array(book.capabilitySummary(filter)), book: book)
             case .health:
                 let uptime = Double(SystemClock.monotonicNanoseconds() &- facts.startedAt) / 1e9
                 return json(
@@ -213,6 +220,30 @@ struct HTTPRouter {
                 ]
                 if let connectome = body.object["connectomeId"] { object["connectomeId"] = connectome }
                 return json(.ok, try command(object, caller: caller, service: &service, connection: connection, now: now), book: service.book)
+            case .reserve:
+                let body = try bodyObject(request, required: true)
+                let parsed = try ReservationRequest(reader: body)
+                guard !parsed.session else {
+                    throw HostessError(.badRequest, "session reservations end with their socket connection; over HTTP give a duration", field: "session")
+                }
+                let result = try command(
+                    ["command": "reserve", "reservation": .object(body.object)], caller: caller, service: &service, connection: connection, now: now,
+                    fieldPrefix: "reservation")
+                return json(.created, result.objectValue?["reservation"] ?? .null, book: service.book)
+            case .reservations:
+                var object: JSONObject = ["command": "listReservations"]
+                for item in try queryItems(request) {
+                    guard item.name == "status" else { throw HostessError(.badRequest, "unknown query parameter; known: status", field: item.name) }
+                    object["status"] = .string(item.value)
+                }
+                let result = try command(object, caller: caller, service: &service, connection: connection, now: now)
+                return json(.ok, result.objectValue?["reservations"] ?? .array([]), book: service.book)
+            case .reservation, .cancelReservation:
+                if endpoint == .cancelReservation { try requireEmptyBody(request) }
+                let result = try command(
+                    ["command": endpoint == .reservation ? "getReservation" : "cancelReservation", "reservationId": .string(segments[1])],
+                    caller: caller, service: &service, connection: connection, now: now)
+                return json(.ok, result.objectValue?["reservation"] ?? .null, book: service.book)
             case .other:
                 throw HostessError(.notFound, "no such endpoint")
             }
@@ -241,25 +272,6 @@ struct HTTPRouter {
             throw error
         }
         return replyObject["result"] ?? .null
-    }
-
-    /// The design's per-class summary: how many entries, how many with a free terminal, and the union of
-    /// their capabilities; sorted by class.
-    static func capabilitySummary(_ entries: [GuestBookEntry]) -> [JSONValue] {
-        var byClass: [ClassCode: (total: Int, available: Int, capabilities: Set<String>)] = [:]
-        for entry in entries {
-            var summary = byClass[entry.name.classCode] ?? (0, 0, [])
-            summary.total += 1
-            if entry.availableTerminalCount > 0 { summary.available += 1 }
-            summary.capabilities.formUnion(entry.capabilities)
-            byClass[entry.name.classCode] = summary
-        }
-        return byClass.sorted { $0.key.description < $1.key.description }.map { classCode, summary in
-            [
-                "class": .string(classCode.description), "totalCount": .int(Int64(summary.total)),
-                "availableCount": .int(Int64(summary.available)), "capabilities": .array(summary.capabilities.sorted().map(JSONValue.string)),
-            ]
-        }
     }
 
     // MARK: Request parts

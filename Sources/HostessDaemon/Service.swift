@@ -1,4 +1,5 @@
 import HostessModel
+import HostessSystem
 
 // MARK: - Service
 
@@ -40,7 +41,7 @@ public struct Service: Sendable {
     /// The commands, as they appear in a request's `command`.
     public static let commands = [
         "register", "unregister", "heartbeat", "getServer", "listAll", "query", "markInUse", "markAvailable", "watch",
-        "status",
+        "status", "reserve", "cancelReservation", "getReservation", "listReservations", "queryCapabilities",
     ]
 
     /// The longest a watch may wait, in seconds.
@@ -54,6 +55,8 @@ public struct Service: Sendable {
     public let heartbeatInterval: Double
     /// Extra facts `status` reports (version, socket path, pid).
     public var statusFacts: JSONObject = [:]
+    /// How long ended reservations are kept for inspection, in milliseconds.
+    public var reservationRetention: Int64 = 600_000
 
     /// Heartbeats handled since ``takeHeartbeats()`` was last called: id and wall-clock time.
     public private(set) var heartbeats: [(id: String, wallMilliseconds: Int64)] = []
@@ -68,6 +71,11 @@ public struct Service: Sendable {
     public mutating func takeHeartbeats() -> [(id: String, wallMilliseconds: Int64)] {
         defer { heartbeats.removeAll(keepingCapacity: true) }
         return heartbeats
+    }
+
+    /// Restores the reservations a previous daemon saved (see ``GuestBook/restoreReservations(_:lastToken:now:)``).
+    public mutating func restoreReservations(_ reservations: [Reservation], lastToken: UInt64, now: Timestamp) {
+        book.restoreReservations(reservations, lastToken: lastToken, now: now)
     }
 
     /// Restores entries a previous daemon published (see ``GuestBook/restore(_:revision:now:)``).
@@ -141,7 +149,7 @@ public struct Service: Sendable {
                     ]))
         case "unregister":
             try allow(["serverId"])
-            let entry = try book.unregister(id: try serverID(request), by: caller)
+            let entry = try book.unregister(id: try serverID(request), by: caller, now: now)
             return .reply(reply(id: id, result: ["entry": entry.json]))
         case "heartbeat":
             try allow(["serverId"])
@@ -178,6 +186,36 @@ public struct Service: Sendable {
                 requestID: id, sinceRevision: since, deadline: now.monotonicNanoseconds &+ UInt64(timeout * 1e9))
             if book.revision > since || timeout == 0 { return .reply(answer(watch)) }
             return .park(watch)
+        case "reserve":
+            try allow(["reservation"])
+            let reservationRequest = try ReservationRequest(reader: try request.requireReader("reservation"))
+            let reservation = try book.reserve(
+                reservationRequest, id: Syscall.randomUUID(), by: caller, session: reservationRequest.session ? connection : nil, now: now)
+            return .reply(reply(id: id, result: ["reservation": reservation.json(servers: book.servers(of: reservation))]))
+        case "cancelReservation":
+            try allow(["reservationId"])
+            let reservation = try book.cancelReservation(id: try request.requireString("reservationId"), by: caller, now: now)
+            return .reply(reply(id: id, result: ["reservation": reservation.json(servers: [])]))
+        case "getReservation":
+            try allow(["reservationId"])
+            let reservation = try book.reservation(id: try request.requireString("reservationId"))
+            return .reply(reply(id: id, result: ["reservation": reservation.json(servers: book.servers(of: reservation))]))
+        case "listReservations":
+            try allow(["status"])
+            var status: Reservation.Status?
+            if let text = try request.string("status") {
+                guard let known = Reservation.Status(rawValue: text) else {
+                    throw HostessError(
+                        .badRequest, "expected one of \(Reservation.Status.allCases.map(\.rawValue).joined(separator: ", "))", field: "status")
+                }
+                status = known
+            }
+            let listed = book.reservations(status: status).map { $0.json(servers: book.servers(of: $0)) }
+            return .reply(reply(id: id, result: ["reservations": .array(listed)]))
+        case "queryCapabilities":
+            try allow(["filter"])
+            let filter = try ServerFilter(reader: try request.reader("filter") ?? JSONReader(JSONObject(), path: "filter"))
+            return .reply(reply(id: id, result: ["capabilities": .array(book.capabilitySummary(filter))]))
         case "status":
             try allow([])
             var result = statusFacts
@@ -208,16 +246,20 @@ public struct Service: Sendable {
 
     // MARK: Time-driven changes
 
-    /// Evicts entries whose heartbeats stopped; returns them.
+    /// Evicts entries whose heartbeats stopped and ends reservations whose duration ran out; returns the
+    /// evicted entries.
     public mutating func evictExpired(now: Timestamp) -> [GuestBookEntry] {
+        for id in book.expireReservations(now: now, retention: reservationRetention) {
+            if let reservation = try? book.reservation(id: id) { Log.info("reservation \(id) of \(reservation.requestedBy) expired") }
+        }
         let evicted = book.evictExpired(now: now)
         counters.evictions += UInt64(evicted.count)
         return evicted
     }
 
     /// Removes the entries bound to a closed connection; returns them.
-    public mutating func endSession(connection: UInt64) -> [GuestBookEntry] {
-        let ended = book.endSession(connection: connection)
+    public mutating func endSession(connection: UInt64, now: Timestamp) -> [GuestBookEntry] {
+        let ended = book.endSession(connection: connection, now: now)
         counters.sessionEnds += UInt64(ended.count)
         return ended
     }

@@ -6,11 +6,14 @@ public struct Caller: Hashable, Sendable {
     public var uid: UInt32
     /// Owner names this user may register and change: its own user name plus names the operator mapped to it.
     public var ownerNames: Set<String>
+    /// For a remote caller, the HTTP signing key it proved it holds; nil for a local user.
+    public var key: String?
 
     /// A caller.
-    public init(uid: UInt32, ownerNames: Set<String>) {
+    public init(uid: UInt32, ownerNames: Set<String>, key: String? = nil) {
         self.uid = uid
         self.ownerNames = ownerNames
+        self.key = key
     }
 
     /// Whether the caller is root, who may act as any owner.
@@ -50,13 +53,17 @@ public struct Change: Hashable, Sendable {
         case sessionEnded = "session_ended"
         /// A terminal was marked in use or available.
         case terminals
+        /// A reservation began holding the server, or let it go.
+        case hold
+        /// A reservation was made or ended; the change's id is the reservation's.
+        case reservation
     }
 
     /// The guest book revision this change produced.
     public var revision: UInt64
     /// What happened.
     public var kind: Kind
-    /// The entry id.
+    /// The entry id (the reservation id for ``Kind/reservation``).
     public var id: String
 
     /// A change.
@@ -138,6 +145,12 @@ public struct GuestBook: Sendable {
     /// The ids of each class's entries, so that a query naming a class (the usual one) looks at those only.
     private var idsByClass: [ClassCode: Set<String>] = [:]
     private var nextSerial: UInt64 = 1
+    /// Reservations, active and ended (kept for the retention window), by id.
+    var reservations: [String: Reservation] = [:]
+    /// The connection whose close ends each session-bound active reservation.
+    var reservationSessions: [String: UInt64] = [:]
+    /// The last fencing token granted.
+    var lastToken: UInt64 = 0
     private var changeLog: [Change] = []
     private var changeLogStart = 0
 
@@ -253,10 +266,10 @@ public struct GuestBook: Sendable {
 
     /// Removes an entry; only its owner or root may.
     @discardableResult
-    public mutating func unregister(id: String, by caller: Caller) throws(HostessError) -> GuestBookEntry {
+    public mutating func unregister(id: String, by caller: Caller, now: Timestamp) throws(HostessError) -> GuestBookEntry {
         let record = try record(id: id)
         try authorize(caller, owner: record.entry.name.owner, action: "unregister", id: id)
-        remove(id)
+        remove(id, reason: "unregistered", at: now.wallMilliseconds)
         log(.unregistered, id)
         return record.entry
     }
@@ -330,7 +343,7 @@ public struct GuestBook: Sendable {
     public mutating func evictExpired(now: Timestamp) -> [GuestBookEntry] {
         let expired = records.values.filter { $0.deadline < now.monotonicNanoseconds }.map(\.entry)
         for entry in expired.sorted(by: { $0.serial < $1.serial }) {
-            remove(entry.id)
+            remove(entry.id, reason: "evicted", at: now.wallMilliseconds)
             log(.evicted, entry.id)
         }
         return expired
@@ -338,10 +351,11 @@ public struct GuestBook: Sendable {
 
     /// Removes the entries bound to a closed connection.
     /// - Returns: the removed entries.
-    public mutating func endSession(connection: UInt64) -> [GuestBookEntry] {
+    public mutating func endSession(connection: UInt64, now: Timestamp) -> [GuestBookEntry] {
+        endReservationSessions(connection: connection, now: now)
         let ended = records.values.filter { $0.sessionConnection == connection }.map(\.entry)
         for entry in ended.sorted(by: { $0.serial < $1.serial }) {
-            remove(entry.id)
+            remove(entry.id, reason: "session_ended", at: now.wallMilliseconds)
             log(.sessionEnded, entry.id)
         }
         return ended
@@ -400,7 +414,44 @@ public struct GuestBook: Sendable {
         return payload
     }
 
-    private mutating func remove(_ id: String) {
+    // MARK: Holds
+
+    /// Checks that giving each server its new holder (nil: none) keeps the entries' wire form within the
+    /// payload capacity, changing nothing.
+    mutating func admitHolds(_ holds: [(server: String, holder: String?)]) throws(HostessError) {
+        var delta = 0
+        for (server, holder) in holds {
+            guard var entry = records[server]?.entry else { continue }
+            let old = records[server]?.payload.count ?? 0
+            entry.reservedBy = holder
+            delta += entry.json.jsonBytes.count - old
+        }
+        guard payloadBytes + delta <= capacity.payloadBytes else {
+            throw HostessError(
+                .capacity,
+                "the shared-memory region's payload area is full (\(payloadBytes) of \(capacity.payloadBytes) bytes used); raise hostessd --capacity")
+        }
+    }
+
+    /// Records which reservation holds a server (nil: none) as a change of the entry. Call
+    /// ``admitHolds(_:)`` first: this does not check the capacity.
+    mutating func setHold(_ server: String, to holder: String?) {
+        guard var record = records[server], record.entry.reservedBy != holder else { return }
+        record.entry.reservedBy = holder
+        let payload = record.entry.json.jsonBytes
+        payloadBytes += payload.count - record.payload.count
+        record.payload = payload
+        records[server] = record
+        log(.hold, server)
+    }
+
+    /// Every held entry and its holder.
+    func entryIDsHeld() -> [(server: String, holder: String)] {
+        records.values.compactMap { record in record.entry.reservedBy.map { (record.entry.id, $0) } }
+    }
+
+    private mutating func remove(_ id: String, reason: String, at wallMilliseconds: Int64) {
+        if let holder = records[id]?.entry.reservedBy { releaseLost(id, from: holder, reason: reason, at: wallMilliseconds) }
         guard let record = records.removeValue(forKey: id) else { return }
         payloadBytes -= record.payload.count
         let classCode = record.entry.name.classCode
@@ -433,7 +484,7 @@ public struct GuestBook: Sendable {
         }
     }
 
-    private mutating func log(_ kind: Change.Kind, _ id: String) {
+    mutating func log(_ kind: Change.Kind, _ id: String) {
         revision += 1
         let change = Change(revision: revision, kind: kind, id: id)
         if changeLog.count < changeLogCapacity {

@@ -36,7 +36,7 @@ public struct Registration: Hashable, Sendable {
     }
 
     /// Members of an entry that a client may send back; they are state the guest book owns, and ignored.
-    static let stateKeys: Set<String> = ["registeredAt", "lastHeartbeat", "serial", "session"]
+    static let stateKeys: Set<String> = ["registeredAt", "lastHeartbeat", "serial", "session", "reservedBy"]
     static let identityKeys: Set<String> = ["fqdn", "servername", "class", "owner", "uuid", "authentication"]
 
     /// Reads the `entry` of a register request. It has the guest book entry's shape: `id` is required; the
@@ -145,6 +145,8 @@ public struct GuestBookEntry: Hashable, Sendable {
     public var serial: UInt64
     /// Whether the entry ends when the connection that registered it closes.
     public var session: Bool
+    /// The id of the active reservation holding this server, if one does.
+    public var reservedBy: String?
 
     /// The entry id: the formatted name.
     public var id: String { name.description }
@@ -174,6 +176,7 @@ public struct GuestBookEntry: Hashable, Sendable {
             "capabilities": .array(capabilities.map(JSONValue.string)),
             "serial": .int(Int64(clamping: serial)),
             "session": .bool(session),
+            "reservedBy": reservedBy.map(JSONValue.string) ?? .null,
         ])
     }
 
@@ -190,6 +193,7 @@ public struct GuestBookEntry: Hashable, Sendable {
             lastHeartbeat: try reader.int("lastHeartbeat", in: Int64.min...Int64.max) ?? 0,
             serial: UInt64(try reader.int("serial", in: 0...Int64.max) ?? 0),
             session: try reader.bool("session") ?? false)
+        reservedBy = try reader.string("reservedBy")
     }
 
     /// An entry from its parts.

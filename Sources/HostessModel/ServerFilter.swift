@@ -14,11 +14,13 @@ public struct ServerFilter: Hashable, Sendable {
     public var capabilities: [String]
     /// The entry must have at least this many terminals not in use.
     public var availableTerminals: Int?
+    /// With true, only entries no active reservation holds.
+    public var unreserved: Bool
 
     /// A filter; every criterion is optional.
     public init(
         fqdn: String? = nil, servername: String? = nil, classCode: ClassCode? = nil, owner: String? = nil,
-        capabilities: [String] = [], availableTerminals: Int? = nil
+        capabilities: [String] = [], availableTerminals: Int? = nil, unreserved: Bool = false
     ) {
         self.fqdn = fqdn
         self.servername = servername
@@ -26,6 +28,7 @@ public struct ServerFilter: Hashable, Sendable {
         self.owner = owner
         self.capabilities = capabilities
         self.availableTerminals = availableTerminals
+        self.unreserved = unreserved
     }
 
     /// Whether `entry` satisfies every criterion.
@@ -35,6 +38,7 @@ public struct ServerFilter: Hashable, Sendable {
         if let fqdn, entry.name.fqdn != fqdn { return false }
         if let owner, entry.name.owner != owner { return false }
         if let availableTerminals, entry.availableTerminalCount < availableTerminals { return false }
+        if unreserved && entry.reservedBy != nil { return false }
         for capability in capabilities where !entry.capabilities.contains(capability) { return false }
         return true
     }
@@ -45,7 +49,7 @@ public struct ServerFilter: Hashable, Sendable {
 extension ServerFilter {
     /// Reads a `filter` object.
     public init(reader: JSONReader) throws(HostessError) {
-        try reader.rejectUnknownKeys(allowed: ["fqdn", "servername", "class", "owner", "capabilities", "availableTerminals"])
+        try reader.rejectUnknownKeys(allowed: ["fqdn", "servername", "class", "owner", "capabilities", "availableTerminals", "unreserved"])
         var classCode: ClassCode?
         if let classText = try reader.string("class") {
             do { classCode = try ClassCode(parsing: classText) } catch {
@@ -59,7 +63,8 @@ extension ServerFilter {
         let available = try reader.int("availableTerminals", in: 0...Int64(Limits.terminals))
         self.init(
             fqdn: try reader.string("fqdn"), servername: try reader.string("servername"), classCode: classCode,
-            owner: try reader.string("owner"), capabilities: capabilities, availableTerminals: available.map { Int($0) })
+            owner: try reader.string("owner"), capabilities: capabilities, availableTerminals: available.map { Int($0) },
+            unreserved: try reader.bool("unreserved") ?? false)
     }
 
     /// The filter as a `filter` object; absent criteria are left out.
@@ -71,6 +76,7 @@ extension ServerFilter {
         if let owner { object["owner"] = .string(owner) }
         if !capabilities.isEmpty { object["capabilities"] = .array(capabilities.map(JSONValue.string)) }
         if let availableTerminals { object["availableTerminals"] = .int(Int64(availableTerminals)) }
+        if unreserved { object["unreserved"] = true }
         return .object(object)
     }
 }

@@ -98,8 +98,16 @@ public struct RegionLayout: Sendable, Equatable {
         public static let terminalCount = 18  // u8
         public static let availableTerminals = 19  // u8
         public static let capabilityCount = 20  // u8
-        public static let flags = 21  // u8: bit 0 session
+        public static let flags = 21  // u8: bit 0 session, bit 1 held by a reservation
         public static let idHash = 24  // u32: low 32 bits of the id's hash
+    }
+
+    /// Bits of the flags byte in summaries and records.
+    public enum Flags {
+        /// The entry is session-bound.
+        public static let session: UInt8 = 1
+        /// An active reservation holds the entry (its payload's `reservedBy` names which).
+        public static let reserved: UInt8 = 2
     }
 
     /// Offsets inside a record (640 bytes, one per slot). What a lookup reads (serial, id length, the id)
@@ -125,7 +133,7 @@ public struct RegionLayout: Sendable, Equatable {
         public static let payloadOffset = 552  // u32: from the copy's arena start
         public static let payloadLength = 556  // u32
         public static let capabilities = 560  // u16 × 32: capability table indexes
-        public static let flags = 624  // u8: bit 0 session
+        public static let flags = 624  // u8: bit 0 session, bit 1 held by a reservation
     }
 
     // MARK: Derived sizes

@@ -351,6 +351,7 @@ public final class RegionReader: @unchecked Sendable {
             if word >> 24 < available { continue }
             if u64(summary + S.capabilityMask) & requiredMask != requiredMask { continue }
             if u64(summary + S.serial) == 0 { continue }
+            if filter.unreserved && u8(summary + S.flags) & RegionLayout.Flags.reserved != 0 { continue }
             let view = view(slot: slot, copy: copy)
             if view.serial == 0 { continue }
             var hasAll = true
@@ -463,7 +464,9 @@ public struct EntryView {
     /// Terminals no connection uses.
     public var availableTerminals: Int { Int(loadU8(record + R.availableTerminals)) }
     /// Whether it is session-bound.
-    public var isSession: Bool { loadU8(record + R.flags) & 1 != 0 }
+    public var isSession: Bool { loadU8(record + R.flags) & RegionLayout.Flags.session != 0 }
+    /// Whether an active reservation holds it.
+    public var isReserved: Bool { loadU8(record + R.flags) & RegionLayout.Flags.reserved != 0 }
 
     private var idLength: Int { min(Int(loadU16(record + R.idLength)), RegionLayout.maximumIDBytes) }
 

@@ -274,7 +274,7 @@ public final class RegionWriter {
         for (position, index) in change.capabilities.enumerated() {
             store(UInt16(index), at: record + R.capabilities + position * 2)
         }
-        store(UInt8(entry.session ? 1 : 0), at: record + R.flags)
+        store(Self.flags(entry), at: record + R.flags)
         for (position, byte) in id.enumerated() { store(byte, at: record + R.id + position) }
 
         // The summary, read by query scans.
@@ -287,7 +287,7 @@ public final class RegionWriter {
         store(UInt8(clamping: entry.terminals.count), at: summary + S.terminalCount)
         store(UInt8(clamping: entry.availableTerminalCount), at: summary + S.availableTerminals)
         store(UInt8(clamping: change.capabilities.count), at: summary + S.capabilityCount)
-        store(UInt8(entry.session ? 1 : 0), at: summary + S.flags)
+        store(Self.flags(entry), at: summary + S.flags)
         store(UInt32(truncatingIfNeeded: hash), at: summary + S.idHash)
         store(entry.serial, at: summary + S.serial)
 
@@ -327,6 +327,11 @@ public final class RegionWriter {
         if next != 0 { classPrevious[copy][Int(next) - 1] = previous }
         store(UInt32(0), at: classLink(slot, copy: copy))
         classPrevious[copy][slot] = -1
+    }
+
+    /// The flags byte of a record and its summary: bit 0 session-bound, bit 1 held by a reservation.
+    static func flags(_ entry: GuestBookEntry) -> UInt8 {
+        (entry.session ? RegionLayout.Flags.session : 0) | (entry.reservedBy != nil ? RegionLayout.Flags.reserved : 0)
     }
 
     static func authenticationCode(_ value: AuthenticationRequirement) -> UInt8 {

@@ -232,6 +232,16 @@ public enum Syscall {
         return bytes
     }
 
+    /// A random (version 4) UUID in its canonical lower-case form.
+    public static func randomUUID() -> String {
+        var bytes = randomBytes(16)
+        bytes[6] = bytes[6] & 0x0F | 0x40
+        bytes[8] = bytes[8] & 0x3F | 0x80
+        let hex = Crypto.hex(bytes)
+        return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { range in String(hex.dropFirst(range.lowerBound).prefix(range.count)) }
+            .joined(separator: "-")
+    }
+
     // MARK: Users
 
     /// The user name of `uid` from the password database, or nil. The corresponding C function is `getpwuid_r`.

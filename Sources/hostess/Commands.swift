@@ -122,19 +122,21 @@ let commands: [Command] = [
         name: "query", summary: "list the entries matching a filter",
         usage: """
             usage: hostess [--via shm|socket] query [--fqdn FQDN] [--servername NAME] [--class 0xNNNN] [--owner OWNER]
-                                 [--capability C]... [--available-terminals N]
+                                 [--capability C]... [--available-terminals N] [--unreserved]
 
-            Every criterion given must hold; --capability may repeat and all must be present.
+            Every criterion given must hold; --capability may repeat and all must be present; --unreserved
+            leaves out servers a reservation holds.
             get, list and query read the shared-memory region when one can be opened (--via shm insists on it,
             --via socket skips it).
             """,
-        valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals"], flags: [],
+        valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals"], flags: ["--unreserved"],
         run: { arguments, context in
             _ = try arguments.expect()
             var filter = ServerFilter(
                 fqdn: arguments.value("--fqdn"), servername: arguments.value("--servername"), owner: arguments.value("--owner"),
                 capabilities: arguments.all("--capability"),
-                availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals))
+                availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals),
+                unreserved: arguments.flag("--unreserved"))
             if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
             if let region = try await context.region() {
                 Output.entries(try region.query(filter), json: context.json)
@@ -180,6 +182,89 @@ let commands: [Command] = [
             --count stops after N changes; --timeout stops after that long without a change (exit 0).
             """,
         valued: ["--since", "--timeout", "--count"], flags: [], run: watch),
+    Command(
+        name: "reserve", summary: "hold servers matching a filter, all or none",
+        usage: """
+            usage: hostess reserve --count N [--class 0xNNNN] [--capability C]... [--available-terminals N]
+                                   [--fqdn FQDN] [--servername NAME] [--owner OWNER]
+                                   [--duration SECONDS] [--priority P] [--requested-by WHO] [--session]
+
+            Holds N servers that match and no other reservation holds, or fails saying how many matched and
+            how many were free. A higher --priority may preempt lower-priority reservations. Without
+            --duration it lasts until 'hostess cancel ID'. --session stays in the foreground after printing
+            the reservation, and the reservation ends when this command exits (SIGINT or SIGTERM).
+            """,
+        valued: [
+            "--count", "--class", "--capability", "--available-terminals", "--fqdn", "--servername", "--owner", "--duration", "--priority",
+            "--requested-by",
+        ],
+        flags: ["--session"],
+        run: { arguments, context in
+            _ = try arguments.expect()
+            guard let count = try arguments.integer("--count", in: Int.min...Int.max) else { throw UsageError("--count N is required") }
+            var filter = ServerFilter(
+                fqdn: arguments.value("--fqdn"), servername: arguments.value("--servername"), owner: arguments.value("--owner"),
+                capabilities: arguments.all("--capability"),
+                availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals))
+            if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
+            var duration: Int64?
+            if let text = arguments.value("--duration") {
+                guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds * 1000 <= Double(ReservationRequest.maximumDuration) else {
+                    throw UsageError("--duration: expected seconds greater than 0 and at most 30 days, found '\(text)'")
+                }
+                duration = Int64((seconds * 1000).rounded(.up))
+            }
+            let request = ReservationRequest(
+                requestedBy: arguments.value("--requested-by"), filter: filter, count: count, duration: duration,
+                priority: try arguments.integer("--priority", in: ReservationRequest.priorities) ?? 0, session: arguments.flag("--session"))
+            if request.session && context.remote != nil { throw UsageError("--session needs the socket; over --http give --duration") }
+            let reply: ReservationReply
+            if let remote = context.remote { reply = try remote.reserve(request) } else {
+                let client = try context.client()
+                reply = try await client.reserve(request)
+                if request.session, let signals = context.signals {
+                    print(context.json ? reply.reservation.json(servers: reply.servers).jsonText : Output.reservation(reply))
+                    let signal = await SignalWaiter.wait(descriptor: signals)
+                    client.close()
+                    FileHandleWriter.standardError("hostess: received signal \(signal); reservation \(reply.reservation.id) ends with this connection\n")
+                    return
+                }
+            }
+            print(context.json ? reply.reservation.json(servers: reply.servers).jsonText : Output.reservation(reply))
+        }),
+    Command(
+        name: "reservations", summary: "list reservations, or show one",
+        usage: "usage: hostess reservations [--status active|expired|cancelled|preempted] [ID]", valued: ["--status"], flags: [],
+        run: { arguments, context in
+            var status: Reservation.Status?
+            if let text = arguments.value("--status") {
+                guard let known = Reservation.Status(rawValue: text) else {
+                    throw UsageError("--status: expected active, expired, cancelled or preempted, found '\(text)'")
+                }
+                status = known
+            }
+            if arguments.positionals.count == 1 {
+                let id = arguments.positionals[0]
+                let reply: ReservationReply
+                if let remote = context.remote { reply = try remote.reservation(id) } else { reply = try await context.client().reservation(id) }
+                print(context.json ? reply.reservation.json(servers: reply.servers).jsonText : Output.reservation(reply))
+                return
+            }
+            _ = try arguments.expect()
+            let replies: [ReservationReply]
+            if let remote = context.remote { replies = try remote.reservations(status: status) } else {
+                replies = try await context.client().reservations(status: status)
+            }
+            Output.reservations(replies, json: context.json)
+        }),
+    Command(
+        name: "cancel", summary: "cancel a reservation", usage: "usage: hostess cancel ID", valued: [], flags: [],
+        run: { arguments, context in
+            let id = try arguments.expect("id")[0]
+            let reply: ReservationReply
+            if let remote = context.remote { reply = try remote.cancelReservation(id) } else { reply = try await context.client().cancelReservation(id) }
+            print(context.json ? reply.reservation.json(servers: reply.servers).jsonText : "cancelled \(id)")
+        }),
     Command(
         name: "status", summary: "show the daemon's status and who it thinks you are", usage: "usage: hostess status",
         valued: [], flags: [],

@@ -21,6 +21,42 @@ enum Output {
         print("\(entries.count) entr\(entries.count == 1 ? "y" : "ies")")
     }
 
+    /// Prints reservations as a table, or as one JSON array.
+    static func reservations(_ replies: [ReservationReply], json: Bool) {
+        if json {
+            print(JSONValue.array(replies.map { $0.reservation.json(servers: $0.servers) }).jsonText)
+            return
+        }
+        let rows = replies.map { reply in
+            let reservation = reply.reservation
+            return [
+                reservation.id, reservation.status.rawValue, String(reservation.priority), String(reservation.token),
+                reservation.expiresAt.map { String($0) } ?? "-", reservation.requestedBy,
+                reservation.serverIDs.joined(separator: " "),
+            ]
+        }
+        print(table(header: ["ID", "STATUS", "PRIORITY", "TOKEN", "EXPIRES AT (ms)", "REQUESTED BY", "SERVERS"], rows: rows))
+        print("\(replies.count) reservation\(replies.count == 1 ? "" : "s")")
+    }
+
+    /// One reservation, for people.
+    static func reservation(_ reply: ReservationReply) -> String {
+        let reservation = reply.reservation
+        var lines = [
+            "id:           \(reservation.id)",
+            "status:       \(reservation.status.rawValue)\(reservation.reason.map { " (\($0))" } ?? "")",
+            "requestedBy:  \(reservation.requestedBy) (\(reservation.holder))",
+            "priority:     \(reservation.priority)",
+            "token:        \(reservation.token)",
+            "createdAt:    \(reservation.createdAt)",
+            "expiresAt:    \(reservation.expiresAt.map { String($0) } ?? "until cancelled")",
+            "servers:",
+        ]
+        lines += reservation.serverIDs.map { "  " + $0 }
+        for release in reservation.released { lines.append("  (released \(release.serverID): \(release.reason))") }
+        return lines.joined(separator: "\n")
+    }
+
     /// One entry, field by field.
     static func details(_ entry: GuestBookEntry) -> String {
         var lines = [
@@ -35,6 +71,7 @@ enum Output {
             "registeredAt:   \(entry.registeredAt)",
             "lastHeartbeat:  \(entry.lastHeartbeat)",
             "serial:         \(entry.serial)\(entry.session ? " (session)" : "")",
+            "reservedBy:     \(entry.reservedBy ?? "-")",
             "metadata:       \(JSONValue.object(entry.metadata).jsonText)",
             "terminals:",
         ]

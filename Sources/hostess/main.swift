@@ -94,7 +94,7 @@ if commandArguments.contains("--help") || commandArguments.contains("-h") {
 }
 // Catch SIGINT/SIGTERM so that `register --keep-alive` can unregister on them.
 var signals: Int32?
-if name == "register" && commandArguments.contains("--keep-alive") {
+if (name == "register" && commandArguments.contains("--keep-alive")) || (name == "reserve" && commandArguments.contains("--session")) {
     signals = try? SignalWaiter.catching([SIGINT, SIGTERM])
 }
 do {

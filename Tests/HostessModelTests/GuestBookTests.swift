@@ -148,7 +148,7 @@ private func expectUnchanged(_ book: GuestBook, _ before: (UInt64, [GuestBookEnt
     @Test("the serial is never reused, even after the entry is removed and registered again")
     func serialNotReused() throws {
         var (book, id) = try bookWithOneEntry()
-        try book.unregister(id: id, by: alice)
+        try book.unregister(id: id, by: alice, now: at(0))
         let again = try book.register(registration(try ServerName(parsing: id)), by: alice, session: nil, now: at(second))
         #expect(again.created)
         #expect(again.entry.serial == 2)
@@ -166,7 +166,7 @@ private func expectUnchanged(_ book: GuestBook, _ before: (UInt64, [GuestBookEnt
                 try book.register(
                     registration(try ServerName(parsing: id), terminals: [terminal("stdin")]), by: caller, session: nil,
                     now: at(second))
-            case .unregister: try book.unregister(id: id, by: caller)
+            case .unregister: try book.unregister(id: id, by: caller, now: at(0))
             case .heartbeat: try book.heartbeat(id: id, by: caller, now: at(second))
             case .markInUse: try book.markInUse(id: id, terminal: "out", connectomeID: "new", by: caller)
             case .markAvailable: try book.markAvailable(id: id, terminal: "stdin", by: caller)
@@ -426,17 +426,17 @@ private func expectUnchanged(_ book: GuestBook, _ before: (UInt64, [GuestBookEnt
         #expect(try book.entry(id: ids[4]).session == false)
         let revision = book.revision
 
-        #expect(book.endSession(connection: 99).isEmpty)
+        #expect(book.endSession(connection: 99, now: at(0)).isEmpty)
         #expect(book.revision == revision)
 
-        let ended = book.endSession(connection: 7)
+        let ended = book.endSession(connection: 7, now: at(0))
         #expect(Set(ended.map(\.id)) == Set([ids[0], ids[2]]))
         #expect(ended.allSatisfy { $0.session })
         #expect(book.all().map(\.id) == [ids[1], ids[3], ids[4]])
         #expect(
             book.changes(since: revision)
                 == [Change(revision: revision + 1, kind: .sessionEnded, id: ids[0]), Change(revision: revision + 2, kind: .sessionEnded, id: ids[2])])
-        #expect(book.endSession(connection: 7).isEmpty)
+        #expect(book.endSession(connection: 7, now: at(0)).isEmpty)
     }
 
     // MARK: Change log
@@ -459,10 +459,10 @@ private func expectUnchanged(_ book: GuestBook, _ before: (UInt64, [GuestBookEnt
         #expect(book.changes(since: 10) == [])
 
         try book.markAvailable(id: id, terminal: "out", by: alice)  // 4
-        try book.unregister(id: id, by: alice)  // 5
+        try book.unregister(id: id, by: alice, now: at(0))  // 5
         let other = try serverName(2).description
         try book.register(registration(try ServerName(parsing: other)), by: alice, session: 3, now: at(2))  // 6
-        _ = book.endSession(connection: 3)  // 7
+        _ = book.endSession(connection: 3, now: at(0))  // 7
         #expect(book.revision == 7)
         let tail = [
             Change(revision: 4, kind: .terminals, id: id), Change(revision: 5, kind: .unregistered, id: id),
