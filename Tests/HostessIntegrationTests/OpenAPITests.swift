@@ -20,6 +20,9 @@ struct OpenAPITests {
         "/servers/{id}/terminals/{name}/in-use": ["post"],
         "/servers/{id}/terminals/{name}/available": ["post"],
         "/capabilities": ["post"],
+        "/reserve": ["post"],
+        "/reservations": ["get", "head"],
+        "/reservations/{id}": ["get", "head", "delete"],
         "/health": ["get", "head"],
         "/metrics": ["get", "head"],
     ]
