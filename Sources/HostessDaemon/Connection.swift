@@ -24,10 +24,8 @@ final class Connection {
     var consumed = 0
     /// Where the next newline search starts in `input`.
     var scanned = 0
-    /// Bytes of replies not yet written.
-    var output: [UInt8] = []
-    /// How much of `output` is written.
-    var written = 0
+    /// Replies not yet written.
+    var output = OutputBuffer()
     /// Watches waiting on the revision.
     var watches: [Service.Watch] = []
     /// Whether at least one complete line arrived.
@@ -56,7 +54,7 @@ final class Connection {
     }
 
     /// Bytes waiting to be written.
-    var pendingOutput: Int { output.count - written }
+    var pendingOutput: Int { output.pending }
 
     /// A short name for logs.
     var label: String { isSocket ? "connection \(token) (uid \(caller.uid), pid \(pid))" : "stdio" }
@@ -98,34 +96,17 @@ final class Connection {
 
     /// Queues a reply line.
     func enqueue(_ reply: JSONValue) {
-        if written > 0 && written == output.count {
-            output.removeAll(keepingCapacity: true)
-            written = 0
+        output.append { bytes in
+            reply.write(into: &bytes)
+            bytes.append(0x0A)
         }
-        reply.write(into: &output)
-        output.append(0x0A)
     }
 
     /// Writes as much queued output as the descriptor takes without blocking.
     /// - Returns: false when the peer is gone.
     func flush(now: UInt64) -> Bool {
-        while written < output.count {
-            let result = output.withUnsafeBytes { raw -> Result<Int?, SystemError> in
-                guard let base = raw.baseAddress else { return .success(0) }
-                return Result { () throws(SystemError) in
-                    try Syscall.write(outputFD, from: base + written, count: raw.count - written, socket: isSocket)
-                }
-            }
-            switch result {
-            case .failure: return false
-            case .success(nil): return true
-            case .success(let count?):
-                written += count
-                lastWriteProgress = now
-            }
-        }
-        output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
-        written = 0
+        guard let progressed = output.flush(to: outputFD, socket: isSocket) else { return false }
+        if progressed { lastWriteProgress = now }
         return true
     }
 }

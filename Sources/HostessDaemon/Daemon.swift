@@ -161,6 +161,7 @@ public final class Daemon {
         service.restoreReservations(reservations, lastToken: saved?.lastToken ?? 0, now: now)
         let active = service.book.reservations(status: .active).count
         if adopted, let saved { Log.info("restored \(saved.reservations.count) reservations (\(active) active) from \(reservationStore?.path ?? "")") }
+        reservationStore?.save(service.book)
         publishChanges()
     }
 
@@ -404,11 +405,7 @@ public final class Daemon {
         if connection.pendingOutput > 0 && connection.isSocket { interest.insert(.writable) }
         guard interest != connection.interest else { return }
         do {
-            switch (connection.interest.isEmpty, interest.isEmpty) {
-            case (false, true): epoll.remove(connection.inputFD)
-            case (true, false): try epoll.add(connection.inputFD, events: interest, token: connection.token)
-            default: try epoll.modify(connection.inputFD, events: interest, token: connection.token)
-            }
+            try epoll.change(connection.inputFD, from: connection.interest, to: interest, token: connection.token)
             connection.interest = interest
         } catch {
             close(connection, reason: "\(error)")
@@ -580,7 +577,7 @@ public final class Daemon {
         // Give clients up to a second to take the replies to requests already handled.
         while connections.values.contains(where: { $0.pendingOutput > 0 }) && SystemClock.monotonicNanoseconds() < deadline {
             for connection in connections.values where connection.pendingOutput > 0 {
-                if !connection.flush(now: SystemClock.monotonicNanoseconds()) { connection.output.removeAll() }
+                if !connection.flush(now: SystemClock.monotonicNanoseconds()) { connection.output.discard() }
             }
             _ = try? epoll.wait(timeoutMilliseconds: 10)
         }

@@ -24,8 +24,7 @@ final class HTTPConnection {
     let openedAt: UInt64
     var input: [UInt8] = []
     var parser = HTTPRequestParser()
-    var output: [UInt8] = []
-    var written = 0
+    var output = OutputBuffer()
     /// When the first byte of the request being received arrived; nil between requests.
     var requestStartedAt: UInt64?
     /// Whether a request has been answered (until then, the request timeout runs from the connect).
@@ -51,25 +50,12 @@ final class HTTPConnection {
         lastWriteProgress = now
     }
 
-    var pendingOutput: Int { output.count - written }
+    var pendingOutput: Int { output.pending }
 
     /// Writes what the socket takes without blocking. Returns false when the peer is gone.
     func flush(now: UInt64) -> Bool {
-        while written < output.count {
-            let result = output.withUnsafeBytes { raw -> Result<Int?, SystemError> in
-                guard let base = raw.baseAddress else { return .success(0) }
-                return Result { () throws(SystemError) in try Syscall.write(fd, from: base + written, count: raw.count - written, socket: true) }
-            }
-            switch result {
-            case .failure: return false
-            case .success(nil): return true
-            case .success(let count?):
-                written += count
-                lastWriteProgress = now
-            }
-        }
-        output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
-        written = 0
+        guard let progressed = output.flush(to: fd, socket: true) else { return false }
+        if progressed { lastWriteProgress = now }
         return true
     }
 }
@@ -227,7 +213,7 @@ final class HTTPFrontEnd {
                 } else if !connection.continueSent && Self.expectsContinue(connection.input[consumed...]) {
                     // The header block is in and acceptable (the parser would have failed otherwise): invite the body.
                     connection.continueSent = true
-                    connection.output += Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+                    connection.output.append { $0 += Array("HTTP/1.1 100 Continue\r\n\r\n".utf8) }
                 }
                 return
             case .failure(let error):
@@ -343,11 +329,7 @@ final class HTTPFrontEnd {
         } else if connection.announceKeepAlive && response.header("connection") == nil {
             response.headers.append(HTTPHeader(name: "Connection", value: "keep-alive"))
         }
-        if connection.written > 0 && connection.written == connection.output.count {
-            connection.output.removeAll(keepingCapacity: true)
-            connection.written = 0
-        }
-        connection.output += response.serialized(includeBody: !head)
+        connection.output.append { $0 += response.serialized(includeBody: !head) }
         metrics.record(endpoint, status: response.status.code, seconds: Double(SystemClock.monotonicNanoseconds() &- start) / 1e9)
     }
 
@@ -365,11 +347,7 @@ final class HTTPFrontEnd {
         if connection.pendingOutput > 0 { interest.insert(.writable) }
         guard interest != connection.interest else { return }
         do {
-            switch (connection.interest.isEmpty, interest.isEmpty) {
-            case (false, true): epoll.remove(connection.fd)
-            case (true, false): try epoll.add(connection.fd, events: interest, token: connection.token)
-            default: try epoll.modify(connection.fd, events: interest, token: connection.token)
-            }
+            try epoll.change(connection.fd, from: connection.interest, to: interest, token: connection.token)
             connection.interest = interest
         } catch {
             close(connection)

@@ -23,8 +23,17 @@ final class ReservationStore {
     func saveIfChanged(_ book: GuestBook) {
         guard book.revision != savedRevision else { return }
         let changed = book.changes(since: savedRevision).map { $0.contains { $0.kind == .reservation } } ?? true
+        guard changed else {
+            savedRevision = book.revision
+            return
+        }
+        save(book)
+    }
+
+    /// Saves the book's reservations now. At start this replaces what a predecessor left, so that
+    /// reservations a clean stop dropped with its guest book cannot come back after a later crash.
+    func save(_ book: GuestBook) {
         savedRevision = book.revision
-        guard changed else { return }
         let state = book.savedReservations
         save(state.reservations, lastToken: state.lastToken)
     }

@@ -53,6 +53,17 @@ public final class Epoll: Sendable {
         _ = cshim_epoll_ctl(fd, EPOLL_CTL_DEL, descriptor, 0, 0)
     }
 
+    /// Moves `descriptor` from watching `old` to watching `new` (empty: not registered): added, modified or
+    /// removed as needed.
+    public func change(_ descriptor: Int32, from old: Events, to new: Events, token: UInt64) throws(SystemError) {
+        switch (old.isEmpty, new.isEmpty) {
+        case (true, true): return
+        case (false, true): remove(descriptor)
+        case (true, false): try add(descriptor, events: new, token: token)
+        case (false, false): try modify(descriptor, events: new, token: token)
+        }
+    }
+
     /// Waits up to `timeoutMilliseconds` (-1: forever) for events. EINTR returns no events.
     /// The corresponding C function is `epoll_wait`.
     public func wait(maximum: Int = 256, timeoutMilliseconds: Int32) throws(SystemError) -> [Event] {
