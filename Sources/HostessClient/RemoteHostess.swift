@@ -37,6 +37,9 @@ public final class RemoteHostess: Sendable {
         case (nil, nil): key = nil
         default: throw HostessError(.badRequest, "a key id needs its secret, and a secret its key id", field: "keyId")
         }
+        guard timeout.isFinite, timeout > 0, timeout <= 86_400 else {
+            throw HostessError(.badRequest, "expected a timeout from 0 to 86400 seconds, found \(timeout)", field: "timeout")
+        }
         address = String(rest)
         self.timeout = timeout
     }

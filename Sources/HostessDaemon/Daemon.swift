@@ -438,10 +438,11 @@ public final class Daemon {
     // MARK: Watches
 
     private func answerWatches() {
-        let revision = service.book.revision
         http?.answerParked(service: &service, facts: facts) { [publisher, reservationStore] service in
             Daemon.publish(&service, to: publisher, store: reservationStore)
         }
+        // Read after the HTTP answers: requests queued behind a blocking read may have changed the book.
+        let revision = service.book.revision
         guard revision != answeredRevision else { return }
         answeredRevision = revision
         for token in watchers {

@@ -36,8 +36,10 @@ final class HTTPConnection {
     var inputClosed = false
     var parked: Parked?
     var interest: Epoll.Events = .readable
-    /// Whether `100 Continue` went out for the request being received.
-    var continueSent = false
+    /// Whether the request being received was checked for `Expect: 100-continue` (once its header block is in).
+    var continueDecided = false
+    /// How far into the request being received the end of its header block was looked for.
+    var headerSearchedTo = 0
     /// Whether answers on this connection say `Connection: keep-alive` (an HTTP/1.0 client that asked for it).
     var announceKeepAlive = false
 
@@ -75,6 +77,13 @@ final class HTTPFrontEnd {
     static let outputHighWater = 1 << 20
     /// Seconds a kept-alive connection may sit between requests.
     static let keepAliveSeconds = 60.0
+    /// Bytes buffered from one client beyond which it is not read: more than the largest request the
+    /// parser accepts (empty lines, request line, header block, body), so a request is always complete or
+    /// refused before the buffer fills.
+    static let inputLimit: Int = {
+        let limits = HTTPRequestParser.Limits()
+        return limits.requestLine * 2 + limits.headerBlock + limits.body + 65536
+    }()
 
     let listenerFD: Int32
     let listenerToken: UInt64
@@ -91,6 +100,8 @@ final class HTTPFrontEnd {
     private var authenticator: HTTPAuthenticator
     private var metrics = HTTPMetrics()
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
+    /// Set when accepting failed (out of descriptors): the listener is not watched until the next housekeeping.
+    private var acceptPaused = false
 
     /// Binds and listens on `configuration.httpAddress`.
     init(configuration: Configuration, address text: String, keys: HTTPKeys, epoll: Epoll, listenerToken: UInt64) throws(DaemonError) {
@@ -129,7 +140,11 @@ final class HTTPFrontEnd {
                 guard let accepted = try Syscall.accept(listenerFD) else { return }
                 fd = accepted
             } catch {
-                Log.warning("http accept: \(error)")
+                // Out of descriptors (EMFILE/ENFILE) or another failure: stop watching the listener until the
+                // next housekeeping pass instead of spinning on a listener that stays readable.
+                Log.warning("http accept: \(error); pausing new HTTP connections until the next housekeeping pass")
+                acceptPaused = true
+                try? epoll.modify(listenerFD, events: [], token: listenerToken)
                 return
             }
             let now = SystemClock.monotonicNanoseconds()
@@ -163,6 +178,8 @@ final class HTTPFrontEnd {
     func handle(token: UInt64, events: Epoll.Events, service: inout Service, facts: HTTPRouter.Facts, publish: (inout Service) -> Void) {
         guard let connection = connections[token] else { return }
         let now = SystemClock.monotonicNanoseconds()
+        // While a blocking read waits, only a hang-up is watched for: the client will not read the answer.
+        if connection.parked != nil && !events.isDisjoint(with: [.hangup, .closed]) { return close(connection) }
         if !events.isDisjoint(with: [.readable, .hangup, .closed]) && !connection.inputClosed {
             guard read(connection, now: now) else { return close(connection) }
         }
@@ -174,7 +191,7 @@ final class HTTPFrontEnd {
     private func read(_ connection: HTTPConnection, now: UInt64) -> Bool {
         // A connection with answers unread, or with a request waiting, is not read further (its kernel buffer
         // pushes back on the client) beyond what one more request may take.
-        guard connection.pendingOutput < Self.outputHighWater, connection.input.count < (1 << 20) + 32768 else { return true }
+        guard connection.pendingOutput < Self.outputHighWater, connection.input.count < Self.inputLimit else { return true }
         for _ in 0..<4 {
             let result = readBuffer.withUnsafeMutableBytes { raw -> Result<Int?, SystemError> in
                 guard let base = raw.baseAddress else { return .success(0) }
@@ -210,10 +227,8 @@ final class HTTPFrontEnd {
                 if connection.inputClosed && consumed < connection.input.count {
                     // The client finished sending in the middle of a request: nothing to answer.
                     connection.closeAfterWrite = true
-                } else if !connection.continueSent && Self.expectsContinue(connection.input[consumed...]) {
-                    // The header block is in and acceptable (the parser would have failed otherwise): invite the body.
-                    connection.continueSent = true
-                    connection.output.append { $0 += Array("HTTP/1.1 100 Continue\r\n\r\n".utf8) }
+                } else if !connection.continueDecided {
+                    decideContinue(connection, request: connection.input[consumed...])
                 }
                 return
             case .failure(let error):
@@ -227,7 +242,8 @@ final class HTTPFrontEnd {
                 return
             case .request(let request, let length):
                 consumed += length
-                connection.continueSent = false
+                connection.continueDecided = false
+                connection.headerSearchedTo = 0
                 connection.parser.reset()
                 connection.requestStartedAt = consumed < connection.input.count ? now : nil
                 connection.hasRequested = true
@@ -236,14 +252,29 @@ final class HTTPFrontEnd {
         }
     }
 
-    /// Whether `bytes` start with a complete HTTP/1.1 header block that asks for `Expect: 100-continue` (curl
-    /// does for larger bodies, and waits a second for the invitation otherwise). An HTTP/1.0 request's
-    /// expectation is ignored (RFC 9110 §10.1.1).
-    static func expectsContinue(_ bytes: ArraySlice<UInt8>) -> Bool {
+    /// Once the header block of the request being received is in (and the parser has not refused it), sends
+    /// `100 Continue` when an HTTP/1.1 request asks for it: curl does for larger bodies and otherwise waits a
+    /// second. Each byte is searched once, however slowly the request arrives.
+    private func decideContinue(_ connection: HTTPConnection, request bytes: ArraySlice<UInt8>) {
         let end: [UInt8] = [13, 10, 13, 10]
-        let window = bytes.prefix(16_384 + 8_192 + 4)
-        guard let blockEnd = window.indices.first(where: { window[$0...].starts(with: end) }) else { return false }
-        let head = String(decoding: window[..<blockEnd], as: UTF8.self).lowercased()
+        var index = bytes.startIndex + max(0, connection.headerSearchedTo - 3)
+        while index + 4 <= bytes.endIndex {
+            if bytes[index] == 13 && bytes[index..<(index + 4)].elementsEqual(end) {
+                connection.continueDecided = true
+                if Self.expectsContinue(head: bytes[..<index]) {
+                    connection.output.append { $0 += Array("HTTP/1.1 100 Continue\r\n\r\n".utf8) }
+                }
+                return
+            }
+            index += 1
+        }
+        connection.headerSearchedTo = bytes.count
+    }
+
+    /// Whether a header block asks for `Expect: 100-continue` in an HTTP/1.1 request. An HTTP/1.0 request's
+    /// expectation is ignored (RFC 9110 §10.1.1).
+    static func expectsContinue(head bytes: ArraySlice<UInt8>) -> Bool {
+        let head = String(decoding: bytes, as: UTF8.self).lowercased()
         // ("\r\n" is one Character in Swift: cut the request line on the bytes.)
         let requestLine = head.utf8.prefix { $0 != 13 }
         guard requestLine.suffix(9).elementsEqual(" http/1.1".utf8) else { return false }
@@ -294,6 +325,8 @@ final class HTTPFrontEnd {
             do throws(HostessError) {
                 items = try HTTPRouter.queryItems(request)
                 blocking = try HTTPRouter.blocking(items)
+                // A request that will fail fails now, not after its wait.
+                if endpoint == .servers { _ = try HTTPRouter.filter(items) } else { _ = try HTTPRouter.serverID(segments[1], field: "id") }
             } catch {
                 return queue(HTTPRouter.failure(error, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
             }
@@ -343,7 +376,13 @@ final class HTTPFrontEnd {
         // A client that hung up while its blocking read waits will not read the answer.
         if connection.parked != nil && connection.inputClosed { return close(connection) }
         var interest: Epoll.Events = []
-        if !connection.inputClosed && !connection.closeAfterWrite && connection.pendingOutput < Self.outputHighWater { interest.insert(.readable) }
+        if connection.parked != nil {
+            interest.insert(.hangup)
+        } else if !connection.inputClosed && !connection.closeAfterWrite && connection.pendingOutput < Self.outputHighWater
+            && connection.input.count < Self.inputLimit
+        {
+            interest.insert(.readable)
+        }
         if connection.pendingOutput > 0 { interest.insert(.writable) }
         guard interest != connection.interest else { return }
         do {
@@ -392,6 +431,10 @@ final class HTTPFrontEnd {
     /// Closes connections that took too long to send a request (408), to read their answers, or that sat idle.
     func expireSlowClients() {
         let now = SystemClock.monotonicNanoseconds()
+        if acceptPaused {
+            acceptPaused = false
+            try? epoll.modify(listenerFD, events: .readable, token: listenerToken)
+        }
         let keepAlive = UInt64(Self.keepAliveSeconds * 1e9)
         for connection in Array(connections.values) where connection.parked == nil {
             if connection.pendingOutput > 0 {

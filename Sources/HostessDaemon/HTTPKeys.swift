@@ -26,17 +26,17 @@ struct HTTPKeys: Sendable, Equatable {
 
     /// Reads the file, refusing it when group or others may read it or when a line is malformed.
     init(path: String) throws(ConfigurationError) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { throw .usage("--secrets \(path): cannot read it: \(String(cString: strerror(errno)))") }
-        guard info.st_mode & S_IFMT == S_IFREG else { throw .usage("--secrets \(path): not a regular file") }
-        guard info.st_mode & 0o044 == 0 else {
-            throw .usage("--secrets \(path): group or others can read it (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 \(path)")
+        let file: (bytes: [UInt8], owner: uid_t, mode: mode_t)
+        do { file = try FileContents.readRegularFile(path, limit: 1 << 20) } catch {
+            throw .usage("--secrets \(path): cannot read it (a regular file, not a symbolic link): \(error)")
         }
-        guard info.st_uid == geteuid() || info.st_uid == 0 else {
-            throw .usage("--secrets \(path): owned by uid \(info.st_uid), not by hostessd's user (\(geteuid())) or root")
+        guard file.mode & 0o077 == 0 else {
+            throw .usage("--secrets \(path): group or others have access to it (mode \(String(file.mode & 0o777, radix: 8))); run chmod 600 \(path)")
         }
-        let bytes: [UInt8]
-        do { bytes = try FileContents.read(path, limit: 1 << 20) } catch { throw .usage("--secrets \(path): cannot read it: \(error)") }
+        guard file.owner == geteuid() || file.owner == 0 else {
+            throw .usage("--secrets \(path): owned by uid \(file.owner), not by hostessd's user (\(geteuid())) or root")
+        }
+        let bytes = file.bytes
         guard let text = String(validating: bytes, as: UTF8.self) else { throw .usage("--secrets \(path): not UTF-8 text") }
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine

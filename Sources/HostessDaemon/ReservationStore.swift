@@ -45,12 +45,12 @@ final class ReservationStore {
         var info = stat()
         guard lstat(path, &info) == 0 else { return nil }
         do throws(HostessError) {
-            guard info.st_mode & S_IFMT == S_IFREG else { throw HostessError(.badRequest, "not a regular file") }
-            guard info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
-                throw HostessError(.forbidden, "owned by uid \(info.st_uid) with mode \(String(info.st_mode & 0o777, radix: 8)); expected hostessd's user and no write access for others")
+            let file: (bytes: [UInt8], owner: uid_t, mode: mode_t)
+            do { file = try FileContents.readRegularFile(path, limit: 64 << 20) } catch { throw HostessError(.badRequest, "\(error)") }
+            guard file.owner == geteuid(), file.mode & 0o022 == 0 else {
+                throw HostessError(.forbidden, "owned by uid \(file.owner) with mode \(String(file.mode & 0o777, radix: 8)); expected hostessd's user and no write access for others")
             }
-            let bytes: [UInt8]
-            do { bytes = try FileContents.read(path, limit: 64 << 20) } catch { throw HostessError(.badRequest, "\(error)") }
+            let bytes = file.bytes
             let document: JSONValue
             do { document = try JSONParser.parse(bytes) } catch { throw HostessError(.parseError, error.description) }
             let reader = try JSONReader(document, path: "")
@@ -78,6 +78,8 @@ final class ReservationStore {
             "version": .int(Self.version), "lastToken": .int(Int64(clamping: lastToken)),
             "reservations": .array(reservations.map { $0.json(servers: []) }),
         ]
+        // Not flushed to the device: the reservations matter only together with the guest book, which lives in
+        // shared memory and does not survive a power loss either; a rename is enough against a crash.
         do { try FileContents.replace(path, with: document.jsonBytes, mode: 0o600) } catch {
             Log.error("cannot save reservations to \(path): \(error); they will not survive a crash")
         }

@@ -86,8 +86,10 @@ public struct RequestSignature: Sendable, Equatable {
         guard let keyID = parameters["keyId"], !keyID.isEmpty, keyID.utf8.count <= 128,
             keyID.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") })
         else { throw SignatureFormatError("keyId is missing or not 1 to 128 printable characters") }
-        guard let tsText = parameters["ts"], let timestamp = Int64(tsText), timestamp >= 0, tsText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
-        else { throw SignatureFormatError("ts is missing or not whole Unix seconds") }
+        // Signed as the number it is, so it must be written one way: digits, no leading zero.
+        guard let tsText = parameters["ts"], let timestamp = Int64(tsText), timestamp >= 0, tsText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            tsText == String(timestamp)
+        else { throw SignatureFormatError("ts is missing or not whole Unix seconds (digits, no leading zeros)") }
         guard let nonce = parameters["nonce"], Self.nonceDigits.contains(nonce.utf8.count), Crypto.bytes(hex: nonce) != nil else {
             throw SignatureFormatError("nonce is missing or not \(Self.nonceDigits.lowerBound) to \(Self.nonceDigits.upperBound) hex digits")
         }

@@ -4,6 +4,8 @@ extension GuestBook {
     /// Most reservations kept at once, active and ended together; past it the oldest ended ones are
     /// forgotten first, and when only active ones are left a new reservation is refused with `capacity`.
     public static let maximumReservations = 16_384
+    /// Most active reservations one holder (a uid other than root's, or an HTTP key) may have at once.
+    public static let maximumReservationsPerHolder = 256
 
     /// Reserves `request.count` servers matching `request.filter` that no other active reservation holds, all
     /// or none. When too few are free, reservations of strictly lower priority are preempted, lowest priority
@@ -27,6 +29,14 @@ extension GuestBook {
         purgeEndedReservations(keeping: Self.maximumReservations - 1)
         guard reservations.count < Self.maximumReservations else {
             throw HostessError(.capacity, "\(reservations.count) reservations are active; cancel some first")
+        }
+        let holder: Reservation.Holder = caller.key.map(Reservation.Holder.key) ?? .user(uid: caller.uid)
+        if holder != .user(uid: 0) {
+            let held = reservations.values.filter { $0.status == .active && $0.holder == holder }.count
+            guard held < Self.maximumReservationsPerHolder else {
+                throw HostessError(
+                    .capacity, "\(holder) holds \(held) active reservations, the most one holder may; cancel some first", field: "count")
+            }
         }
         var matchFilter = request.filter
         matchFilter.unreserved = false
@@ -61,7 +71,6 @@ extension GuestBook {
         let wall = now.wallMilliseconds
         for victim in victims { end(victim.id, status: .preempted, reason: "preempted by \(id) (priority \(request.priority))", preemptedBy: id, at: wall) }
         lastToken = max(lastToken &+ 1, UInt64(clamping: wall) &* 1000)
-        let holder: Reservation.Holder = caller.key.map(Reservation.Holder.key) ?? .user(uid: caller.uid)
         let reservation = Reservation(
             id: id, requestedBy: request.requestedBy ?? holder.description, holder: holder, filter: request.filter,
             count: request.count, serverIDs: granted, createdAt: wall, duration: request.duration, priority: request.priority,
@@ -145,7 +154,10 @@ extension GuestBook {
                     reservation.status = .cancelled
                     reservation.reason = "its session connection closed (hostessd restarted)"
                     reservation.endedAt = now.wallMilliseconds
-                    reservation.serverIDs = []
+                } else if kept.isEmpty {
+                    reservation.status = .lost
+                    reservation.reason = "every server it held left the guest book"
+                    reservation.endedAt = now.wallMilliseconds
                 }
             }
             reservations[reservation.id] = reservation
@@ -158,8 +170,8 @@ extension GuestBook {
         if !saved.isEmpty || revision != before { log(.reservation, "*") }
     }
 
-    /// The state to save: every reservation and the last token.
-    public var savedReservations: (reservations: [Reservation], lastToken: UInt64) { (reservations(), lastToken) }
+    /// The state to save: the active reservations (ended ones are kept for inspection only) and the last token.
+    public var savedReservations: (reservations: [Reservation], lastToken: UInt64) { (reservations(status: .active), lastToken) }
 
     // MARK: Capabilities
 
@@ -194,11 +206,17 @@ extension GuestBook {
     }
 
     /// A server left the guest book while `holder` held it: the reservation keeps going without it and
-    /// records why.
+    /// records why; when it was the last one, the reservation ends as `lost`.
     mutating func releaseLost(_ server: String, from holder: String, reason: String, at wallMilliseconds: Int64) {
         guard var reservation = reservations[holder], reservation.status == .active else { return }
         reservation.serverIDs.removeAll { $0 == server }
         reservation.released.append(Reservation.Release(serverID: server, reason: reason, at: wallMilliseconds))
+        if reservation.serverIDs.isEmpty {
+            reservation.status = .lost
+            reservation.reason = "every server it held left the guest book"
+            reservation.endedAt = wallMilliseconds
+            reservationSessions[holder] = nil
+        }
         reservations[holder] = reservation
         log(.reservation, holder)
     }

@@ -14,6 +14,8 @@ public struct Reservation: Hashable, Sendable {
         case cancelled
         /// A higher-priority reservation took its servers (``Reservation/preemptedBy``).
         case preempted
+        /// Every server it held left the guest book (unregistered, evicted, session ended): see ``Reservation/released``.
+        case lost
     }
 
     /// Who made a reservation: a local user (kernel-reported uid) or an HTTP signing key. Only the same

@@ -234,12 +234,12 @@ let commands: [Command] = [
         }),
     Command(
         name: "reservations", summary: "list reservations, or show one",
-        usage: "usage: hostess reservations [--status active|expired|cancelled|preempted] [ID]", valued: ["--status"], flags: [],
+        usage: "usage: hostess reservations [--status active|expired|cancelled|preempted|lost] [ID]", valued: ["--status"], flags: [],
         run: { arguments, context in
             var status: Reservation.Status?
             if let text = arguments.value("--status") {
                 guard let known = Reservation.Status(rawValue: text) else {
-                    throw UsageError("--status: expected active, expired, cancelled or preempted, found '\(text)'")
+                    throw UsageError("--status: expected active, expired, cancelled, preempted or lost, found '\(text)'")
                 }
                 status = known
             }

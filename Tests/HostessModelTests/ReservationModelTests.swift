@@ -383,6 +383,36 @@ struct ReservationModelTests {
 
     // MARK: Releases
 
+    @Test("a reservation whose last server leaves ends as lost, freeing its place")
+    func lastServerLeaving() throws {
+        var (book, ids) = try makeBook(classes: [2])
+        try book.reserve(request(count: 2), id: "r", by: bob, session: nil, now: at(0))
+        try book.unregister(id: ids[0][0], by: alice, now: at(1 * second))
+        #expect(try book.reservation(id: "r").status == .active)
+        try book.unregister(id: ids[0][1], by: alice, now: at(2 * second))
+        let ended = try book.reservation(id: "r")
+        #expect(ended.status == .lost)
+        #expect(ended.endedAt == wall(2 * second))
+        #expect(ended.released.map(\.reason) == ["unregistered", "unregistered"])
+        #expect(book.reservations(status: .active).isEmpty)
+        #expect(!book.savedReservations.reservations.contains { $0.id == "r" }, "an ended reservation is not saved state")
+    }
+
+    @Test("one holder may keep at most maximumReservationsPerHolder active reservations; root is not limited")
+    func perHolderLimit() throws {
+        let limit = GuestBook.maximumReservationsPerHolder
+        var (book, _) = try makeBook(classes: [limit + 2])
+        for index in 0..<limit { try book.reserve(request(count: 1), id: "b\(index)", by: bob, session: nil, now: at(0)) }
+        let before = Snapshot(book)
+        let refused = #expect(throws: HostessError.self) { try book.reserve(request(count: 1), id: "over", by: bob, session: nil, now: at(0)) }
+        #expect(refused?.code == .capacity)
+        #expect(Snapshot(book) == before)
+        try book.reserve(request(count: 1), id: "other", by: alice, session: nil, now: at(0))
+        try book.reserve(request(count: 1), id: "root", by: root, session: nil, now: at(0))
+        try book.cancelReservation(id: "b0", by: bob, now: at(second))
+        try book.reserve(request(count: 1), id: "again", by: bob, session: nil, now: at(second))
+    }
+
     @Test("a server that is unregistered, evicted or whose session ends leaves the reservation, which records why")
     func releasesAreRecorded() throws {
         // Server 2 is bound to connection 7; every server lives 10 s without heartbeats.
@@ -408,7 +438,7 @@ struct ReservationModelTests {
         let evicted = book.evictExpired(now: at(11 * second))
         #expect(evicted.map(\.id) == [s[2]])
         current = try book.reservation(id: "r")
-        #expect(current.status == .active, "losing servers does not end a reservation")
+        #expect(current.status == .active, "losing some servers does not end a reservation")
         #expect(current.serverIDs == [s[3]])
         #expect(current.released.map(\.reason) == ["unregistered", "session_ended", "evicted"])
         #expect(current.released.last == Reservation.Release(serverID: s[2], reason: "evicted", at: wall(11 * second)))
@@ -581,7 +611,7 @@ struct ReservationModelTests {
 
     // MARK: Restore
 
-    @Test("restored reservations keep id, token and expiresAt; lost servers count as released; session ones end; tokens continue")
+    @Test("restored reservations keep id, token and expiresAt; lost servers count as released; session ones end; ended ones are not saved; tokens continue")
     func restore() throws {
         var (old, ids) = try makeBook(classes: [4])
         let s = ids[0]
@@ -606,7 +636,8 @@ struct ReservationModelTests {
         let session = try new.reservation(id: "session")
         #expect(session.status == .cancelled, "its connection died with the old daemon")
         #expect(try new.entry(id: s[2]).reservedBy == nil)
-        #expect(try new.reservation(id: "done").status == .cancelled)
+        #expect(saved.reservations.map(\.id).sorted() == ["kept", "session"], "only active reservations are saved")
+        #expect(throws: HostessError.self, "an ended one is history, not state: it does not come back") { try new.reservation(id: "done") }
         expectConsistent(new)
         let next = try new.reserve(request(count: 1), id: "next", by: alice, session: nil, now: Timestamp(wallMilliseconds: 0, monotonicNanoseconds: 6 * second))
         #expect(next.token > saved.lastToken)
