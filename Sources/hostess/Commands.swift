@@ -183,6 +183,41 @@ let commands: [Command] = [
             """,
         valued: ["--since", "--timeout", "--count"], flags: [], run: watch),
     Command(
+        name: "capabilities", summary: "what the matching servers offer, per class",
+        usage: """
+            usage: hostess capabilities [--class 0xNNNN] [--capability C]... [--available-terminals N]
+                                        [--fqdn FQDN] [--servername NAME] [--owner OWNER] [--unreserved]
+
+            Per class: how many servers match (totalCount), how many have a free terminal (availableCount),
+            and the union of their capabilities: what this Hostess can offer (the design's queryCapabilities).
+            """,
+        valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals"], flags: ["--unreserved"],
+        run: { arguments, context in
+            _ = try arguments.expect()
+            var filter = ServerFilter(
+                fqdn: arguments.value("--fqdn"), servername: arguments.value("--servername"), owner: arguments.value("--owner"),
+                capabilities: arguments.all("--capability"),
+                availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals),
+                unreserved: arguments.flag("--unreserved"))
+            if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
+            let summaries: [JSONValue]
+            if let remote = context.remote { summaries = try remote.capabilities(filter) } else {
+                summaries = try await context.client().queryCapabilities(filter)
+            }
+            if context.json {
+                print(JSONValue.array(summaries).jsonText)
+                return
+            }
+            let rows = summaries.compactMap(\.objectValue).map { summary in
+                [
+                    Output.plain(summary["class"] ?? .null), Output.plain(summary["totalCount"] ?? .null),
+                    Output.plain(summary["availableCount"] ?? .null),
+                    { if case .array(let names)? = summary["capabilities"] { names.map(Output.plain).joined(separator: ",") } else { "" } }(),
+                ]
+            }
+            print(Output.table(header: ["CLASS", "SERVERS", "AVAILABLE", "CAPABILITIES"], rows: rows))
+        }),
+    Command(
         name: "reserve", summary: "hold servers matching a filter, all or none",
         usage: """
             usage: hostess reserve --count N [--class 0xNNNN] [--capability C]... [--available-terminals N]

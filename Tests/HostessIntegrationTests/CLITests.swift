@@ -37,6 +37,27 @@ struct CLITests {
         #expect(entry["metadata"] == ["version": "1.0"])
     }
 
+    @Test("capabilities: per class, how many match, how many have a free terminal, and what they offer")
+    func capabilities() throws {
+        let daemon = try DaemonProcess()
+        for (name, classCode, capabilities, terminal) in [
+            ("gpu-a", "0x0002", ["gpu", "h264"], "input:input:none"), ("gpu-b", "0x0002", ["gpu", "cuda"], nil), ("pty", "0x0001", ["pty"], nil),
+        ] {
+            let registered = try CLI.hostess(
+                ["register", "--name", name, "--class", classCode, "--owner", "root"] + capabilities.flatMap { ["--capability", $0] }
+                    + (terminal.map { ["--terminal", $0] } ?? []),
+                socket: daemon.socketPath)
+            #expect(registered.status == 0, "\(registered)")
+        }
+        let json = try CLI.hostess(["--json", "capabilities", "--capability", "gpu"], socket: daemon.socketPath)
+        #expect(json.status == 0, "\(json)")
+        #expect(
+            try JSONParser.parse(json.stdout)
+                == [["class": "0x0002", "totalCount": 2, "availableCount": 1, "capabilities": ["cuda", "gpu", "h264"]]])
+        let table = try CLI.hostess(["capabilities"], socket: daemon.socketPath)
+        #expect(table.stdout.contains("0x0001") && table.stdout.contains("cuda,gpu,h264"), "\(table)")
+    }
+
     @Test("register from a manifest file")
     func manifestFile() throws {
         let daemon = try DaemonProcess()
@@ -87,6 +108,7 @@ struct CLITests {
 
     @Test("--help on every command", arguments: [
         "register", "unregister", "heartbeat", "get", "list", "query", "mark-in-use", "mark-available", "watch", "status",
+        "capabilities", "reserve", "reservations", "cancel",
     ])
     func help(command: String) throws {
         let outcome = try CLI.run(Binaries.path("hostess"), [command, "--help"])
