@@ -96,6 +96,7 @@ struct HTTPRouter {
                 let filter = try filter(items)
                 return json(.ok, .array(book.query(filter).map(\.json)), book: book)
             default:
+                try rejectUnknownParameters(items, known: ["index", "wait"])
                 let id = try serverID(segments[1], field: "id")
                 return json(.ok, try book.entry(id: id).json, book: book)
             }
@@ -280,6 +281,14 @@ struct HTTPRouter {
     static func queryItems(_ request: HTTPRequest) throws(HostessError) -> [(name: String, value: String)] {
         do { return try request.queryItems() } catch {
             throw HostessError(.badRequest, "bad percent-encoding in the query string: \(error)", field: "query")
+        }
+    }
+
+    /// Refuses query parameters other than `known`, naming the first one.
+    static func rejectUnknownParameters(_ items: [(name: String, value: String)], known: Set<String>) throws(HostessError) {
+        if let unknown = items.first(where: { !known.contains($0.name) }) {
+            throw HostessError(
+                .badRequest, "unknown query parameter; known: \(known.sorted().joined(separator: ", "))", field: unknown.name)
         }
     }
 
