@@ -132,12 +132,7 @@ let commands: [Command] = [
         valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals"], flags: ["--unreserved"],
         run: { arguments, context in
             _ = try arguments.expect()
-            var filter = ServerFilter(
-                fqdn: arguments.value("--fqdn"), servername: arguments.value("--servername"), owner: arguments.value("--owner"),
-                capabilities: arguments.all("--capability"),
-                availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals),
-                unreserved: arguments.flag("--unreserved"))
-            if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
+            let filter = try serverFilter(arguments)
             if let region = try await context.region() {
                 Output.entries(try region.query(filter), json: context.json)
             } else if let remote = context.remote {
@@ -194,12 +189,7 @@ let commands: [Command] = [
         valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals"], flags: ["--unreserved"],
         run: { arguments, context in
             _ = try arguments.expect()
-            var filter = ServerFilter(
-                fqdn: arguments.value("--fqdn"), servername: arguments.value("--servername"), owner: arguments.value("--owner"),
-                capabilities: arguments.all("--capability"),
-                availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals),
-                unreserved: arguments.flag("--unreserved"))
-            if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
+            let filter = try serverFilter(arguments)
             let summaries: [JSONValue]
             if let remote = context.remote { summaries = try remote.capabilities(filter) } else {
                 summaries = try await context.client().queryCapabilities(filter)
@@ -237,11 +227,7 @@ let commands: [Command] = [
         run: { arguments, context in
             _ = try arguments.expect()
             guard let count = try arguments.integer("--count", in: Int.min...Int.max) else { throw UsageError("--count N is required") }
-            var filter = ServerFilter(
-                fqdn: arguments.value("--fqdn"), servername: arguments.value("--servername"), owner: arguments.value("--owner"),
-                capabilities: arguments.all("--capability"),
-                availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals))
-            if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
+            let filter = try serverFilter(arguments)
             var duration: Int64?
             if let text = arguments.value("--duration") {
                 guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds * 1000 <= Double(ReservationRequest.maximumDuration) else {
@@ -375,6 +361,17 @@ func register(_ arguments: Arguments, _ context: Context) async throws {
     let signal = await SignalWaiter.wait(descriptor: signals)
     try await client.unregister(entry.id)
     FileHandleWriter.standardError("hostess: received signal \(signal); unregistered \(entry.id)\n")
+}
+
+/// The filter that `--fqdn`, `--servername`, `--class`, `--owner`, `--capability` (repeatable),
+/// `--available-terminals` and `--unreserved` spell (each command lists the ones it takes).
+func serverFilter(_ arguments: Arguments) throws(UsageError) -> ServerFilter {
+    var filter = ServerFilter(
+        fqdn: arguments.value("--fqdn"), servername: arguments.value("--servername"), owner: arguments.value("--owner"),
+        capabilities: arguments.all("--capability"),
+        availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals), unreserved: arguments.flag("--unreserved"))
+    if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
+    return filter
 }
 
 /// Parses a `--class` value.
