@@ -199,7 +199,7 @@ public final class RemoteHostess: Sendable {
         var body = Array(response[(end + 4)...])
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == "content-length" else { continue }
-            guard let length = Int(line[line.index(after: colon)...].trimmingCharacters()), length >= 0, length <= body.count else {
+            guard let length = Int(line[line.index(after: colon)...].trimmingOptionalWhitespace()), length >= 0, length <= body.count else {
                 throw HostessError(.disconnected, "\(address) sent a shorter body than its Content-Length")
             }
             body = Array(body[..<length])
@@ -227,14 +227,5 @@ public final class RemoteHostess: Sendable {
         var entries: [GuestBookEntry] = []
         for item in items { entries.append(try GuestBookEntry(json: item)) }
         return entries
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters() -> Substring {
-        var text = self
-        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
-        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
-        return text
     }
 }

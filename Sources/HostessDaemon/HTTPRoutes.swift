@@ -325,7 +325,7 @@ struct HTTPRouter {
     /// Refuses a body that is not declared `application/json` (parameters such as `charset=utf-8` allowed).
     static func requireJSONContentType(_ request: HTTPRequest) throws(HostessError) {
         let type = request.header("content-type")?.split(separator: ";").first.map {
-            $0.trimmingASCIISpaces().lowercased()
+            $0.trimmingOptionalWhitespace().lowercased()
         }
         guard type == "application/json" else {
             throw HostessError(
@@ -369,15 +369,5 @@ struct HTTPRouter {
         case .unsupportedMediaType: .unsupportedMediaType
         case .internal: .internalServerError
         }
-    }
-}
-
-extension Substring {
-    /// The text without leading and trailing spaces and tabs.
-    func trimmingASCIISpaces() -> Substring {
-        var text = self
-        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
-        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
-        return text
     }
 }

@@ -115,8 +115,8 @@ public struct HTTPRequest: Sendable, Hashable {
 // MARK: - Helpers
 
 extension StringProtocol {
-    /// The text without leading and trailing SP and HTAB.
-    func trimmingOptionalWhitespace() -> SubSequence {
+    /// The text without leading and trailing SP and HTAB (HTTP's optional white space).
+    public func trimmingOptionalWhitespace() -> SubSequence {
         var start = startIndex
         var end = endIndex
         while start < end, self[start] == " " || self[start] == "\t" { start = index(after: start) }

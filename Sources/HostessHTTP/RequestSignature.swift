@@ -69,8 +69,7 @@ public struct RequestSignature: Sendable, Equatable {
         }
         var parameters: [String: String] = [:]
         for part in header.dropFirst(Self.scheme.count + 1).split(separator: ",", omittingEmptySubsequences: false) {
-            let trimmed = part.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed()
-            let pair = String(trimmed)
+            let pair = String(part.trimmingOptionalWhitespace())
             guard let equals = pair.firstIndex(of: "=") else {
                 throw SignatureFormatError("expected name=value parameters separated by commas, found '\(pair)'")
             }

@@ -66,7 +66,7 @@ extension GuestBook {
         let granted = Array(free.prefix(request.count))
         // The servers' wire form grows by the hold; check it fits before anything changes.
         let freedByVictims = victims.flatMap(\.serverIDs).filter { !granted.contains($0) }
-        try admitHolds(granted.map { ($0, id) } + freedByVictims.map { ($0, nil) })
+        let payloads = try admitHolds(granted.map { ($0, id) } + freedByVictims.map { ($0, nil) })
 
         let wall = now.wallMilliseconds
         for victim in victims { end(victim.id, status: .preempted, reason: "preempted by \(id) (priority \(request.priority))", preemptedBy: id, at: wall) }
@@ -77,7 +77,7 @@ extension GuestBook {
             token: lastToken, session: request.session)
         reservations[id] = reservation
         if let session, request.session { reservationSessions[id] = session }
-        for server in granted { setHold(server, to: id) }
+        for server in granted { setHold(server, to: id, payload: payloads[server]) }
         log(.reservation, id)
         return reservation
     }

@@ -405,11 +405,7 @@ public struct GuestBook: Sendable {
         let payload = entry.json.jsonBytes
         let size = payload.count
         let freed = old?.count ?? 0
-        guard payloadBytes - freed + size <= capacity.payloadBytes else {
-            throw HostessError(
-                .capacity,
-                "the shared-memory region's payload area is full (\(payloadBytes) of \(capacity.payloadBytes) bytes used); raise hostessd --capacity")
-        }
+        guard payloadBytes - freed + size <= capacity.payloadBytes else { throw payloadAreaFull() }
         payloadBytes += size - freed
         return payload
     }
@@ -418,27 +414,29 @@ public struct GuestBook: Sendable {
 
     /// Checks that giving each server its new holder (nil: none) keeps the entries' wire form within the
     /// payload capacity, changing nothing.
-    mutating func admitHolds(_ holds: [(server: String, holder: String?)]) throws(HostessError) {
+    /// - Returns: each server's wire form with its new holder, to hand to ``setHold(_:to:payload:)``.
+    func admitHolds(_ holds: [(server: String, holder: String?)]) throws(HostessError) -> [String: [UInt8]] {
         var delta = 0
+        var payloads: [String: [UInt8]] = [:]
         for (server, holder) in holds {
-            guard var entry = records[server]?.entry else { continue }
-            let old = records[server]?.payload.count ?? 0
+            guard let record = records[server] else { continue }
+            var entry = record.entry
             entry.reservedBy = holder
-            delta += entry.json.jsonBytes.count - old
+            let payload = entry.json.jsonBytes
+            delta += payload.count - record.payload.count
+            payloads[server] = payload
         }
-        guard payloadBytes + delta <= capacity.payloadBytes else {
-            throw HostessError(
-                .capacity,
-                "the shared-memory region's payload area is full (\(payloadBytes) of \(capacity.payloadBytes) bytes used); raise hostessd --capacity")
-        }
+        guard payloadBytes + delta <= capacity.payloadBytes else { throw payloadAreaFull() }
+        return payloads
     }
 
     /// Records which reservation holds a server (nil: none) as a change of the entry. Call
-    /// ``admitHolds(_:)`` first: this does not check the capacity.
-    mutating func setHold(_ server: String, to holder: String?) {
+    /// ``admitHolds(_:)`` first when the entry may grow: this does not check the capacity.
+    /// - Parameter payload: the entry's wire form with that holder, when ``admitHolds(_:)`` made it.
+    mutating func setHold(_ server: String, to holder: String?, payload prepared: [UInt8]? = nil) {
         guard var record = records[server], record.entry.reservedBy != holder else { return }
         record.entry.reservedBy = holder
-        let payload = record.entry.json.jsonBytes
+        let payload = prepared ?? record.entry.json.jsonBytes
         payloadBytes += payload.count - record.payload.count
         record.payload = payload
         records[server] = record
@@ -448,6 +446,12 @@ public struct GuestBook: Sendable {
     /// Every held entry and its holder.
     func entryIDsHeld() -> [(server: String, holder: String)] {
         records.values.compactMap { record in record.entry.reservedBy.map { (record.entry.id, $0) } }
+    }
+
+    private func payloadAreaFull() -> HostessError {
+        HostessError(
+            .capacity,
+            "the shared-memory region's payload area is full (\(payloadBytes) of \(capacity.payloadBytes) bytes used); raise hostessd --capacity")
     }
 
     private mutating func remove(_ id: String, reason: String, at wallMilliseconds: Int64) {
