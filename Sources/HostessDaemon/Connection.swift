@@ -31,7 +31,7 @@ final class Connection {
     /// Whether at least one complete line arrived.
     var hasSentLine = false
     /// When the connection was opened, and when it last made progress reading or writing (CLOCK_MONOTONIC ns).
-    let openedAt: UInt64
+    var openedAt: UInt64
     var lastActivity: UInt64
     var lastWriteProgress: UInt64
     /// When the current partial line started arriving, if one is buffered.
@@ -89,6 +89,14 @@ final class Connection {
         input.removeSubrange(..<consumed)
         scanned -= consumed
         consumed = 0
+    }
+
+    /// Moves the client's deadlines later by the time the loop did not run: a stalled daemon is not a slow client.
+    func postpone(by nanoseconds: UInt64) {
+        openedAt &+= nanoseconds
+        lastActivity &+= nanoseconds
+        lastWriteProgress &+= nanoseconds
+        partialSince = partialSince.map { $0 &+ nanoseconds }
     }
 
     /// Whether part of a line is buffered.

@@ -22,6 +22,9 @@ public final class Daemon {
     private static let outputHighWater = 1 << 20
     /// Longest wait between housekeeping passes (evictions, client deadlines), in nanoseconds.
     private static let tickNanoseconds: UInt64 = 250_000_000
+    /// A gap between two turns of the loop longer than this means the loop did not run (it waits at most a
+    /// tick): the gap is credited to every deadline.
+    private static let stallNanoseconds: UInt64 = 1_000_000_000
 
     private let configuration: Configuration
     private let environment: [String: String]
@@ -38,6 +41,8 @@ public final class Daemon {
     private var stopping = false
     private var acceptPaused = false
     private var lastHousekeeping: UInt64 = 0
+    /// When the loop last turned: woke from epoll, or came to its housekeeping.
+    private var lastTurn = SystemClock.monotonicNanoseconds()
     private var answeredRevision: UInt64 = 0
     private var publisher: Publisher?
     private var http: HTTPFrontEnd?
@@ -223,6 +228,7 @@ public final class Daemon {
                 status = 1
                 break
             }
+            creditStall()
             for event in events {
                 switch event.token {
                 case Token.listener: acceptConnections()
@@ -481,7 +487,25 @@ public final class Daemon {
 
     // MARK: Housekeeping
 
+    /// Gives back the time the loop did not run. Heartbeats sent meanwhile wait unread in socket buffers, so
+    /// without this a SIGSTOP, a page-fault storm or one slow request longer than the TTL would evict every
+    /// live server and drop clients for being slow. Deadlines move by the gap; the input is then read and
+    /// the heartbeats counted before any eviction looks at them.
+    private func creditStall() {
+        let now = SystemClock.monotonicNanoseconds()
+        let gap = now &- lastTurn
+        lastTurn = now
+        guard gap > Self.stallNanoseconds else { return }
+        service.postponeDeadlines(by: gap)
+        for connection in connections.values { connection.postpone(by: gap) }
+        http?.postponeDeadlines(by: gap)
+        Log.warning(
+            "the loop did not run for \(Double(gap / 1_000_000) / 1000) s (stopped, or a request took that long); heartbeat and client deadlines moved by as much"
+        )
+    }
+
     private func housekeeping() {
+        creditStall()
         let now = SystemClock.monotonicNanoseconds()
         expireWatches(now: now)
         guard now &- lastHousekeeping >= Self.tickNanoseconds else { return }

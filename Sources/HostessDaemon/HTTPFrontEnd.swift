@@ -21,7 +21,7 @@ final class HTTPConnection {
     let token: UInt64
     let fd: Int32
     let peer: String
-    let openedAt: UInt64
+    var openedAt: UInt64
     var input: [UInt8] = []
     var parser = HTTPRequestParser()
     var output = OutputBuffer()
@@ -431,6 +431,16 @@ final class HTTPFrontEnd {
     /// The earliest blocking-read deadline, for the loop's wait.
     func nextDeadline() -> UInt64? {
         parkedTokens.compactMap { connections[$0]?.parked?.deadline }.min()
+    }
+
+    /// Moves every client's request, write and keep-alive deadlines later by the time the loop did not run.
+    func postponeDeadlines(by nanoseconds: UInt64) {
+        for connection in connections.values {
+            connection.openedAt &+= nanoseconds
+            connection.requestStartedAt = connection.requestStartedAt.map { $0 &+ nanoseconds }
+            connection.lastActivity &+= nanoseconds
+            connection.lastWriteProgress &+= nanoseconds
+        }
     }
 
     /// Closes connections that took too long to send a request (408), to read their answers, or that sat idle.

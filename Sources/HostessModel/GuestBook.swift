@@ -338,6 +338,13 @@ public struct GuestBook: Sendable {
         return record.entry
     }
 
+    /// Moves every entry's heartbeat deadline `nanoseconds` later: the time the daemon's loop did not run
+    /// (stopped, or stuck on one request), during which no heartbeat could be handled. A server that really
+    /// stopped is then evicted at most one TTL after the loop runs again.
+    public mutating func postponeDeadlines(by nanoseconds: UInt64) {
+        for id in records.keys { records[id]?.deadline &+= nanoseconds }
+    }
+
     /// Removes every entry whose liveness deadline has passed.
     /// - Returns: the evicted entries.
     public mutating func evictExpired(now: Timestamp) -> [GuestBookEntry] {

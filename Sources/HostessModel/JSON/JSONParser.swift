@@ -16,10 +16,16 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 ///
 /// It rejects what a lenient parser would guess at: duplicate object keys, invalid UTF-8, lone surrogates,
 /// leading zeros, trailing bytes. Nesting deeper than ``maximumDepth`` is refused, so hostile input cannot
-/// exhaust the stack.
+/// exhaust the stack; objects larger than ``maximumMembers`` and numbers longer than ``maximumNumberBytes``
+/// are refused too. Every step is linear in the input: keys are checked for duplicates with a hash set, and
+/// objects are built without searching their members.
 public struct JSONParser {
     /// How deeply arrays and objects may nest.
     public static let maximumDepth = 64
+    /// How many members one object may have.
+    public static let maximumMembers = 4096
+    /// How many bytes one number may take (digits, sign, point and exponent).
+    public static let maximumNumberBytes = 256
 
     /// Parses one JSON document that spans all of `bytes` (white space around it allowed).
     public static func parse<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(JSONParseError) -> JSONValue {
@@ -80,18 +86,22 @@ public struct JSONParser {
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
         guard depth <= Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth)") }
         index += 1
-        var object = JSONObject()
+        var members: [(key: String, value: JSONValue)] = []
         var seen = Set<[UInt8]>()
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
-            return .object(object)
+            return .object(JSONObject())
         }
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let keyOffset = index
             let key = try parseString()
+            guard members.count < Self.maximumMembers else {
+                throw JSONParseError(offset: keyOffset, reason: "an object has more than \(Self.maximumMembers) members")
+            }
+            // Keys are compared as bytes: canonically equivalent but differently encoded keys are distinct.
             guard seen.insert(Array(key.utf8)).inserted else {
                 throw JSONParseError(offset: keyOffset, reason: "duplicate key '\(key)'")
             }
@@ -99,13 +109,13 @@ public struct JSONParser {
             guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
-            object[key] = try parseValue(depth: depth)
+            members.append((key, try parseValue(depth: depth)))
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1
             case UInt8(ascii: "}"):
                 index += 1
-                return .object(object)
+                return .object(JSONObject(uniqueMembers: members))
             default: throw error("expected ',' or '}'")
             }
         }
@@ -191,7 +201,7 @@ public struct JSONParser {
                         throw error("lone low surrogate")
                     }
                     guard let unicode = Unicode.Scalar(scalar) else { throw error("invalid code point") }
-                    bytes.append(contentsOf: Array(String(Character(unicode)).utf8))
+                    UTF8.encode(unicode) { bytes.append($0) }
                 default: throw error("invalid escape")
                 }
             case 0x00..<0x20:
@@ -228,6 +238,10 @@ public struct JSONParser {
             index += 1
             if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
             guard skipDigits() > 0 else { throw error("expected a digit in exponent") }
+        }
+        // Conversion of a very long digit string is not linear (strtod works in multiple precision).
+        guard index - start <= Self.maximumNumberBytes else {
+            throw JSONParseError(offset: start, reason: "a number is longer than \(Self.maximumNumberBytes) bytes")
         }
         let text = String(decoding: buffer[start..<index], as: UTF8.self)
         if isInteger, let integer = Int64(text) { return .int(integer) }

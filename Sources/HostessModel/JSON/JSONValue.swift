@@ -25,6 +25,10 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     /// An empty object.
     public init() { members = [] }
 
+    /// An object of members whose keys the caller already knows to be unique (the parser checks them with a
+    /// hash set as it reads), so building it is linear, not a search per key.
+    init(uniqueMembers: [(key: String, value: JSONValue)]) { members = uniqueMembers }
+
     /// An object from literal pairs; a later duplicate key replaces the earlier value.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         members = []
@@ -32,6 +36,9 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     }
 
     /// The value for `key`, or nil. Setting nil removes the key.
+    ///
+    /// Both search the members in order, so they suit the small objects code builds and the few known keys a
+    /// decoder looks up; parsed objects are built without them (and the parser bounds their size).
     public subscript(key: String) -> JSONValue? {
         get { members.first(where: { sameBytes($0.key, key) })?.value }
         set {
