@@ -18,8 +18,17 @@ public struct Configuration: Sendable, Equatable {
     public var clientTimeout: Double = 10
     /// Seconds a connection may sit idle (no request, no pending watch) before it is closed.
     public var idleTimeout: Double = 600
-    /// Connections served at once; more are refused with a `capacity` error.
+    /// Connections served at once; more are refused with a `capacity` error. Root and hostessd's own user
+    /// have ``reservedConnections`` more, so that a full daemon still answers its operator.
     public var maxConnections = 4096
+    /// Connections one uid may hold at once (root and hostessd's user are not limited).
+    public var maxConnectionsPerUID = 256
+    /// Watches one connection may have waiting at once.
+    public var maxWatchesPerConnection = 64
+    /// Watches one uid's connections may have waiting together (root is not limited).
+    public var maxWatchesPerUID = 1024
+    /// The limits on reservations (quotas, durations, who may use high priorities).
+    public var reservationPolicy = ReservationPolicy.standard
     /// Extra owner names per uid, from the config file's `owners`.
     public var ownerNames: [UInt32: Set<String>] = [:]
     /// The shared-memory region's name, or nil to publish none.
@@ -67,7 +76,12 @@ public struct Configuration: Sendable, Equatable {
           --heartbeat-interval S   heartbeat interval clients are told to use (default TTL/3, 5)
           --client-timeout S       seconds to send a first line, finish a line, or read a reply (default 10)
           --idle-timeout S         close a connection idle this long with no watch pending (default 600)
-          --max-connections N      connections served at once (default 4096)
+          --max-connections N      connections served at once (default 4096); root and hostessd's user
+                                   may use 16 more
+          --max-connections-per-uid N  connections one uid may hold (default 256; root and hostessd's user
+                                   are not limited)
+          --max-watches-per-connection N  watches one connection may have waiting (default 64)
+          --max-watches-per-uid N  watches one uid may have waiting in all (default 1024; root not limited)
           --shm NAME               shared-memory region to publish the guest book in (env HOSTESS_SHM;
                                    default /hostess-registry)
           --no-shm                 publish no region (clients use the socket only)
@@ -84,6 +98,12 @@ public struct Configuration: Sendable, Equatable {
           --reservations-file PATH where reservations are saved for a restart (default SOCKET.reservations;
                                    none with --stdio unless given)
           --reservation-retention S  seconds ended reservations stay listed (default 600)
+          --reservation-default-duration S  duration of a reservation that names none (default 3600)
+          --reservation-max-duration S  longest duration anyone but root may reserve for (default 86400)
+          --reservation-priority-limit N  highest priority anyone may use (default 100); above it only root
+                                   and the config file's reservationPrivileged
+          --max-reservations-per-holder N  active reservations per uid or key (default 256; root not limited)
+          --max-reserved-servers-per-holder N  servers one uid or key may hold in all (default 1024)
           --config FILE            JSON config file (env HOSTESS_CONFIG); flags override it
           --version                print the version
           -h, --help               show this help
@@ -101,7 +121,9 @@ public struct Configuration: Sendable, Equatable {
         let valued: Set<String> = [
             "--socket", "--ttl", "--heartbeat-interval", "--client-timeout", "--idle-timeout", "--max-connections", "--config",
             "--shm", "--capacity", "--entry-bytes", "--http", "--secrets", "--http-max-connections", "--http-request-timeout",
-            "--reservations-file", "--reservation-retention",
+            "--reservations-file", "--reservation-retention", "--max-connections-per-uid", "--max-watches-per-connection",
+            "--max-watches-per-uid", "--reservation-default-duration", "--reservation-max-duration", "--reservation-priority-limit",
+            "--max-reservations-per-holder", "--max-reserved-servers-per-holder",
         ]
         while index < arguments.count {
             var argument = arguments[index]
@@ -139,25 +161,13 @@ public struct Configuration: Sendable, Equatable {
             case "--stdio": configuration.stdio = true
             case "--no-shm": configuration.sharedMemoryName = nil
             case "--shm": configuration.sharedMemoryName = text
-            case "--capacity":
-                guard let count = Int(text), (1...1_000_000).contains(count) else {
-                    throw .usage("--capacity: expected a whole number from 1 to 1000000, found '\(text)'")
-                }
-                configuration.capacity = count
-            case "--entry-bytes":
-                guard let count = Int(text), (1024...65536).contains(count) else {
-                    throw .usage("--entry-bytes: expected a whole number from 1024 to 65536, found '\(text)'")
-                }
-                configuration.entryBytes = count
+            case "--capacity": configuration.capacity = try count(text, flag, in: 1...1_000_000)
+            case "--entry-bytes": configuration.entryBytes = try count(text, flag, in: 1024...65536)
             case "--socket": configuration.socketPath = text
             case "--http": configuration.httpAddress = text
             case "--secrets": configuration.secretsPath = text
             case "--http-auth-reads": configuration.httpAuthenticateReads = true
-            case "--http-max-connections":
-                guard let count = Int(text), (1...1_000_000).contains(count) else {
-                    throw .usage("--http-max-connections: expected a whole number from 1 to 1000000, found '\(text)'")
-                }
-                configuration.httpMaxConnections = count
+            case "--http-max-connections": configuration.httpMaxConnections = try count(text, flag, in: 1...1_000_000)
             case "--http-request-timeout": configuration.httpRequestTimeout = try seconds(text, flag)
             case "--reservations-file": configuration.reservationsPath = text
             case "--reservation-retention": configuration.reservationRetention = try seconds(text, flag)
@@ -169,11 +179,19 @@ public struct Configuration: Sendable, Equatable {
                 intervalGiven = true
             case "--client-timeout": configuration.clientTimeout = try seconds(text, flag)
             case "--idle-timeout": configuration.idleTimeout = try seconds(text, flag)
-            case "--max-connections":
-                guard let count = Int(text), (1...1_000_000).contains(count) else {
-                    throw .usage("--max-connections: expected a whole number from 1 to 1000000, found '\(text)'")
-                }
-                configuration.maxConnections = count
+            case "--max-connections": configuration.maxConnections = try count(text, flag, in: 1...1_000_000)
+            case "--max-connections-per-uid": configuration.maxConnectionsPerUID = try count(text, flag, in: 1...1_000_000)
+            case "--max-watches-per-connection": configuration.maxWatchesPerConnection = try count(text, flag, in: 1...1_000_000)
+            case "--max-watches-per-uid": configuration.maxWatchesPerUID = try count(text, flag, in: 1...1_000_000)
+            case "--reservation-default-duration":
+                configuration.reservationPolicy.defaultDuration = try milliseconds(text, flag)
+            case "--reservation-max-duration": configuration.reservationPolicy.maximumDuration = try milliseconds(text, flag)
+            case "--reservation-priority-limit":
+                configuration.reservationPolicy.priorityLimit = try count(text, flag, in: ReservationRequest.priorities)
+            case "--max-reservations-per-holder":
+                configuration.reservationPolicy.maximumActivePerHolder = try count(text, flag, in: 1...GuestBook.maximumReservations)
+            case "--max-reserved-servers-per-holder":
+                configuration.reservationPolicy.maximumServersPerHolder = try count(text, flag, in: 1...1_000_000)
             default: break
             }
         }
@@ -209,6 +227,22 @@ public struct Configuration: Sendable, Equatable {
         return configuration
     }
 
+    private static func count(_ text: String, _ what: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let value = Int(text), range.contains(value) else {
+            throw .usage("\(what): expected a whole number from \(range.lowerBound) to \(range.upperBound), found '\(text)'")
+        }
+        return value
+    }
+
+    /// Seconds given on the command line as whole milliseconds, up to the longest reservation (30 days).
+    private static func milliseconds(_ text: String, _ what: String) throws(ConfigurationError) -> Int64 {
+        let limit = ReservationRequest.maximumDuration / 1000
+        guard let value = Double(text), value.isFinite, value >= 0.001, value <= Double(limit) else {
+            throw .usage("\(what): expected seconds from 0.001 to \(limit), found '\(text)'")
+        }
+        return Int64(value * 1000)
+    }
+
     private static func seconds(_ text: String, _ what: String) throws(ConfigurationError) -> Double {
         guard let value = Double(text), value.isFinite, value > 0, value <= 86_400 else {
             throw .usage("\(what): expected seconds greater than 0 and at most 86400, found '\(text)'")
@@ -221,6 +255,9 @@ public struct Configuration: Sendable, Equatable {
     /// Reads a JSON config file:
     /// `{"socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "shm", "capacity",
     ///   "entryBytes", "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout",
+    ///   "maxConnectionsPerUid", "maxWatchesPerConnection", "maxWatchesPerUid", "reservationDefaultDuration",
+    ///   "reservationMaxDuration", "reservationPriorityLimit", "maxReservationsPerHolder",
+    ///   "maxReservedServersPerHolder", "reservationPrivileged": ["alice", "1001", "key:peer-a"],
     ///   "owners": {"alice": ["system"], "1001": ["builder"]}}`; `owners` keys are user names or numeric uids.
     mutating func apply(file path: String, ttlGiven: inout Bool, intervalGiven: inout Bool) throws(ConfigurationError) {
         let bytes: [UInt8]
@@ -236,7 +273,9 @@ public struct Configuration: Sendable, Equatable {
             try reader.rejectUnknownKeys(
                 allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners", "shm", "capacity", "entryBytes",
                     "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout", "reservationsFile",
-                    "reservationRetention",
+                    "reservationRetention", "maxConnectionsPerUid", "maxWatchesPerConnection", "maxWatchesPerUid",
+                    "reservationDefaultDuration", "reservationMaxDuration", "reservationPriorityLimit", "maxReservationsPerHolder",
+                    "maxReservedServersPerHolder", "reservationPrivileged",
                 ])
             if let name = try reader.string("shm") {
                 guard (try? SharedMemory.path(of: name)) != nil else {
@@ -265,6 +304,10 @@ public struct Configuration: Sendable, Equatable {
             if let value = try reader.number("clientTimeout", in: 0.001...86_400) { clientTimeout = value }
             if let value = try reader.number("idleTimeout", in: 0.001...86_400) { idleTimeout = value }
             if let value = try reader.int("maxConnections", in: 1...1_000_000) { maxConnections = Int(value) }
+            if let value = try reader.int("maxConnectionsPerUid", in: 1...1_000_000) { maxConnectionsPerUID = Int(value) }
+            if let value = try reader.int("maxWatchesPerConnection", in: 1...1_000_000) { maxWatchesPerConnection = Int(value) }
+            if let value = try reader.int("maxWatchesPerUid", in: 1...1_000_000) { maxWatchesPerUID = Int(value) }
+            try applyReservationPolicy(reader)
             if let owners = try reader.reader("owners") {
                 for member in owners.object {
                     let uid: UInt32
@@ -285,6 +328,41 @@ public struct Configuration: Sendable, Equatable {
             throw .file(path, "\(error.field ?? "document"): \(error.message)")
         } catch {
             throw .file(path, "\(error)")
+        }
+    }
+}
+
+// MARK: - Reservation policy
+
+extension Configuration {
+    /// Reads the reservation limits of a config file. Durations are in seconds; `reservationPrivileged` names
+    /// who may use priorities above the limit: user names, numeric uids, or `key:ID` for an HTTP key.
+    mutating func applyReservationPolicy(_ reader: JSONReader) throws(HostessError) {
+        let longest = Double(ReservationRequest.maximumDuration / 1000)
+        if let value = try reader.number("reservationDefaultDuration", in: 0.001...longest) {
+            reservationPolicy.defaultDuration = Int64(value * 1000)
+        }
+        if let value = try reader.number("reservationMaxDuration", in: 0.001...longest) {
+            reservationPolicy.maximumDuration = Int64(value * 1000)
+        }
+        let priorities = Int64(ReservationRequest.priorities.lowerBound)...Int64(ReservationRequest.priorities.upperBound)
+        if let value = try reader.int("reservationPriorityLimit", in: priorities) { reservationPolicy.priorityLimit = Int(value) }
+        if let value = try reader.int("maxReservationsPerHolder", in: 1...Int64(GuestBook.maximumReservations)) {
+            reservationPolicy.maximumActivePerHolder = Int(value)
+        }
+        if let value = try reader.int("maxReservedServersPerHolder", in: 1...1_000_000) {
+            reservationPolicy.maximumServersPerHolder = Int(value)
+        }
+        for (position, name) in (try reader.strings("reservationPrivileged") ?? []).enumerated() {
+            if name.hasPrefix("key:"), name.count > 4 {
+                reservationPolicy.privilegedHolders.insert(.key(String(name.dropFirst(4))))
+            } else if let uid = UInt32(name) ?? Syscall.userID(name: name) {
+                reservationPolicy.privilegedHolders.insert(.user(uid: uid))
+            } else {
+                throw HostessError(
+                    .badRequest, "no user '\(name)' on this machine (give a user name, a uid, or key:ID)",
+                    field: "reservationPrivileged[\(position)]")
+            }
         }
     }
 }

@@ -91,12 +91,13 @@ final class Connection {
         consumed = 0
     }
 
-    /// Moves the client's deadlines later by the time the loop did not run: a stalled daemon is not a slow client.
-    func postpone(by nanoseconds: UInt64) {
-        openedAt &+= nanoseconds
-        lastActivity &+= nanoseconds
-        lastWriteProgress &+= nanoseconds
-        partialSince = partialSince.map { $0 &+ nanoseconds }
+    /// Moves the client's deadlines later by the time the loop did not run (a stalled daemon is not a slow
+    /// client), never past `now`.
+    func postpone(by nanoseconds: UInt64, now: UInt64) {
+        openedAt = min(openedAt &+ nanoseconds, now)
+        lastActivity = min(lastActivity &+ nanoseconds, now)
+        lastWriteProgress = min(lastWriteProgress &+ nanoseconds, now)
+        partialSince = partialSince.map { min($0 &+ nanoseconds, now) }
     }
 
     /// Whether part of a line is buffered.

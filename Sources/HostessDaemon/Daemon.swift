@@ -22,6 +22,8 @@ public final class Daemon {
     private static let outputHighWater = 1 << 20
     /// Longest wait between housekeeping passes (evictions, client deadlines), in nanoseconds.
     private static let tickNanoseconds: UInt64 = 250_000_000
+    /// Connections root and hostessd's own user may open beyond `--max-connections`.
+    private static let reservedConnections = 16
     /// A gap between two turns of the loop longer than this means the loop did not run (it waits at most a
     /// tick): the gap is credited to every deadline.
     private static let stallNanoseconds: UInt64 = 1_000_000_000
@@ -34,6 +36,10 @@ public final class Daemon {
     private let signalFD: Int32
     private var connections: [UInt64: Connection] = [:]
     private var watchers: Set<UInt64> = []
+    /// Open connections per uid (`--max-connections-per-uid`).
+    private var connectionsByUID: [UInt32: Int] = [:]
+    /// Watches waiting per uid (`--max-watches-per-uid`).
+    private var watchesByUID: [UInt32: Int] = [:]
     private var nextToken = Token.firstConnection
     private var ownerNamesByUID: [UInt32: Set<String>] = [:]
     private var stdio: Connection?
@@ -76,6 +82,7 @@ public final class Daemon {
             throw .system(error)
         }
         service.reservationRetention = Int64(configuration.reservationRetention * 1000)
+        service.reservationPolicy = configuration.reservationPolicy
         service.statusFacts = [
             "version": .string(version), "pid": .int(Int64(getpid())),
             "socket": configuration.stdio ? .null : .string(configuration.socketPath),
@@ -280,14 +287,11 @@ public final class Daemon {
                 caller: Caller(uid: credentials.uid, ownerNames: ownerNames(uid: credentials.uid)), pid: credentials.pid,
                 now: now)
             nextToken += 1
-            guard connections.count < configuration.maxConnections else {
-                connection.enqueue(
-                    service.reply(
-                        id: .null,
-                        error: HostessError(.capacity, "hostessd serves at most \(configuration.maxConnections) connections; try again later")))
+            if let refusal = connectionRefusal(uid: credentials.uid) {
+                connection.enqueue(service.reply(id: .null, error: HostessError(.capacity, refusal)))
                 _ = connection.flush(now: now)
                 Syscall.close(fd)
-                Log.warning("refused uid \(credentials.uid) pid \(credentials.pid): \(configuration.maxConnections) connections open")
+                Log.warning("refused uid \(credentials.uid) pid \(credentials.pid): \(refusal)")
                 continue
             }
             do { try epoll.add(fd, events: .readable, token: connection.token) } catch {
@@ -296,7 +300,24 @@ public final class Daemon {
                 continue
             }
             connections[connection.token] = connection
+            connectionsByUID[credentials.uid, default: 0] += 1
         }
+    }
+
+    /// Why a new connection of `uid` is refused, or nil. One uid may hold `--max-connections-per-uid`; root
+    /// and hostessd's own user are not limited that way and have ``reservedConnections`` slots beyond
+    /// `--max-connections`, so that a daemon others filled still answers its operator.
+    private func connectionRefusal(uid: UInt32) -> String? {
+        let privileged = uid == 0 || uid == geteuid()
+        let held = connectionsByUID[uid] ?? 0
+        if !privileged && held >= configuration.maxConnectionsPerUID {
+            return "uid \(uid) already has \(held) connections open, the most one user may (--max-connections-per-uid); close some first"
+        }
+        let limit = configuration.maxConnections + (privileged ? Self.reservedConnections : 0)
+        guard connections.count < limit else {
+            return "hostessd serves at most \(configuration.maxConnections) connections; try again later"
+        }
+        return nil
     }
 
     private func ownerNames(uid: UInt32) -> Set<String> {
@@ -316,6 +337,8 @@ public final class Daemon {
         }
         handleLines(connection, now: now)
         publishChanges()
+        // Watches held back by the high-water mark are answered as the client reads.
+        answerDueWatches(connection, now: now)
         settle(connection)
         // Both directions gone (EPOLLHUP/EPOLLERR): nothing more can be written either.
         if events.contains(.closed) && connections[connection.token] != nil && connection.isSocket {
@@ -344,7 +367,6 @@ public final class Daemon {
                 return true
             case .success(let count?):
                 connection.input.append(contentsOf: readBuffer[..<count])
-                connection.lastActivity = now
                 if count < readBuffer.count || stdioNeedsPolling { return true }
             }
         }
@@ -377,10 +399,11 @@ public final class Daemon {
                 Log.warning("\(connection.label): request line over \(Limits.lineBytes) bytes; closing")
                 return
             case .line(let line):
+                connection.partialSince = nil
+                // A blank line is no request: it neither counts as the first one nor keeps the connection alive.
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 connection.hasSentLine = true
                 connection.lastActivity = now
-                connection.partialSince = nil
-                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 let wall = SystemClock.wallMilliseconds()
                 let before = service.book.revision
                 switch service.handle(
@@ -388,9 +411,7 @@ public final class Daemon {
                     now: Timestamp(wallMilliseconds: wall, monotonicNanoseconds: now))
                 {
                 case .reply(let reply): connection.enqueue(reply)
-                case .park(let watch):
-                    connection.watches.append(watch)
-                    watchers.insert(connection.token)
+                case .park(let watch): park(watch, on: connection)
                 }
                 if service.book.revision != before, let changes = service.book.changes(since: before) {
                     for change in changes where change.kind != .terminals && change.kind != .hold {
@@ -420,7 +441,9 @@ public final class Daemon {
 
     private func close(_ connection: Connection, reason: String?) {
         guard connections.removeValue(forKey: connection.token) != nil else { return }
-        watchers.remove(connection.token)
+        forgetWatches(of: connection)
+        connectionsByUID[connection.caller.uid, default: 1] -= 1
+        if connectionsByUID[connection.caller.uid] == 0 { connectionsByUID.removeValue(forKey: connection.caller.uid) }
         if let reason { Log.info("closed \(connection.label): \(reason)") }
         let now = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: SystemClock.monotonicNanoseconds())
         for entry in service.endSession(connection: connection.token, now: now) {
@@ -443,6 +466,62 @@ public final class Daemon {
 
     // MARK: Watches
 
+    /// Parks a watch, or refuses it when its connection or its uid already has as many waiting as allowed:
+    /// each waiting watch holds memory, and its answer output, until the revision moves.
+    private func park(_ watch: Service.Watch, on connection: Connection) {
+        let uid = connection.caller.uid
+        let waiting = watchesByUID[uid] ?? 0
+        var refusal: String?
+        if connection.watches.count >= configuration.maxWatchesPerConnection {
+            refusal =
+                "this connection has \(connection.watches.count) watches waiting, the most one may (--max-watches-per-connection); wait for their answers"
+        } else if !connection.caller.isRoot && waiting >= configuration.maxWatchesPerUID {
+            refusal = "uid \(uid) has \(waiting) watches waiting, the most one user may (--max-watches-per-uid); wait for their answers"
+        }
+        if let refusal {
+            connection.enqueue(service.reply(id: watch.requestID, error: HostessError(.capacity, refusal, field: "command")))
+            return
+        }
+        connection.watches.append(watch)
+        watchesByUID[uid] = waiting + 1
+        watchers.insert(connection.token)
+    }
+
+    /// Drops a closing connection's watches from the counts.
+    private func forgetWatches(of connection: Connection) {
+        watchers.remove(connection.token)
+        let uid = connection.caller.uid
+        let left = (watchesByUID[uid] ?? 0) - connection.watches.count
+        watchesByUID[uid] = left > 0 ? left : nil
+    }
+
+    /// Answers a connection's watches that are due (the revision passed, or the deadline came), in order,
+    /// while its unread output stays under the high-water mark; the rest wait until it reads. The caller
+    /// settles the connection.
+    /// - Returns: whether any was answered.
+    @discardableResult
+    private func answerDueWatches(_ connection: Connection, now: UInt64) -> Bool {
+        guard !connection.watches.isEmpty else { return false }
+        let revision = service.book.revision
+        var kept: [Service.Watch] = []
+        for watch in connection.watches {
+            if (watch.sinceRevision < revision || watch.deadline <= now) && connection.pendingOutput < Self.outputHighWater {
+                connection.enqueue(service.answer(watch))
+            } else {
+                kept.append(watch)
+            }
+        }
+        let answered = connection.watches.count - kept.count
+        guard answered > 0 else { return false }
+        connection.watches = kept
+        connection.lastActivity = now
+        let uid = connection.caller.uid
+        let left = (watchesByUID[uid] ?? 0) - answered
+        watchesByUID[uid] = left > 0 ? left : nil
+        if kept.isEmpty { watchers.remove(connection.token) }
+        return true
+    }
+
     private func answerWatches() {
         http?.answerParked(service: &service, facts: facts) { [publisher, reservationStore] service in
             Daemon.publish(&service, to: publisher, store: reservationStore)
@@ -451,14 +530,9 @@ public final class Daemon {
         let revision = service.book.revision
         guard revision != answeredRevision else { return }
         answeredRevision = revision
+        let now = SystemClock.monotonicNanoseconds()
         for token in watchers {
-            guard let connection = connections[token] else { continue }
-            let ready = connection.watches.filter { $0.sinceRevision < revision }
-            guard !ready.isEmpty else { continue }
-            connection.watches.removeAll { $0.sinceRevision < revision }
-            connection.lastActivity = SystemClock.monotonicNanoseconds()
-            for watch in ready { connection.enqueue(service.answer(watch)) }
-            if connection.watches.isEmpty { watchers.remove(token) }
+            guard let connection = connections[token], answerDueWatches(connection, now: now) else { continue }
             settle(connection)
         }
     }
@@ -497,8 +571,8 @@ public final class Daemon {
         lastTurn = now
         guard gap > Self.stallNanoseconds else { return }
         service.postponeDeadlines(by: gap)
-        for connection in connections.values { connection.postpone(by: gap) }
-        http?.postponeDeadlines(by: gap)
+        for connection in connections.values { connection.postpone(by: gap, now: now) }
+        http?.postponeDeadlines(by: gap, now: now)
         Log.warning(
             "the loop did not run for \(Double(gap / 1_000_000) / 1000) s (stopped, or a request took that long); heartbeat and client deadlines moved by as much"
         )
@@ -549,13 +623,9 @@ public final class Daemon {
 
     private func expireWatches(now: UInt64) {
         for token in watchers {
-            guard let connection = connections[token] else { continue }
-            let expired = connection.watches.filter { $0.deadline <= now }
-            guard !expired.isEmpty else { continue }
-            connection.watches.removeAll { $0.deadline <= now }
-            connection.lastActivity = now
-            for watch in expired { connection.enqueue(service.answer(watch)) }
-            if connection.watches.isEmpty { watchers.remove(token) }
+            guard let connection = connections[token], connection.watches.contains(where: { $0.deadline <= now }),
+                answerDueWatches(connection, now: now)
+            else { continue }
             settle(connection)
         }
     }

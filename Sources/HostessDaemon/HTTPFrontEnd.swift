@@ -433,13 +433,14 @@ final class HTTPFrontEnd {
         parkedTokens.compactMap { connections[$0]?.parked?.deadline }.min()
     }
 
-    /// Moves every client's request, write and keep-alive deadlines later by the time the loop did not run.
-    func postponeDeadlines(by nanoseconds: UInt64) {
+    /// Moves every client's request, write and keep-alive deadlines later by the time the loop did not run,
+    /// never past `now`.
+    func postponeDeadlines(by nanoseconds: UInt64, now: UInt64) {
         for connection in connections.values {
-            connection.openedAt &+= nanoseconds
-            connection.requestStartedAt = connection.requestStartedAt.map { $0 &+ nanoseconds }
-            connection.lastActivity &+= nanoseconds
-            connection.lastWriteProgress &+= nanoseconds
+            connection.openedAt = min(connection.openedAt &+ nanoseconds, now)
+            connection.requestStartedAt = connection.requestStartedAt.map { min($0 &+ nanoseconds, now) }
+            connection.lastActivity = min(connection.lastActivity &+ nanoseconds, now)
+            connection.lastWriteProgress = min(connection.lastWriteProgress &+ nanoseconds, now)
         }
     }
 

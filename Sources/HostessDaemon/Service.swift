@@ -58,6 +58,12 @@ public struct Service: Sendable {
     /// How long ended reservations are kept for inspection, in milliseconds.
     public var reservationRetention: Int64 = 600_000
 
+    /// The limits on reservations (see ``ReservationPolicy``).
+    public var reservationPolicy: ReservationPolicy {
+        get { book.reservationPolicy }
+        set { book.reservationPolicy = newValue }
+    }
+
     /// Heartbeats handled since ``takeHeartbeats()`` was last called: id and wall-clock time.
     public private(set) var heartbeats: [(id: String, wallMilliseconds: Int64)] = []
 

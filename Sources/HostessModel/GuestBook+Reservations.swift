@@ -4,8 +4,6 @@ extension GuestBook {
     /// Most reservations kept at once, active and ended together; past it the oldest ended ones are
     /// forgotten first, and when only active ones are left a new reservation is refused with `capacity`.
     public static let maximumReservations = 16_384
-    /// Most active reservations one holder (a uid other than root's, or an HTTP key) may have at once.
-    public static let maximumReservationsPerHolder = 256
 
     /// Reserves `request.count` servers matching `request.filter` that no other active reservation holds, all
     /// or none. When too few are free, reservations of strictly lower priority are preempted, lowest priority
@@ -16,8 +14,12 @@ extension GuestBook {
     ///   - caller: who asks; the holder is its HTTP key or else its uid.
     ///   - session: the connection whose close ends it, for `session: true`.
     /// - Returns: the reservation.
+    /// A request without a duration gets the policy's default one; the policy's quotas, longest duration and
+    /// priority limit apply to every holder but root (see ``ReservationPolicy``).
+    ///
     /// - Throws: `conflict` saying how many servers matched and how many were free; `capacity` when the
-    ///   servers' new wire form would not fit the region, or too many reservations are kept.
+    ///   servers' new wire form would not fit the region, too many reservations are kept, or the holder's
+    ///   quota is used up; `forbidden` for a duration or priority the holder may not use.
     @discardableResult
     public mutating func reserve(
         _ request: ReservationRequest, id: String, by caller: Caller, session: UInt64?, now: Timestamp
@@ -31,13 +33,13 @@ extension GuestBook {
             throw HostessError(.capacity, "\(reservations.count) reservations are active; cancel some first")
         }
         let holder: Reservation.Holder = caller.key.map(Reservation.Holder.key) ?? .user(uid: caller.uid)
-        if holder != .user(uid: 0) {
-            let held = reservations.values.filter { $0.status == .active && $0.holder == holder }.count
-            guard held < Self.maximumReservationsPerHolder else {
-                throw HostessError(
-                    .capacity, "\(holder) holds \(held) active reservations, the most one holder may; cancel some first", field: "count")
-            }
+        var active = 0
+        var serversHeld = 0
+        for reservation in reservations.values where reservation.status == .active && reservation.holder == holder {
+            active += 1
+            serversHeld += reservation.serverIDs.count
         }
+        let duration = try reservationPolicy.admit(request, holder: holder, active: active, servers: serversHeld)
         var matchFilter = request.filter
         matchFilter.unreserved = false
         let matching = query(matchFilter)
@@ -73,7 +75,7 @@ extension GuestBook {
         lastToken = max(lastToken &+ 1, UInt64(clamping: wall) &* 1000)
         let reservation = Reservation(
             id: id, requestedBy: request.requestedBy ?? holder.description, holder: holder, filter: request.filter,
-            count: request.count, serverIDs: granted, createdAt: wall, duration: request.duration, priority: request.priority,
+            count: request.count, serverIDs: granted, createdAt: wall, duration: duration, priority: request.priority,
             token: lastToken, session: request.session)
         reservations[id] = reservation
         if let session, request.session { reservationSessions[id] = session }
@@ -97,7 +99,7 @@ extension GuestBook {
         guard reservation.status == .active else {
             throw HostessError(.conflict, "reservation \(id) already ended (\(reservation.status.rawValue))", field: "reservationId")
         }
-        end(id, status: .cancelled, reason: "cancelled by \(caller.key.map { "key \($0)" } ?? "uid \(caller.uid)")", at: now.wallMilliseconds)
+        end(id, status: .cancelled, reason: "cancelled by \(caller)", at: now.wallMilliseconds)
         return reservations[id] ?? reservation
     }
 

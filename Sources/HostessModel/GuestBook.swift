@@ -1,7 +1,7 @@
 // MARK: - Caller
 
 /// Who is asking, as the kernel reported it, and which owner names that user may act as.
-public struct Caller: Hashable, Sendable {
+public struct Caller: Hashable, Sendable, CustomStringConvertible {
     /// The caller's user id (from SO_PEERCRED on a socket).
     public var uid: UInt32
     /// Owner names this user may register and change: its own user name plus names the operator mapped to it.
@@ -15,6 +15,9 @@ public struct Caller: Hashable, Sendable {
         self.ownerNames = ownerNames
         self.key = key
     }
+
+    /// `key ID` for a remote caller, `uid N` for a local one: how messages name the caller.
+    public var description: String { key.map { "key \($0)" } ?? "uid \(uid)" }
 
     /// Whether the caller is root, who may act as any owner.
     public var isRoot: Bool { uid == 0 }
@@ -151,6 +154,8 @@ public struct GuestBook: Sendable {
     var reservationSessions: [String: UInt64] = [:]
     /// The last fencing token granted.
     var lastToken: UInt64 = 0
+    /// The limits on reservations; the standard ones unless the operator configured others.
+    public var reservationPolicy = ReservationPolicy.standard
     private var changeLog: [Change] = []
     private var changeLogStart = 0
 
@@ -490,7 +495,7 @@ public struct GuestBook: Sendable {
             let names = caller.ownerNames.sorted().joined(separator: ", ")
             throw HostessError(
                 .forbidden,
-                "uid \(caller.uid) may not \(action) '\(id)': owner '\(owner)' is not among this user's owner names (\(names.isEmpty ? "none" : names))",
+                "\(caller) may not \(action) '\(id)': owner '\(owner)' is not among the owner names it may act as (\(names.isEmpty ? "none" : names))",
                 field: "owner")
         }
     }

@@ -110,17 +110,15 @@ struct LifecycleTests {
         #expect(answered == 1000)
     }
 
-    @Test("past --max-connections a client is refused with a capacity error")
+    @Test("past --max-connections and the 16 slots kept for root a client is refused with a capacity error")
     func connectionCap() throws {
         let daemon = try DaemonProcess(["--max-connections", "2"])
         usleep(200_000)  // let the daemon see the start-up probe connection close
-        let first = try daemon.client()
-        let second = try daemon.client()
-        #expect(try first.request("status").errorCode == nil)
-        #expect(try second.request("status").errorCode == nil)
-        let third = try daemon.client()
-        #expect(try third.readReply().errorCode == "capacity")
-        #expect(third.isClosedByPeer(within: 2))
+        let served = try (0..<(2 + 16)).map { _ in try daemon.client() }
+        for client in served { #expect(try client.request("status").errorCode == nil) }
+        let refused = try daemon.client()
+        #expect(try refused.readReply().errorCode == "capacity")
+        #expect(refused.isClosedByPeer(within: 2))
     }
 
     @Test("bad flags exit 2 with a message; --help and --version exit 0", arguments: [

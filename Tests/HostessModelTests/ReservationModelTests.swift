@@ -164,7 +164,8 @@ struct ReservationModelTests {
         let before = Snapshot(book)
         let refused = #expect(throws: HostessError.self) {
             try book.reserve(
-                request(count: shortfall.count, classCode: shortfall.classCode, capabilities: shortfall.capabilities), id: "new", by: alice,
+                // By root, whom no holder quota limits, so that the count alone decides.
+                request(count: shortfall.count, classCode: shortfall.classCode, capabilities: shortfall.capabilities), id: "new", by: root,
                 session: nil, now: at(second))
         }
         #expect(refused?.code == .conflict)
@@ -398,10 +399,10 @@ struct ReservationModelTests {
         #expect(!book.savedReservations.reservations.contains { $0.id == "r" }, "an ended reservation is not saved state")
     }
 
-    @Test("one holder may keep at most maximumReservationsPerHolder active reservations; root is not limited")
+    @Test("one holder may keep at most maximumActivePerHolder active reservations; root is not limited")
     func perHolderLimit() throws {
-        let limit = GuestBook.maximumReservationsPerHolder
-        var (book, _) = try makeBook(classes: [limit + 2])
+        var (book, _) = try makeBook(classes: [ReservationPolicy.standard.maximumActivePerHolder + 2])
+        let limit = book.reservationPolicy.maximumActivePerHolder
         for index in 0..<limit { try book.reserve(request(count: 1), id: "b\(index)", by: bob, session: nil, now: at(0)) }
         let before = Snapshot(book)
         let refused = #expect(throws: HostessError.self) { try book.reserve(request(count: 1), id: "over", by: bob, session: nil, now: at(0)) }
@@ -495,14 +496,16 @@ struct ReservationModelTests {
 
     // MARK: Expiry and retention
 
-    @Test("a reservation expires exactly at expiresAt and frees its servers; one without a duration lasts")
+    @Test("a reservation expires exactly at expiresAt and frees its servers; one without a duration gets the policy's default")
     func expiry() throws {
         var (book, ids) = try makeBook(classes: [3])
         let timed = try book.reserve(request(count: 2, duration: 1500), id: "timed", by: alice, session: nil, now: at(0))
         let lasting = try book.reserve(request(count: 1), id: "lasting", by: alice, session: nil, now: at(0))
         #expect(timed.expiresAt == epoch + 1500)
-        #expect(lasting.expiresAt == nil)
-        #expect(lasting.json(servers: []).objectValue?["expiresAt"] == .null)
+        let standard = ReservationPolicy.standard.defaultDuration
+        #expect(lasting.duration == standard)
+        #expect(lasting.expiresAt == epoch + standard)
+        #expect(lasting.json(servers: []).objectValue?["expiresAt"] == .int(epoch + standard))
         let before = book.revision
         #expect(book.expireReservations(now: at(1499 * millisecond), retention: 600_000) == [])
         #expect(book.revision == before, "nothing due: no change")
@@ -516,9 +519,9 @@ struct ReservationModelTests {
         #expect(book.query(ServerFilter(unreserved: true)).map(\.id) == Array(ids[0].prefix(2)))
         #expect(book.reservations(status: .expired).map(\.id) == ["timed"])
         #expect(book.reservations(status: .active).map(\.id) == ["lasting"])
-        // Much later the one without a duration is still active.
-        #expect(book.expireReservations(now: at(30 * 24 * 3600 * second), retention: 600_000) == [])
-        #expect(try book.reservation(id: "lasting").status == .active)
+        // The one without a duration lasts the default duration, not for ever.
+        #expect(book.expireReservations(now: at(UInt64(standard - 1) * millisecond), retention: 600_000) == [])
+        #expect(book.expireReservations(now: at(UInt64(standard) * millisecond), retention: 600_000) == ["lasting"])
         expectConsistent(book)
     }
 
@@ -527,7 +530,7 @@ struct ReservationModelTests {
         var (book, _) = try makeBook(classes: [3])
         try book.reserve(request(count: 1, duration: 1000), id: "expires", by: alice, session: nil, now: at(0))
         try book.reserve(request(count: 1), id: "cancelled", by: alice, session: nil, now: at(0))
-        try book.reserve(request(count: 1), id: "active", by: alice, session: nil, now: at(0))
+        try book.reserve(request(count: 1, duration: book.reservationPolicy.maximumDuration), id: "active", by: alice, session: nil, now: at(0))
         try book.cancelReservation(id: "cancelled", by: alice, now: at(1 * second))
         book.expireReservations(now: at(1 * second), retention: 10_000)
         #expect(book.reservations().map(\.status).sorted { $0.rawValue < $1.rawValue } == [.active, .cancelled, .expired])
@@ -539,7 +542,7 @@ struct ReservationModelTests {
         let gone = #expect(throws: HostessError.self) { try book.reservation(id: "expires") }
         #expect(gone?.code == .notFound)
         #expect(gone?.field == "reservationId")
-        book.expireReservations(now: at(100_000 * second), retention: 10_000)
+        book.expireReservations(now: at(80_000 * second), retention: 10_000)
         #expect(try book.reservation(id: "active").status == .active)
     }
 
@@ -639,9 +642,12 @@ struct ReservationModelTests {
         #expect(saved.reservations.map(\.id).sorted() == ["kept", "session"], "only active reservations are saved")
         #expect(throws: HostessError.self, "an ended one is history, not state: it does not come back") { try new.reservation(id: "done") }
         expectConsistent(new)
-        let next = try new.reserve(request(count: 1), id: "next", by: alice, session: nil, now: Timestamp(wallMilliseconds: 0, monotonicNanoseconds: 6 * second))
+        let next = try new.reserve(
+            request(count: 1), id: "next", by: alice, session: nil, now: Timestamp(wallMilliseconds: 0, monotonicNanoseconds: 6 * second))
         #expect(next.token > saved.lastToken)
         #expect(next.token > saved.reservations.map(\.token).max() ?? 0)
+        // Made at wall time 0 (a clock gone back), it would expire at once below: out of the way.
+        try new.cancelReservation(id: "next", by: alice, now: at(6 * second))
         // Expiry still runs from the original createdAt.
         #expect(new.expireReservations(now: at(59_999 * millisecond), retention: 600_000) == [])
         #expect(new.expireReservations(now: at(60 * second), retention: 600_000) == ["kept"])
@@ -731,5 +737,66 @@ struct ReservationModelTests {
         #expect(defaults.filter == ServerFilter())
         // The wire form reads back.
         #expect(try ReservationRequest(reader: JSONReader(high.json.objectValue ?? [:])) == high)
+    }
+}
+
+// MARK: - Policy
+
+@Suite("the reservation policy: quotas, durations, priorities")
+struct ReservationPolicyTests {
+    private let nobody = Caller(uid: 65534, ownerNames: ["nobody"])
+
+    @Test("the attack: nobody at priority 1,000,000 with no duration cannot preempt root; at the limit it gets the default duration")
+    func noForeverPreemption() throws {
+        var (book, _) = try makeBook(classes: [2])
+        try book.reserve(request(count: 2), id: "root's", by: root, session: nil, now: at(0))
+        let before = Snapshot(book)
+        let refused = #expect(throws: HostessError.self) {
+            try book.reserve(request(count: 2, priority: 1_000_000), id: "grab", by: nobody, session: nil, now: at(second))
+        }
+        #expect(refused?.code == .forbidden)
+        #expect(refused?.field == "priority")
+        #expect(refused?.message.contains("above 100") == true, "\(refused?.message ?? "")")
+        #expect(Snapshot(book) == before)
+        let limited = try book.reserve(request(count: 2, priority: 100), id: "limited", by: nobody, session: nil, now: at(second))
+        #expect(limited.expiresAt == wall(second) + ReservationPolicy.standard.defaultDuration)
+        #expect(book.expireReservations(now: at(second + UInt64(ReservationPolicy.standard.defaultDuration) * millisecond), retention: 0) == ["limited"])
+    }
+
+    @Test("holders the configuration names may use priorities above the limit, users and keys alike")
+    func privilegedHolders() throws {
+        var (book, _) = try makeBook(classes: [3])
+        book.reservationPolicy.privilegedHolders = [.user(uid: 1000), .key("ops-key")]
+        try book.reserve(request(count: 1, priority: 500), id: "alice", by: alice, session: nil, now: at(0))
+        try book.reserve(request(count: 1, priority: 500), id: "ops", by: opsKey, session: nil, now: at(0))
+        let refused = #expect(throws: HostessError.self) {
+            try book.reserve(request(count: 1, priority: 500), id: "bob", by: bob, session: nil, now: at(0))
+        }
+        #expect(refused?.code == .forbidden)
+        try book.reserve(request(count: 1, priority: 1_000_000), id: "root", by: root, session: nil, now: at(0))
+    }
+
+    @Test("a holder other than root may hold at most maximumServersPerHolder servers and ask for at most maximumDuration")
+    func serversAndDuration() throws {
+        var (book, _) = try makeBook(classes: [12])
+        book.reservationPolicy.maximumServersPerHolder = 5
+        try book.reserve(request(count: 3), id: "a", by: bob, session: nil, now: at(0))
+        let before = Snapshot(book)
+        let tooMany = #expect(throws: HostessError.self) { try book.reserve(request(count: 3), id: "b", by: bob, session: nil, now: at(0)) }
+        #expect(tooMany?.code == .capacity)
+        #expect(tooMany?.message == "uid 1001 holds 3 servers; 3 more would pass the 5 one holder may hold")
+        #expect(Snapshot(book) == before)
+        try book.reserve(request(count: 2), id: "c", by: bob, session: nil, now: at(0))
+        try book.reserve(request(count: 6), id: "root", by: root, session: nil, now: at(0))
+
+        let longest = book.reservationPolicy.maximumDuration
+        let tooLong = #expect(throws: HostessError.self) {
+            try book.reserve(request(count: 1, duration: longest + 1), id: "d", by: alice, session: nil, now: at(0))
+        }
+        #expect(tooLong?.code == .forbidden)
+        #expect(tooLong?.field == "duration")
+        try book.cancelReservation(id: "root", by: root, now: at(0))
+        try book.reserve(request(count: 1, duration: longest), id: "e", by: alice, session: nil, now: at(0))
+        try book.reserve(request(count: 1, duration: ReservationRequest.maximumDuration), id: "f", by: root, session: nil, now: at(0))
     }
 }
