@@ -1,7 +1,6 @@
 import Glibc
 import HostessClient
 import HostessModel
-import HostessRegion
 import HostessSystem
 
 // MARK: - Command table
@@ -23,7 +22,7 @@ struct Context: Sendable {
 
     let socketPath: String?
     let json: Bool
-    /// `--via`, when given: otherwise reads use the region when one can be opened.
+    /// `--via`, when given: otherwise reads use the region while its writer lives, else the socket.
     let via: Via?
     /// `--shm`, when given.
     let sharedMemoryName: String?
@@ -34,23 +33,19 @@ struct Context: Sendable {
 
     func client() throws(HostessError) -> HostessClient { try HostessClient(socketPath: socketPath) }
 
-    /// The region to read from, or nil to use the socket. Its name is `--shm`, else `$HOSTESS_SHM`, else the
-    /// one the daemon reports in `status`, else `/hostess-registry`. With `--via shm` a region that cannot be
-    /// opened is an error; without `--via` the socket is used instead.
-    func region() async throws -> RegionReader? {
-        if via == .socket || remote != nil { return nil }
-        var name = sharedMemoryName ?? EnvironmentVariables.current["HOSTESS_SHM"].flatMap { $0.isEmpty ? nil : $0 }
-        if name == nil, let status = try? await client().status() {
-            guard case .string(let reported)? = status["shm"] else {
-                if via == .shm { throw HostessError(.unavailable, "hostessd publishes no shared-memory region (--no-shm)") }
-                return nil
+    /// How `get`, `list` and `query` read: the region of the daemon at the socket (`--shm`, else
+    /// `$HOSTESS_SHM`, else the one it reports in `status`) while its writer lives, else the socket; `--via`
+    /// narrows that to one source. The writer's liveness is asked of the kernel once per command.
+    func reader() -> GuestBookReader {
+        let route: GuestBookReader.Route =
+            switch via {
+            case .shm: .sharedMemory
+            case .socket: .socket
+            case nil: .automatic
             }
-            name = reported
-        }
-        do { return try RegionReader(name: name ?? "/hostess-registry") } catch {
-            if via == .shm { throw HostessError(.unavailable, "\(error)") }
-            return nil
-        }
+        return GuestBookReader(
+            socketPath: socketPath, sharedMemoryName: sharedMemoryName, route: route,
+            warning: { FileHandleWriter.standardError("hostess: warning: \($0)\n") })
     }
 }
 
@@ -93,30 +88,15 @@ let commands: [Command] = [
         name: "get", summary: "show one entry", usage: "usage: hostess [--via shm|socket] get ID", valued: [], flags: [],
         run: { arguments, context in
             let id = try arguments.expect("id")[0]
-            let entry: GuestBookEntry
-            if let region = try await context.region() {
-                guard let found = try region.getServer(id) else {
-                    throw HostessError(.notFound, "no server '\(id)' in the guest book (read from shared memory \(region.name))")
-                }
-                entry = found
-            } else if let remote = context.remote {
-                entry = try remote.getServer(id)
-            } else {
-                entry = try await context.client().getServer(id)
-            }
+            let entry = if let remote = context.remote { try remote.getServer(id) } else { try await context.reader().getServer(id) }
             print(context.json ? entry.json.jsonText : Output.details(entry))
         }),
     Command(
         name: "list", summary: "list every entry", usage: "usage: hostess [--via shm|socket] list", valued: [], flags: [],
         run: { arguments, context in
             _ = try arguments.expect()
-            if let region = try await context.region() {
-                Output.entries(try region.listAll(), json: context.json)
-            } else if let remote = context.remote {
-                Output.entries(try remote.listAll(), json: context.json)
-            } else {
-                Output.entries(try await context.client().listAll(), json: context.json)
-            }
+            let entries = if let remote = context.remote { try remote.listAll() } else { try await context.reader().listAll() }
+            Output.entries(entries, json: context.json)
         }),
     Command(
         name: "query", summary: "list the entries matching a filter",
@@ -126,20 +106,15 @@ let commands: [Command] = [
 
             Every criterion given must hold; --capability may repeat and all must be present; --unreserved
             leaves out servers a reservation holds.
-            get, list and query read the shared-memory region when one can be opened (--via shm insists on it,
-            --via socket skips it).
+            get, list and query read the daemon's shared-memory region while its writer lives, else the
+            socket (--via shm insists on the region, --via socket skips it).
             """,
         valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals"], flags: ["--unreserved"],
         run: { arguments, context in
             _ = try arguments.expect()
             let filter = try serverFilter(arguments)
-            if let region = try await context.region() {
-                Output.entries(try region.query(filter), json: context.json)
-            } else if let remote = context.remote {
-                Output.entries(try remote.query(filter), json: context.json)
-            } else {
-                Output.entries(try await context.client().query(filter), json: context.json)
-            }
+            let entries = if let remote = context.remote { try remote.query(filter) } else { try await context.reader().query(filter) }
+            Output.entries(entries, json: context.json)
         }),
     Command(
         name: "mark-in-use", summary: "record that a connectome uses a terminal",
