@@ -172,7 +172,8 @@ public final class GuestBookReader: Sendable {
     /// The socket client, connected on first use.
     private func client() throws(HostessError) -> HostessClient {
         if let client = state.withLock({ $0.client }) { return client }
-        let fresh = try HostessClient(socketPath: socketPath)
+        // Its outages surface as the errors of the reads that meet them, not as log lines.
+        let fresh = try HostessClient(socketPath: socketPath, events: { _ in })
         return state.withLock { state in
             if let client = state.client { return client }
             state.client = fresh

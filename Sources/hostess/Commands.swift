@@ -31,7 +31,8 @@ struct Context: Sendable {
     /// The HTTP interface to use instead of the socket (`--http`).
     let remote: RemoteHostess?
 
-    func client() throws(HostessError) -> HostessClient { try HostessClient(socketPath: socketPath) }
+    /// A socket client for one command: an outage is an error the command reports, not a log line.
+    func client() throws(HostessError) -> HostessClient { try HostessClient(socketPath: socketPath, events: { _ in }) }
 
     /// How `get`, `list` and `query` read: the region of the daemon at the socket (`--shm`, else
     /// `$HOSTESS_SHM`, else the one it reports in `status`) while its writer lives, else the socket; `--via`
@@ -53,20 +54,22 @@ let commands: [Command] = [
     Command(
         name: "register", summary: "sign the guest book; prints the new entry's id",
         usage: """
-            usage: hostess register --manifest FILE.json [--fqdn FQDN] [--uuid UUID] [--keep-alive]
+            usage: hostess register --manifest FILE.json [--fqdn FQDN] [--uuid UUID] [--keep-alive [--give-up-after SECONDS]]
                    hostess register --name NAME --class 0xNNNN --owner OWNER [--fqdn FQDN]
                                     [--auth yes|no|optional] [--auth-mechanism MECH]
                                     [--capability C]... [--terminal NAME:DIRECTION:MULTIPLEXING[:PROTOCOL]]...
-                                    [--metadata KEY=VALUE]... [--uuid UUID] [--keep-alive]
+                                    [--metadata KEY=VALUE]... [--uuid UUID] [--keep-alive [--give-up-after SECONDS]]
 
             DIRECTION is input, output or bidirectional; MULTIPLEXING is none, fanout or fanin.
             --fqdn defaults to this host's name, --uuid to a fresh random UUID.
             Entries live for the daemon's TTL unless heartbeated: --keep-alive stays in the foreground,
-            heartbeating, and unregisters the entry on SIGINT or SIGTERM.
+            heartbeating, and unregisters the entry on SIGINT or SIGTERM. When hostessd goes away it
+            reconnects with backoff and registers the entry again (one line on stderr when lost, one when
+            back); if that has not worked within --give-up-after seconds (default \(Int(defaultGiveUpAfter))), it exits 1.
             """,
         valued: [
             "--manifest", "--name", "--class", "--owner", "--fqdn", "--auth", "--auth-mechanism", "--capability",
-            "--terminal", "--metadata", "--uuid",
+            "--terminal", "--metadata", "--uuid", "--give-up-after",
         ],
         flags: ["--keep-alive"], run: register),
     Command(
@@ -327,16 +330,35 @@ func register(_ arguments: Arguments, _ context: Context) async throws {
         print(context.json ? entry.json.jsonText : entry.id)
         return
     }
-    let client = try context.client()
+    let giveUpAfter = try arguments.seconds("--give-up-after", in: 0.1...86_400)
+    guard arguments.flag("--keep-alive") else {
+        if giveUpAfter != nil { throw UsageError("--give-up-after goes with --keep-alive") }
+        let entry = try await context.client().register(manifest: manifest, fqdn: arguments.value("--fqdn"), uuid: arguments.value("--uuid"))
+        print(context.json ? entry.json.jsonText : entry.id)
+        return
+    }
+    // Stay in the foreground: the client heartbeats in the background, and registers the entry again after
+    // hostessd restarts, until a signal arrives or it gives up.
+    let limit = giveUpAfter ?? defaultGiveUpAfter
+    let client = try HostessClient(
+        socketPath: context.socketPath, reconnect: HostessClient.ReconnectPolicy(giveUpAfter: limit),
+        events: { event in
+            guard case .gaveUp(let path, _, let reason, _) = event else { return FileHandleWriter.standardError("hostess: \(event)\n") }
+            FileHandleWriter.standardError(
+                "hostess: gave up: could not register the entry again with hostessd at \(path) within \(limit) s (--give-up-after): \(reason.message)\n")
+            exit(1)
+        })
     let entry = try await client.register(manifest: manifest, fqdn: arguments.value("--fqdn"), uuid: arguments.value("--uuid"))
     print(context.json ? entry.json.jsonText : entry.id)
-    guard arguments.flag("--keep-alive") else { return }
-    // Stay in the foreground: the client heartbeats in the background until a signal arrives.
     guard let signals = context.signals else { return }
     let signal = await SignalWaiter.wait(descriptor: signals)
     try await client.unregister(entry.id)
     FileHandleWriter.standardError("hostess: received signal \(signal); unregistered \(entry.id)\n")
 }
+
+/// Seconds `register --keep-alive` tries to register its entry again after losing hostessd: long enough for
+/// a restart (systemd restarts a failed hostessd within a second), short enough for a supervisor to notice.
+let defaultGiveUpAfter = 60.0
 
 /// The filter that `--fqdn`, `--servername`, `--class`, `--owner`, `--capability` (repeatable),
 /// `--available-terminals` and `--unreserved` spell (each command lists the ones it takes).
