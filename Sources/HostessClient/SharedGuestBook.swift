@@ -18,12 +18,14 @@ import Synchronization
 ///
 /// **Liveness.** A region whose writer died is consistent but frozen (nothing is evicted or updated any more),
 /// so it is never served: every read first makes sure the writer lives. Opening asks the kernel
-/// (``RegionReader/liveness()``: one `fcntl` and one `stat`). After that a read costs one clock read and
-/// two atomic loads more: it goes ahead while the region is not closed and the writer's heartbeat, which
-/// hostessd stores every 250 ms, is younger than ``heartbeatTolerance``. When the heartbeat is older the
-/// kernel is asked again. So a reader may serve a region for at most ``heartbeatTolerance`` after its writer
-/// was killed, and never after that; a writer stopped but alive (a debugger, SIGSTOP) is still served, at the
-/// cost of the kernel question on each read.
+/// (``RegionReader/liveness()``: one `fcntl` and one `stat`). After that, a read goes ahead while the region
+/// is not closed and the writer's last heartbeat (hostessd stores one every 250 ms) is younger than
+/// ``heartbeatTolerance``. The heartbeat's age is looked at about once a second: a heartbeat at time `b`
+/// lets reads through until `b + heartbeatTolerance`, timed by the coarse monotonic clock, so a read costs
+/// one coarse clock read (a few nanoseconds, no syscall), one atomic load and a compare more. Past that the heartbeat is looked at again,
+/// and when it is too old the kernel is asked. So a reader serves a region for at most about
+/// ``heartbeatTolerance`` after its writer was killed, and never after that; a writer stopped but alive (a
+/// debugger, SIGSTOP) is still served, at the cost of the kernel question on each read.
 ///
 /// When hostessd closes the region (a clean stop, or a new instance adopting it after a crash), the next read
 /// reopens the region under the same name.
@@ -34,7 +36,13 @@ public final class SharedGuestBook: Sendable {
     /// The region's name.
     public let name: String
     private let trustedOwners: Set<UInt32>
-    private let current: Mutex<RegionReader>
+    private let current: Mutex<Held>
+
+    /// The region read, and until when (CLOCK_MONOTONIC_COARSE ns) its writer's last heartbeat vouches for it.
+    private struct Held {
+        var reader: RegionReader
+        var trustedUntil: UInt64 = 0
+    }
 
     /// How old the writer's heartbeat may be for a read to go ahead without asking the kernel whether the
     /// writer lives: four of hostessd's 250 ms beats.
@@ -53,7 +61,7 @@ public final class SharedGuestBook: Sendable {
     public init(name: String = SharedGuestBook.defaultName, trustedOwners: Set<UInt32> = []) throws(SharedGuestBookError) {
         self.name = name
         self.trustedOwners = trustedOwners
-        current = Mutex(try Self.openLive(name: name, trustedOwners: trustedOwners))
+        current = Mutex(Held(reader: try Self.openLive(name: name, trustedOwners: trustedOwners)))
     }
 
     /// Opens the region under `name` and asks the kernel whether its writer lives. A region replaced between
@@ -75,14 +83,21 @@ public final class SharedGuestBook: Sendable {
     /// replaced it.
     /// - Throws: `writerGone` when the writer died without closing the region; `region` when reopening fails.
     public func reader() throws(SharedGuestBookError) -> RegionReader {
+        let now = SystemClock.coarseMonotonicNanoseconds()
         let held = current.withLock { $0 }
-        if !held.isClosed && held.writerHeartbeatAge < Self.heartbeatTolerance { return held }
-        switch held.liveness() {
-        case .alive: return held
-        case .writerGone: throw .writerGone(name: name, pid: held.writerPID)
+        if now < held.trustedUntil && !held.reader.isClosed { return held.reader }
+        let age = held.reader.writerHeartbeatAge
+        if age < Self.heartbeatTolerance && !held.reader.isClosed {
+            let until = now &+ UInt64((Self.heartbeatTolerance - age) * 1e9)
+            current.withLock { if $0.reader === held.reader { $0.trustedUntil = until } }
+            return held.reader
+        }
+        switch held.reader.liveness() {
+        case .alive: return held.reader
+        case .writerGone: throw .writerGone(name: name, pid: held.reader.writerPID)
         case .closed, .replaced:
             let fresh = try Self.openLive(name: name, trustedOwners: trustedOwners)
-            current.withLock { $0 = fresh }
+            current.withLock { $0 = Held(reader: fresh) }
             return fresh
         }
     }
@@ -121,7 +136,7 @@ public final class SharedGuestBook: Sendable {
     }
 
     /// Whether the writer of the region held lives, closed it, died, or was replaced (asks the kernel).
-    public func liveness() -> RegionReader.Liveness { current.withLock { $0 }.liveness() }
+    public func liveness() -> RegionReader.Liveness { current.withLock { $0.reader }.liveness() }
 }
 
 // MARK: - SharedGuestBookError

@@ -345,7 +345,7 @@ func register(_ arguments: Arguments, _ context: Context) async throws {
         events: { event in
             guard case .gaveUp(let path, _, let reason, _) = event else { return FileHandleWriter.standardError("hostess: \(event)\n") }
             FileHandleWriter.standardError(
-                "hostess: gave up: could not register the entry again with hostessd at \(path) within \(limit) s (--give-up-after): \(reason.message)\n")
+                "hostess: gave up: could not register the entry again with hostessd at \(path) within \(limit.rounded() == limit ? String(Int(limit)) : String(limit)) s (--give-up-after): \(reason.message)\n")
             exit(1)
         })
     let entry = try await client.register(manifest: manifest, fqdn: arguments.value("--fqdn"), uuid: arguments.value("--uuid"))
