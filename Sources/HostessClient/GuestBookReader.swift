@@ -25,12 +25,12 @@ import Synchronization
 ///   `unavailable`, never `not_found`.
 public final class GuestBookReader: Sendable {
     /// Which sources reads may use.
-    public enum Route: String, Sendable {
+    public enum Route: Sendable {
         /// The region while its writer lives, else the socket.
         case automatic
         /// The region only (`hostess --via shm`): an error when it is not usable. Lookup misses are still
         /// confirmed over the socket.
-        case sharedMemory = "shm"
+        case sharedMemory
         /// The socket only (`hostess --via socket`).
         case socket
     }

@@ -322,6 +322,8 @@ func register(_ arguments: Arguments, _ context: Context) async throws {
             terminals: try arguments.all("--terminal").map(parseTerminal), capabilities: arguments.all("--capability"),
             metadata: metadata)
     }
+    let giveUpAfter = try arguments.seconds("--give-up-after", in: 0.1...86_400)
+    if giveUpAfter != nil && !arguments.flag("--keep-alive") { throw UsageError("--give-up-after goes with --keep-alive") }
     if let remote = context.remote {
         guard !arguments.flag("--keep-alive") else { throw UsageError("--keep-alive needs the socket; over --http, send heartbeats with 'hostess heartbeat ID'") }
         let registration = try manifest.registration(
@@ -330,9 +332,7 @@ func register(_ arguments: Arguments, _ context: Context) async throws {
         print(context.json ? entry.json.jsonText : entry.id)
         return
     }
-    let giveUpAfter = try arguments.seconds("--give-up-after", in: 0.1...86_400)
     guard arguments.flag("--keep-alive") else {
-        if giveUpAfter != nil { throw UsageError("--give-up-after goes with --keep-alive") }
         let entry = try await context.client().register(manifest: manifest, fqdn: arguments.value("--fqdn"), uuid: arguments.value("--uuid"))
         print(context.json ? entry.json.jsonText : entry.id)
         return
@@ -340,12 +340,13 @@ func register(_ arguments: Arguments, _ context: Context) async throws {
     // Stay in the foreground: the client heartbeats in the background, and registers the entry again after
     // hostessd restarts, until a signal arrives or it gives up.
     let limit = giveUpAfter ?? defaultGiveUpAfter
+    let limitText = limit == limit.rounded() ? "\(Int(limit))" : "\(limit)"
     let client = try HostessClient(
         socketPath: context.socketPath, reconnect: HostessClient.ReconnectPolicy(giveUpAfter: limit),
         events: { event in
             guard case .gaveUp(let path, _, let reason, _) = event else { return FileHandleWriter.standardError("hostess: \(event)\n") }
             FileHandleWriter.standardError(
-                "hostess: gave up: could not register the entry again with hostessd at \(path) within \(limit.rounded() == limit ? String(Int(limit)) : String(limit)) s (--give-up-after): \(reason.message)\n")
+                "hostess: gave up: could not register the entry again with hostessd at \(path) within \(limitText) s (--give-up-after): \(reason.message)\n")
             exit(1)
         })
     let entry = try await client.register(manifest: manifest, fqdn: arguments.value("--fqdn"), uuid: arguments.value("--uuid"))
