@@ -44,7 +44,7 @@ let package = Package(
         // MARK: - Executables
 
         .executableTarget(name: "hostessd", dependencies: ["HostessDaemon", "HostessSystem"], swiftSettings: strict),
-        .executableTarget(name: "hostess", dependencies: ["HostessClient", "HostessRegion"], swiftSettings: strict),
+        .executableTarget(name: "hostess", dependencies: ["HostessClient"], swiftSettings: strict),
         .executableTarget(name: "shmdump", dependencies: ["HostessRegion", "HostessSystem"], swiftSettings: strict),
         .executableTarget(name: "hostess-example-server", dependencies: ["HostessClient"], swiftSettings: strict),
 

@@ -32,11 +32,14 @@ public final class ProtocolConnection: Sendable {
     private let fd: Int32
     private let state = Mutex(State())
     private let writeLock = Mutex(())
+    private let onClose: (@Sendable (HostessError) -> Void)?
 
     /// Connects to the daemon's socket.
+    /// - Parameter onClose: called once when the connection closes, whichever side closed it.
     /// - Throws: `disconnected` naming the path and the reason when the daemon cannot be reached.
-    public init(socketPath: String) throws(HostessError) {
+    public init(socketPath: String, onClose: (@Sendable (HostessError) -> Void)? = nil) throws(HostessError) {
         self.socketPath = socketPath
+        self.onClose = onClose
         do throws(SystemError) {
             let address = try UnixSocketAddress(path: socketPath)
             let fd = try Syscall.unixStreamSocket(nonBlocking: false)
@@ -91,18 +94,23 @@ public final class ProtocolConnection: Sendable {
         _ = shutdown(fd, Int32(SHUT_RDWR))
     }
 
+    /// Why the connection closed, or nil while it is open. Requests on a closed connection fail with this.
+    public var closedReason: HostessError? { state.withLock { $0.closedReason } }
+
     private func closedError() -> HostessError {
         state.withLock { $0.closedReason } ?? HostessError(.disconnected, "the connection to \(socketPath) is closed")
     }
 
     private func fail(_ error: HostessError) {
-        let pending = state.withLock { state in
-            if state.closedReason == nil { state.closedReason = error }
+        let (pending, first) = state.withLock { state in
+            let first = state.closedReason == nil
+            if first { state.closedReason = error }
             let pending = state.pending
             state.pending = [:]
-            return pending
+            return (pending, first)
         }
         for continuation in pending.values { continuation.resume(returning: .failure(error)) }
+        if first { onClose?(error) }
     }
 
     // MARK: Reading replies

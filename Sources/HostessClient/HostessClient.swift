@@ -16,33 +16,84 @@ import Synchronization
 ///
 /// Registered servers are heartbeated automatically. If hostessd no longer knows one (it was evicted while the
 /// server was stopped in a debugger, say), the next heartbeat registers it again.
+///
+/// **Restarts.** When the connection closes (hostessd stopped, crashed or restarted), the heartbeat loop
+/// notices at once, reconnects with exponential backoff and jitter (``ReconnectPolicy``), and registers every
+/// registration again, with the same id and the same registration. A session-bound one is registered again
+/// with `session: true`, so it is bound to the new connection and still ends with this client. Each outage is
+/// reported once when it begins and once when it ends (``ConnectionEvent``; by default one line on standard
+/// error), or once when the client gives up. Any other request made while the connection is down tries one
+/// reconnection at once and fails with `disconnected` if that fails.
 public final class HostessClient: Sendable {
-    private struct State {
-        var registrations: [String: (registration: Registration, session: Bool)] = [:]
-        var heartbeatInterval: Double?
-        var heartbeats: Task<Void, Never>?
+    /// A registration the heartbeats keep alive.
+    private struct Registered {
+        var registration: Registration
+        var session: Bool
+        /// The connection it was last registered on: one not registered on the current connection is
+        /// registered again, not heartbeated.
+        var generation: UInt64
     }
 
-    /// The protocol connection, for commands this type does not wrap.
-    public let connection: ProtocolConnection
-    private let state = Mutex(State())
+    /// A time when the registrations are not all in hostessd's guest book as far as the client knows.
+    private struct Outage {
+        /// When it began (CLOCK_MONOTONIC ns).
+        var since: UInt64
+        /// Failed reconnection rounds so far, for the backoff.
+        var attempts: Int
+    }
+
+    private struct State {
+        var connection: ProtocolConnection
+        /// Counts connections: the current one's number.
+        var generation: UInt64 = 1
+        var registrations: [String: Registered] = [:]
+        var heartbeatInterval = 5.0
+        var heartbeats: Task<Void, Never>?
+        var outage: Outage?
+        var closed = false
+    }
+
+    /// The daemon's socket.
+    public let socketPath: String
+    /// How registrations come back after the connection is lost.
+    public let reconnectPolicy: ReconnectPolicy
+    private let events: @Sendable (ConnectionEvent) -> Void
+    private let doorbell = Doorbell()
+    private let state: Mutex<State>
+
+    /// The current protocol connection, for commands this type does not wrap. After an outage it is a new one.
+    public var connection: ProtocolConnection { state.withLock { $0.connection } }
 
     /// Connects to hostessd at `socketPath`, or at `$HOSTESS_SOCKET`, or at the default path.
-    public init(socketPath: String? = nil) throws(HostessError) {
-        connection = try ProtocolConnection(socketPath: socketPath ?? HostessClient.defaultSocketPath)
+    /// - Parameters:
+    ///   - reconnect: how registrations come back after the connection is lost.
+    ///   - events: told when an outage begins and ends; by default one line on standard error each.
+    /// - Throws: `disconnected` when hostessd cannot be reached now.
+    public init(
+        socketPath: String? = nil, reconnect: ReconnectPolicy = ReconnectPolicy(),
+        events: @escaping @Sendable (ConnectionEvent) -> Void = HostessClient.logToStandardError
+    ) throws(HostessError) {
+        let path = socketPath ?? HostessClient.defaultSocketPath
+        self.socketPath = path
+        reconnectPolicy = reconnect
+        self.events = events
+        state = Mutex(State(connection: try ProtocolConnection(socketPath: path, onClose: { [doorbell] _ in doorbell.ring() })))
     }
 
-    deinit {
-        state.withLock { $0.heartbeats?.cancel() }
-        connection.close()
-    }
+    deinit { close() }
 
     /// `$HOSTESS_SOCKET`, else `/run/hostess/hostess.sock` for root, else `$XDG_RUNTIME_DIR/hostess/hostess.sock`.
     public static var defaultSocketPath: String { DefaultPaths.socket(environment: EnvironmentVariables.current) }
 
-    /// Stops heartbeats and closes the connection. Session-bound entries end with it.
+    /// Stops heartbeats and closes the connection for good. Session-bound entries end with it.
     public func close() {
-        state.withLock { $0.heartbeats?.cancel() }
+        let (heartbeats, connection) = state.withLock { state in
+            state.closed = true
+            defer { state.heartbeats = nil }
+            return (state.heartbeats, state.connection)
+        }
+        heartbeats?.cancel()
+        doorbell.ring()
         connection.close()
     }
 
@@ -53,7 +104,7 @@ public final class HostessClient: Sendable {
     ///   - manifest: the server's compiled-in manifest.
     ///   - fqdn: the machine's name at run time (default: the host name).
     ///   - uuid: the instance's UUID (default: a fresh random one).
-    ///   - session: whether the entry ends when this connection closes.
+    ///   - session: whether the entry ends when this client's connection closes (after an outage: the new one).
     /// - Returns: the entry as the guest book holds it.
     @discardableResult
     public func register(
@@ -63,20 +114,17 @@ public final class HostessClient: Sendable {
         return try await register(registration, session: session)
     }
 
-    /// Registers (or updates, when the id is known) a server and keeps it alive with heartbeats.
+    /// Registers (or updates, when the id is known) a server and keeps it alive with heartbeats, across
+    /// hostessd restarts.
     @discardableResult
     public func register(_ registration: Registration, session: Bool = false) async throws(HostessError) -> GuestBookEntry {
+        let (connection, generation) = try liveConnection()
         let reply = try await connection.request("register", ["entry": registration.json, "session": .bool(session)])
         let entry = try GuestBookEntry(json: reply.result["entry"] ?? .null)
-        let interval: Double
-        if case .double(let value)? = reply.result["heartbeatInterval"] { interval = value } else { interval = 5 }
         state.withLock { state in
-            state.registrations[entry.id] = (registration, session)
-            if state.heartbeats == nil || state.heartbeatInterval != interval {
-                state.heartbeats?.cancel()
-                state.heartbeatInterval = interval
-                state.heartbeats = Task { [weak self] in await self?.heartbeatLoop(interval: interval) }
-            }
+            state.registrations[entry.id] = Registered(registration: registration, session: session, generation: generation)
+            if case .double(let interval)? = reply.result["heartbeatInterval"] { state.heartbeatInterval = interval }
+            if state.heartbeats == nil && !state.closed { state.heartbeats = startHeartbeats(pause: state.heartbeatInterval) }
         }
         return entry
     }
@@ -92,32 +140,141 @@ public final class HostessClient: Sendable {
     /// Removes a server from the guest book and stops its heartbeats.
     public func unregister(_ serverID: String) async throws(HostessError) {
         state.withLock { _ = $0.registrations.removeValue(forKey: serverID) }
-        _ = try await connection.request("unregister", ["serverId": .string(serverID)])
+        _ = try await send("unregister", ["serverId": .string(serverID)])
     }
 
     /// Sends one heartbeat now. Registered servers are heartbeated automatically; this is for tools.
     public func heartbeat(_ serverID: String) async throws(HostessError) {
-        _ = try await connection.request("heartbeat", ["serverId": .string(serverID)])
+        _ = try await send("heartbeat", ["serverId": .string(serverID)])
     }
 
-    private func heartbeatLoop(interval: Double) async {
-        while !Task.isCancelled {
-            try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
-            if Task.isCancelled { return }
-            let registrations = state.withLock { $0.registrations }
-            for (id, registered) in registrations {
-                do {
-                    try await heartbeat(id)
-                } catch where error.code == .notFound {
-                    _ = try? await connection.request(
-                        "register", ["entry": registered.registration.json, "session": .bool(registered.session)])
-                } catch where error.code == .disconnected {
-                    return
-                } catch {
-                    continue
-                }
+    // MARK: Connection and heartbeats
+
+    /// Sends a request on the open connection (see ``liveConnection()``).
+    private func send(_ command: String, _ parameters: JSONObject = [:]) async throws(HostessError) -> Reply {
+        try await liveConnection().connection.request(command, parameters)
+    }
+
+    /// The open connection and its number; when it has closed, a new one (one attempt, no backoff). The first
+    /// caller to find it closed begins the outage and reports it.
+    /// - Parameter wakingHeartbeats: after a reconnection, start a heartbeat round now (it registers the
+    ///   entries again); the heartbeat loop itself passes false.
+    private func liveConnection(wakingHeartbeats: Bool = true) throws(HostessError) -> (connection: ProtocolConnection, generation: UInt64) {
+        var reports: [ConnectionEvent] = []
+        var reconnected = false
+        let now = SystemClock.monotonicNanoseconds()
+        let result = state.withLock { state -> Result<(ProtocolConnection, UInt64), HostessError> in
+            guard let reason = state.connection.closedReason else { return .success((state.connection, state.generation)) }
+            if state.closed { return .failure(HostessError(.disconnected, "this HostessClient is closed")) }
+            if state.outage == nil {
+                state.outage = Outage(since: now, attempts: 0)
+                reports.append(.lost(socketPath: socketPath, reason: reason))
+            }
+            do throws(HostessError) {
+                state.connection = try ProtocolConnection(socketPath: socketPath, onClose: { [doorbell] _ in doorbell.ring() })
+            } catch {
+                return .failure(error)
+            }
+            state.generation += 1
+            reconnected = true
+            // With nothing to register again the outage is over; otherwise the heartbeat loop ends it.
+            if state.registrations.isEmpty, let outage = state.outage {
+                state.outage = nil
+                reports.append(.restored(socketPath: socketPath, after: Self.seconds(since: outage.since), reregistered: []))
+            }
+            return .success((state.connection, state.generation))
+        }
+        for report in reports { events(report) }
+        if reconnected && wakingHeartbeats { doorbell.ring() }
+        return try result.get()
+    }
+
+    /// Starts the heartbeat loop; it holds the client only while it works, not while it waits.
+    private func startHeartbeats(pause first: Double) -> Task<Void, Never> {
+        Task { [weak self, doorbell] in
+            var pause = first
+            while !Task.isCancelled {
+                await doorbell.wait(seconds: pause)
+                guard let self, !Task.isCancelled else { return }
+                guard let next = await self.heartbeatRound() else { return }
+                pause = next
             }
         }
+    }
+
+    /// One round: reconnects when needed, registers again what the current connection does not know, and
+    /// heartbeats the rest (registering again on `not_found`). Returns the pause before the next round: the
+    /// heartbeat interval, or the backoff during an outage; nil to stop (closed, or given up).
+    private func heartbeatRound() async -> Double? {
+        let connection: ProtocolConnection
+        let generation: UInt64
+        do { (connection, generation) = try liveConnection(wakingHeartbeats: false) } catch { return pauseInOutage(after: error) }
+        let registrations = state.withLock { $0.registrations }
+        var failure: HostessError?
+        for (id, registered) in registrations {
+            do throws(HostessError) {
+                if registered.generation == generation {
+                    do {
+                        _ = try await connection.request("heartbeat", ["serverId": .string(id)])
+                        continue
+                    } catch where error.code == .notFound {}
+                }
+                let reply = try await connection.request("register", ["entry": registered.registration.json, "session": .bool(registered.session)])
+                let forgotten = state.withLock { state in
+                    guard state.registrations[id] != nil else { return true }
+                    state.registrations[id]?.generation = generation
+                    if case .double(let interval)? = reply.result["heartbeatInterval"] { state.heartbeatInterval = interval }
+                    return false
+                }
+                // Unregistered while this round registered it again: take it out again.
+                if forgotten { _ = try await connection.request("unregister", ["serverId": .string(id)]) }
+            } catch {
+                failure = error
+                if error.code == .disconnected { break }
+            }
+        }
+        if let failure { return pauseInOutage(after: failure) }
+        let (report, interval) = state.withLock { state -> (ConnectionEvent?, Double) in
+            guard let outage = state.outage else { return (nil, state.heartbeatInterval) }
+            state.outage = nil
+            let report = ConnectionEvent.restored(
+                socketPath: socketPath, after: Self.seconds(since: outage.since), reregistered: state.registrations.keys.sorted())
+            return (report, state.heartbeatInterval)
+        }
+        if let report { events(report) }
+        return interval
+    }
+
+    /// Records a failed round: begins the outage if none is under way, gives up once the policy's time has
+    /// passed, and otherwise returns the backoff pause.
+    private func pauseInOutage(after error: HostessError) -> Double? {
+        var reports: [ConnectionEvent] = []
+        let now = SystemClock.monotonicNanoseconds()
+        let pause = state.withLock { state -> Double? in
+            if state.closed { return nil }
+            var outage = state.outage ?? Outage(since: now, attempts: 0)
+            if state.outage == nil { reports.append(.lost(socketPath: socketPath, reason: error)) }
+            let elapsed = Self.seconds(since: outage.since)
+            if let limit = reconnectPolicy.giveUpAfter, elapsed >= limit {
+                reports.append(.gaveUp(socketPath: socketPath, after: elapsed, reason: error, registrations: state.registrations.keys.sorted()))
+                state.registrations = [:]
+                state.outage = nil
+                state.heartbeats = nil
+                return nil
+            }
+            let delay = reconnectPolicy.delay(attempt: outage.attempts)
+            outage.attempts += 1
+            state.outage = outage
+            return reconnectPolicy.giveUpAfter.map { min(delay, $0 - elapsed) } ?? delay
+        }
+        for report in reports { events(report) }
+        return pause
+    }
+
+    /// Seconds from `start` (CLOCK_MONOTONIC ns) to now.
+    private static func seconds(since start: UInt64) -> Double {
+        let now = SystemClock.monotonicNanoseconds()
+        return now > start ? Double(now - start) / 1e9 : 0
     }
 
     // MARK: Reading
@@ -125,18 +282,18 @@ public final class HostessClient: Sendable {
     /// The entry with this id.
     /// - Throws: `not_found` when there is none.
     public func getServer(_ serverID: String) async throws(HostessError) -> GuestBookEntry {
-        let reply = try await connection.request("getServer", ["serverId": .string(serverID)])
+        let reply = try await send("getServer", ["serverId": .string(serverID)])
         return try GuestBookEntry(json: reply.result["entry"] ?? .null)
     }
 
     /// Every entry, in registration order.
     public func listAll() async throws(HostessError) -> [GuestBookEntry] {
-        try entries(try await connection.request("listAll"))
+        try entries(try await send("listAll"))
     }
 
     /// The entries that match `filter`, in registration order.
     public func query(_ filter: ServerFilter) async throws(HostessError) -> [GuestBookEntry] {
-        try entries(try await connection.request("query", ["filter": filter.json]))
+        try entries(try await send("query", ["filter": filter.json]))
     }
 
     private func entries(_ reply: Reply) throws(HostessError) -> [GuestBookEntry] {
@@ -155,7 +312,7 @@ public final class HostessClient: Sendable {
     /// - Throws: `conflict` when the terminal's multiplexing is `none` and another connectome holds it.
     @discardableResult
     public func markInUse(_ serverID: String, terminal: String, connectomeID: String) async throws(HostessError) -> GuestBookEntry {
-        let reply = try await connection.request(
+        let reply = try await send(
             "markInUse", ["serverId": .string(serverID), "terminal": .string(terminal), "connectomeId": .string(connectomeID)])
         return try GuestBookEntry(json: reply.result["entry"] ?? .null)
     }
@@ -165,7 +322,7 @@ public final class HostessClient: Sendable {
     public func markAvailable(_ serverID: String, terminal: String, connectomeID: String? = nil) async throws(HostessError) -> GuestBookEntry {
         var parameters: JSONObject = ["serverId": .string(serverID), "terminal": .string(terminal)]
         if let connectomeID { parameters["connectomeId"] = .string(connectomeID) }
-        let reply = try await connection.request("markAvailable", parameters)
+        let reply = try await send("markAvailable", parameters)
         return try GuestBookEntry(json: reply.result["entry"] ?? .null)
     }
 
@@ -174,25 +331,25 @@ public final class HostessClient: Sendable {
     /// Reserves `request.count` servers matching its filter, all or none (see ``ReservationRequest``).
     /// - Throws: `conflict` saying how many matched and how many were free.
     public func reserve(_ request: ReservationRequest) async throws(HostessError) -> ReservationReply {
-        try ReservationReply(json: try await connection.request("reserve", ["reservation": request.json]).result["reservation"] ?? .null)
+        try ReservationReply(json: try await send("reserve", ["reservation": request.json]).result["reservation"] ?? .null)
     }
 
     /// Cancels a reservation; only its holder or root may.
     @discardableResult
     public func cancelReservation(_ id: String) async throws(HostessError) -> ReservationReply {
-        try ReservationReply(json: try await connection.request("cancelReservation", ["reservationId": .string(id)]).result["reservation"] ?? .null)
+        try ReservationReply(json: try await send("cancelReservation", ["reservationId": .string(id)]).result["reservation"] ?? .null)
     }
 
     /// A reservation, active or ended within the retention window.
     public func reservation(_ id: String) async throws(HostessError) -> ReservationReply {
-        try ReservationReply(json: try await connection.request("getReservation", ["reservationId": .string(id)]).result["reservation"] ?? .null)
+        try ReservationReply(json: try await send("getReservation", ["reservationId": .string(id)]).result["reservation"] ?? .null)
     }
 
     /// Reservations, oldest first, optionally only those with `status`.
     public func reservations(status: Reservation.Status? = nil) async throws(HostessError) -> [ReservationReply] {
         var parameters = JSONObject()
         if let status { parameters["status"] = .string(status.rawValue) }
-        guard case .array(let items)? = try await connection.request("listReservations", parameters).result["reservations"] else {
+        guard case .array(let items)? = try await send("listReservations", parameters).result["reservations"] else {
             throw HostessError(.internal, "reply has no reservations array")
         }
         var result: [ReservationReply] = []
@@ -203,7 +360,7 @@ public final class HostessClient: Sendable {
     /// The per-class capability summary (`class`, `totalCount`, `availableCount`, `capabilities`) of the
     /// entries matching `filter`.
     public func queryCapabilities(_ filter: ServerFilter = ServerFilter()) async throws(HostessError) -> [JSONValue] {
-        guard case .array(let items)? = try await connection.request("queryCapabilities", ["filter": filter.json]).result["capabilities"] else {
+        guard case .array(let items)? = try await send("queryCapabilities", ["filter": filter.json]).result["capabilities"] else {
             throw HostessError(.internal, "reply has no capabilities array")
         }
         return items
@@ -227,7 +384,7 @@ public final class HostessClient: Sendable {
     public func watch(since revision: UInt64?, timeout: Double = 30) async throws(HostessError) -> WatchResult {
         var parameters: JSONObject = ["timeout": .double(timeout)]
         if let revision { parameters["sinceRevision"] = .int(Int64(clamping: revision)) }
-        let reply = try await connection.request("watch", parameters)
+        let reply = try await send("watch", parameters)
         var changes: [Change]?
         if case .array(let elements)? = reply.result["changes"] {
             changes = elements.compactMap(Change.init(json:))
@@ -239,7 +396,7 @@ public final class HostessClient: Sendable {
 
     /// The daemon's status: version, revision, counts, settings, and the caller's identity as it sees it.
     public func status() async throws(HostessError) -> JSONObject {
-        try await connection.request("status").result
+        try await send("status").result
     }
 }
 

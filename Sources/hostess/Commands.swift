@@ -1,7 +1,6 @@
 import Glibc
 import HostessClient
 import HostessModel
-import HostessRegion
 import HostessSystem
 
 // MARK: - Command table
@@ -23,7 +22,7 @@ struct Context: Sendable {
 
     let socketPath: String?
     let json: Bool
-    /// `--via`, when given: otherwise reads use the region when one can be opened.
+    /// `--via`, when given: otherwise reads use the region while its writer lives, else the socket.
     let via: Via?
     /// `--shm`, when given.
     let sharedMemoryName: String?
@@ -32,25 +31,22 @@ struct Context: Sendable {
     /// The HTTP interface to use instead of the socket (`--http`).
     let remote: RemoteHostess?
 
-    func client() throws(HostessError) -> HostessClient { try HostessClient(socketPath: socketPath) }
+    /// A socket client for one command: an outage is an error the command reports, not a log line.
+    func client() throws(HostessError) -> HostessClient { try HostessClient(socketPath: socketPath, events: { _ in }) }
 
-    /// The region to read from, or nil to use the socket. Its name is `--shm`, else `$HOSTESS_SHM`, else the
-    /// one the daemon reports in `status`, else `/hostess-registry`. With `--via shm` a region that cannot be
-    /// opened is an error; without `--via` the socket is used instead.
-    func region() async throws -> RegionReader? {
-        if via == .socket || remote != nil { return nil }
-        var name = sharedMemoryName ?? EnvironmentVariables.current["HOSTESS_SHM"].flatMap { $0.isEmpty ? nil : $0 }
-        if name == nil, let status = try? await client().status() {
-            guard case .string(let reported)? = status["shm"] else {
-                if via == .shm { throw HostessError(.unavailable, "hostessd publishes no shared-memory region (--no-shm)") }
-                return nil
+    /// How `get`, `list` and `query` read: the region of the daemon at the socket (`--shm`, else
+    /// `$HOSTESS_SHM`, else the one it reports in `status`) while its writer lives, else the socket; `--via`
+    /// narrows that to one source. The writer's liveness is asked of the kernel once per command.
+    func reader() -> GuestBookReader {
+        let route: GuestBookReader.Route =
+            switch via {
+            case .shm: .sharedMemory
+            case .socket: .socket
+            case nil: .automatic
             }
-            name = reported
-        }
-        do { return try RegionReader(name: name ?? "/hostess-registry") } catch {
-            if via == .shm { throw HostessError(.unavailable, "\(error)") }
-            return nil
-        }
+        return GuestBookReader(
+            socketPath: socketPath, sharedMemoryName: sharedMemoryName, route: route,
+            warning: { FileHandleWriter.standardError("hostess: warning: \($0)\n") })
     }
 }
 
@@ -58,20 +54,22 @@ let commands: [Command] = [
     Command(
         name: "register", summary: "sign the guest book; prints the new entry's id",
         usage: """
-            usage: hostess register --manifest FILE.json [--fqdn FQDN] [--uuid UUID] [--keep-alive]
+            usage: hostess register --manifest FILE.json [--fqdn FQDN] [--uuid UUID] [--keep-alive [--give-up-after SECONDS]]
                    hostess register --name NAME --class 0xNNNN --owner OWNER [--fqdn FQDN]
                                     [--auth yes|no|optional] [--auth-mechanism MECH]
                                     [--capability C]... [--terminal NAME:DIRECTION:MULTIPLEXING[:PROTOCOL]]...
-                                    [--metadata KEY=VALUE]... [--uuid UUID] [--keep-alive]
+                                    [--metadata KEY=VALUE]... [--uuid UUID] [--keep-alive [--give-up-after SECONDS]]
 
             DIRECTION is input, output or bidirectional; MULTIPLEXING is none, fanout or fanin.
             --fqdn defaults to this host's name, --uuid to a fresh random UUID.
             Entries live for the daemon's TTL unless heartbeated: --keep-alive stays in the foreground,
-            heartbeating, and unregisters the entry on SIGINT or SIGTERM.
+            heartbeating, and unregisters the entry on SIGINT or SIGTERM. When hostessd goes away it
+            reconnects with backoff and registers the entry again (one line on stderr when lost, one when
+            back); if that has not worked within --give-up-after seconds (default \(Int(defaultGiveUpAfter))), it exits 1.
             """,
         valued: [
             "--manifest", "--name", "--class", "--owner", "--fqdn", "--auth", "--auth-mechanism", "--capability",
-            "--terminal", "--metadata", "--uuid",
+            "--terminal", "--metadata", "--uuid", "--give-up-after",
         ],
         flags: ["--keep-alive"], run: register),
     Command(
@@ -93,30 +91,15 @@ let commands: [Command] = [
         name: "get", summary: "show one entry", usage: "usage: hostess [--via shm|socket] get ID", valued: [], flags: [],
         run: { arguments, context in
             let id = try arguments.expect("id")[0]
-            let entry: GuestBookEntry
-            if let region = try await context.region() {
-                guard let found = try region.getServer(id) else {
-                    throw HostessError(.notFound, "no server '\(id)' in the guest book (read from shared memory \(region.name))")
-                }
-                entry = found
-            } else if let remote = context.remote {
-                entry = try remote.getServer(id)
-            } else {
-                entry = try await context.client().getServer(id)
-            }
+            let entry = if let remote = context.remote { try remote.getServer(id) } else { try await context.reader().getServer(id) }
             print(context.json ? entry.json.jsonText : Output.details(entry))
         }),
     Command(
         name: "list", summary: "list every entry", usage: "usage: hostess [--via shm|socket] list", valued: [], flags: [],
         run: { arguments, context in
             _ = try arguments.expect()
-            if let region = try await context.region() {
-                Output.entries(try region.listAll(), json: context.json)
-            } else if let remote = context.remote {
-                Output.entries(try remote.listAll(), json: context.json)
-            } else {
-                Output.entries(try await context.client().listAll(), json: context.json)
-            }
+            let entries = if let remote = context.remote { try remote.listAll() } else { try await context.reader().listAll() }
+            Output.entries(entries, json: context.json)
         }),
     Command(
         name: "query", summary: "list the entries matching a filter",
@@ -126,20 +109,15 @@ let commands: [Command] = [
 
             Every criterion given must hold; --capability may repeat and all must be present; --unreserved
             leaves out servers a reservation holds.
-            get, list and query read the shared-memory region when one can be opened (--via shm insists on it,
-            --via socket skips it).
+            get, list and query read the daemon's shared-memory region while its writer lives, else the
+            socket (--via shm insists on the region, --via socket skips it).
             """,
         valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals"], flags: ["--unreserved"],
         run: { arguments, context in
             _ = try arguments.expect()
             let filter = try serverFilter(arguments)
-            if let region = try await context.region() {
-                Output.entries(try region.query(filter), json: context.json)
-            } else if let remote = context.remote {
-                Output.entries(try remote.query(filter), json: context.json)
-            } else {
-                Output.entries(try await context.client().query(filter), json: context.json)
-            }
+            let entries = if let remote = context.remote { try remote.query(filter) } else { try await context.reader().query(filter) }
+            Output.entries(entries, json: context.json)
         }),
     Command(
         name: "mark-in-use", summary: "record that a connectome uses a terminal",
@@ -344,6 +322,8 @@ func register(_ arguments: Arguments, _ context: Context) async throws {
             terminals: try arguments.all("--terminal").map(parseTerminal), capabilities: arguments.all("--capability"),
             metadata: metadata)
     }
+    let giveUpAfter = try arguments.seconds("--give-up-after", in: 0.1...86_400)
+    if giveUpAfter != nil && !arguments.flag("--keep-alive") { throw UsageError("--give-up-after goes with --keep-alive") }
     if let remote = context.remote {
         guard !arguments.flag("--keep-alive") else { throw UsageError("--keep-alive needs the socket; over --http, send heartbeats with 'hostess heartbeat ID'") }
         let registration = try manifest.registration(
@@ -352,16 +332,34 @@ func register(_ arguments: Arguments, _ context: Context) async throws {
         print(context.json ? entry.json.jsonText : entry.id)
         return
     }
-    let client = try context.client()
+    guard arguments.flag("--keep-alive") else {
+        let entry = try await context.client().register(manifest: manifest, fqdn: arguments.value("--fqdn"), uuid: arguments.value("--uuid"))
+        print(context.json ? entry.json.jsonText : entry.id)
+        return
+    }
+    // Stay in the foreground: the client heartbeats in the background, and registers the entry again after
+    // hostessd restarts, until a signal arrives or it gives up.
+    let limit = giveUpAfter ?? defaultGiveUpAfter
+    let limitText = limit == limit.rounded() ? "\(Int(limit))" : "\(limit)"
+    let client = try HostessClient(
+        socketPath: context.socketPath, reconnect: HostessClient.ReconnectPolicy(giveUpAfter: limit),
+        events: { event in
+            guard case .gaveUp(let path, _, let reason, _) = event else { return FileHandleWriter.standardError("hostess: \(event)\n") }
+            FileHandleWriter.standardError(
+                "hostess: gave up: could not register the entry again with hostessd at \(path) within \(limitText) s (--give-up-after): \(reason.message)\n")
+            exit(1)
+        })
     let entry = try await client.register(manifest: manifest, fqdn: arguments.value("--fqdn"), uuid: arguments.value("--uuid"))
     print(context.json ? entry.json.jsonText : entry.id)
-    guard arguments.flag("--keep-alive") else { return }
-    // Stay in the foreground: the client heartbeats in the background until a signal arrives.
     guard let signals = context.signals else { return }
     let signal = await SignalWaiter.wait(descriptor: signals)
     try await client.unregister(entry.id)
     FileHandleWriter.standardError("hostess: received signal \(signal); unregistered \(entry.id)\n")
 }
+
+/// Seconds `register --keep-alive` tries to register its entry again after losing hostessd: long enough for
+/// a restart (systemd restarts a failed hostessd within a second), short enough for a supervisor to notice.
+let defaultGiveUpAfter = 60.0
 
 /// The filter that `--fqdn`, `--servername`, `--class`, `--owner`, `--capability` (repeatable),
 /// `--available-terminals` and `--unreserved` spell (each command lists the ones it takes).

@@ -11,8 +11,9 @@ let general = """
     Talks to hostessd over its Unix socket (--socket, else $HOSTESS_SOCKET, else the default path).
     --http talks to a (remote) hostessd's HTTP interface instead, signing requests with the key K whose
     secret is the first line of FILE (readable by its owner only); writes need a key.
-    get, list and query read the daemon's shared-memory region instead when they can (--shm, else
-    $HOSTESS_SHM, else the name the daemon reports); --via chooses explicitly.
+    get, list and query read the daemon's shared-memory region instead (--shm, else $HOSTESS_SHM, else
+    the name the daemon reports) while its writer lives; --via shm reads only the region, --via socket
+    only the socket. A lookup the region misses is confirmed over the socket.
     --json prints the wire form for scripts instead of tables.
 
     commands:
