@@ -61,20 +61,30 @@ final class Publisher {
     ///   it is marked closed (readers still mapping it move on) and its name removed.
     /// - One of ours that fails the checks: renamed aside (`NAME.bad-MS`), not trusted, with a log line.
     static func takeOver(_ name: String) throws(DaemonError) -> Leftover? {
+        // Look before opening: whatever another user may have put here (a FIFO, a socket, a directory, a link,
+        // a file of theirs) is refused without being opened.
+        let found: FileStatus
+        do {
+            guard let status = try SharedMemory.status(of: name) else { return nil }
+            found = status
+        } catch {
+            throw .listen("cannot examine shared-memory name \(name): \(error.reason); remove it or choose another --shm")
+        }
+        guard found.type == .regular, found.owner == geteuid() else {
+            throw .listen(
+                "\(RegionError.occupied(name: name, type: found.type, owner: found.owner, ownerName: Syscall.userName(uid: found.owner), writer: geteuid()))")
+        }
         let fd: Int32
         do { fd = try SharedMemory.open(name, writable: true) } catch {
             if error.errno == ENOENT { return nil }
             throw .listen("cannot open existing shared-memory region \(name): \(error.reason); remove it or choose another --shm")
         }
         defer { Syscall.close(fd) }
-        let status: (owner: uid_t, mode: mode_t, size: Int, isRegular: Bool)
+        let status: FileStatus
         do { status = try Syscall.status(fd) } catch { throw .system(error) }
-        guard status.isRegular else {
-            throw .listen("\(name) exists and is not a regular file; refusing to use it (remove it or choose another --shm)")
-        }
-        guard status.owner == geteuid() else {
-            throw .listen(
-                "shared-memory region \(name) exists and belongs to uid \(status.owner), not to this daemon's user \(geteuid()); refusing to use it (remove it or choose another --shm)")
+        // Only its owner (this user) or root can have replaced it since: /dev/shm is sticky.
+        guard status.type == .regular, status.owner == geteuid(), status.inode == found.inode else {
+            throw .listen("shared-memory region \(name) changed while hostessd examined it; start hostessd again")
         }
         if (try? Syscall.writeLockHolder(fd)) != nil {
             // An OFD lock does not name its holder; the header says which process created the region.

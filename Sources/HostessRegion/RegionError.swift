@@ -6,8 +6,8 @@ import HostessSystem
 public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A syscall failed (open, fstat, mmap, …).
     case system(SystemError)
-    /// The region's file is not a regular file.
-    case notRegularFile(name: String)
+    /// The region's name refers to something that is not a regular file (a FIFO, a directory, a socket, …).
+    case notRegularFile(name: String, type: FileType, owner: UInt32, ownerName: String?)
     /// The region belongs to a user the reader does not trust.
     case untrustedOwner(name: String, owner: UInt32)
     /// Group or others may write the region.
@@ -30,11 +30,15 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
     case busy(name: String)
     /// A daemon already publishes under this name.
     case inUse(name: String, pid: Int32)
+    /// A writer found something under the name that it may not take over: a file that is not a regular file,
+    /// or one that belongs to another user than the writer's (`writer`).
+    case occupied(name: String, type: FileType, owner: UInt32, ownerName: String?, writer: UInt32)
 
     public var description: String {
         switch self {
         case .system(let error): "\(error)"
-        case .notRegularFile(let name): "region \(name) is not a regular file"
+        case .notRegularFile(let name, let type, let owner, let ownerName):
+            "region \(name) is not a Hostess region: \(Self.path(name)) is \(type) owned by \(Self.user(owner, ownerName)), not a regular file"
         case .untrustedOwner(let name, let owner): "region \(name) belongs to uid \(owner), which this reader does not trust"
         case .writableByOthers(let name, let mode):
             "region \(name) has mode \(String(mode, radix: 8)): group or others may write it, so it cannot be trusted"
@@ -47,7 +51,19 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
         case .inconsistentHeader(let name, let field): "region \(name) has an inconsistent header: \(field)"
         case .closed(let name): "region \(name) was closed by its writer; reopen it"
         case .busy(let name): "region \(name) changed during every read attempt; try again or use the socket"
-        case .inUse(let name, let pid): "region \(name) is published by a running hostessd (pid \(pid))"
+        case .inUse(let name, let pid): "region \(name) is published by a running hostessd (pid \(pid)); stop it or choose another --shm"
+        case .occupied(let name, let type, let owner, let ownerName, let writer):
+            "shared-memory name \(name) is taken: \(Self.path(name)) is \(type) and belongs to \(Self.user(owner, ownerName))"
+                + (type == .regular && owner != writer
+                    ? ", not to the user hostessd runs as (uid \(writer)\(Syscall.userName(uid: writer).map { ", " + $0 } ?? ""))" : "")
+                + "; hostessd takes over only a region it made itself. Remove it (`rm \(type == .directory ? "-r " : "")\(Self.path(name))`"
+                + " as \(ownerName ?? "uid \(owner)") or root) or choose another --shm"
         }
     }
+
+    /// The file a region name refers to, for messages.
+    private static func path(_ name: String) -> String { (try? SharedMemory.path(of: name)) ?? name }
+
+    /// "uid 65534 (nobody)", or "uid 4242" when the user has no name.
+    private static func user(_ uid: UInt32, _ name: String?) -> String { name.map { "uid \(uid) (\($0))" } ?? "uid \(uid)" }
 }

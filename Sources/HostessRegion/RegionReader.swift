@@ -48,15 +48,25 @@ public final class RegionReader: @unchecked Sendable {
     public init(name: String, trustedOwners: Set<UInt32> = []) throws(RegionError) {
         self.name = name
         let fd: Int32
-        do { fd = try SharedMemory.open(name, writable: false) } catch { throw .system(error) }
+        do { fd = try SharedMemory.open(name, writable: false) } catch {
+            // A Unix socket cannot be opened at all (ENXIO): say what it is rather than "no such device".
+            if error.errno == ENXIO, let found = try? SharedMemory.status(of: name) {
+                throw .notRegularFile(name: name, type: found.type, owner: found.owner, ownerName: Syscall.userName(uid: found.owner))
+            }
+            throw .system(error)
+        }
         do throws(RegionError) {
-            let status: (owner: uid_t, mode: mode_t, size: Int, isRegular: Bool)
+            // The type first: the descriptor was opened O_NONBLOCK, so a FIFO did not block the open; nothing
+            // else may touch it before this check.
+            let status: FileStatus
             do { status = try Syscall.status(fd) } catch { throw .system(error) }
-            guard status.isRegular else { throw .notRegularFile(name: name) }
+            guard status.type == .regular else {
+                throw .notRegularFile(name: name, type: status.type, owner: status.owner, ownerName: Syscall.userName(uid: status.owner))
+            }
             guard status.owner == 0 || status.owner == getuid() || trustedOwners.contains(status.owner) else {
                 throw .untrustedOwner(name: name, owner: status.owner)
             }
-            guard status.mode & 0o022 == 0 else { throw .writableByOthers(name: name, mode: UInt32(status.mode)) }
+            guard status.permissions & 0o022 == 0 else { throw .writableByOthers(name: name, mode: UInt32(status.permissions)) }
             guard status.size >= RegionLayout.headerSize else {
                 throw .tooSmall(name: name, size: status.size, needed: RegionLayout.headerSize)
             }
@@ -69,9 +79,7 @@ public final class RegionReader: @unchecked Sendable {
                 Syscall.unmap(mapping, size: status.size)
                 throw error
             }
-            var info = stat()
-            _ = fstat(fd, &info)
-            inode = UInt64(info.st_ino)
+            inode = status.inode
             self.base = base
             size = status.size
             self.fd = fd

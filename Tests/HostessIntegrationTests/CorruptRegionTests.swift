@@ -504,7 +504,7 @@ struct CorruptRegionTests {
         let directory = "/hostess-test-dir-" + UUID().uuidString.lowercased()
         try #require(mkdir(SharedMemory.directory + directory, 0o755) == 0)
         defer { rmdir(SharedMemory.directory + directory) }
-        #expect(RegionCopies.openError(directory) == .notRegularFile(name: directory))
+        #expect(RegionCopies.openError(directory) == .notRegularFile(name: directory, type: .directory, owner: 0, ownerName: "root"))
         let missing = "/hostess-test-missing-" + UUID().uuidString.lowercased()
         guard case .system(let system)? = RegionCopies.openError(missing) else {
             Issue.record("a missing region opened")

@@ -24,6 +24,7 @@ import json
 import mmap
 import os
 import platform
+import pwd
 import stat
 import struct
 import sys
@@ -120,6 +121,18 @@ def canonical_id(text: str) -> str:
     return ":".join([fqdn] + fields)
 
 
+def not_a_region(path, info):
+    """Why a file that is not a regular file is not a region: its type and its owner."""
+    kinds = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a Unix socket",
+             stat.S_IFLNK: "a symbolic link", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+    kind = kinds.get(stat.S_IFMT(info.st_mode), f"a file of type {stat.S_IFMT(info.st_mode):#o}")
+    try:
+        owner = f"uid {info.st_uid} ({pwd.getpwuid(info.st_uid).pw_name})"
+    except KeyError:
+        owner = f"uid {info.st_uid}"
+    return f"not a Hostess region: {path} is {kind} owned by {owner}, not a regular file"
+
+
 class Region:
     def __init__(self, name="/hostess-registry", trusted_uids=()):
         if sys.byteorder != "little":
@@ -129,13 +142,17 @@ class Region:
         self.name = name
         self.path = "/dev/shm" + name
         try:
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # O_NONBLOCK: anyone can make a FIFO under the name, and opening a FIFO for reading waits for a
+            # writer. The type is checked first thing after the open.
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as error:
+            if error.errno == errno.ENXIO:  # a Unix socket cannot be opened
+                raise RegionUnusable(not_a_region(self.path, os.lstat(self.path)))
             raise RegionUnusable(f"{self.path}: {error.strerror}")
         try:
             info = os.fstat(self.fd)
             if not stat.S_ISREG(info.st_mode):
-                raise RegionUnusable("not a regular file")
+                raise RegionUnusable(not_a_region(self.path, info))
             if info.st_uid not in (0, os.getuid(), *trusted_uids):
                 raise RegionUnusable(f"owned by untrusted uid {info.st_uid}")
             if info.st_mode & 0o022:

@@ -1,0 +1,119 @@
+import Foundation
+import Glibc
+import HostessModel
+import HostessRegion
+import HostessSystem
+import Testing
+
+/// Issue 10: one local user must not be able to stop the Hostess through its shared-memory region. Each test
+/// first mounts the attack as user `nobody` (through setpriv) where the attack needs no privilege.
+@Suite("shared-memory region abuse by another user")
+struct RegionAbuseTests {
+    static let python = "/usr/bin/python3"
+    static let pythonReader = DocumentedReaderTests.root + "/docs/examples/shm_reader.py"
+
+    /// A fresh region name and its path under /dev/shm.
+    static func freshName() -> (name: String, path: String) {
+        let name = "/hostess-test-" + UUID().uuidString.lowercased()
+        return (name, SharedMemory.directory + name)
+    }
+
+    /// Runs `code` with python3 as user nobody and requires it to succeed.
+    static func asNobody(_ code: String) throws {
+        let outcome = try CLI.run(python, ["-c", code], asNobody: true)
+        try #require(outcome.status == 0, "\(outcome)")
+    }
+
+    /// Runs `executable`, requiring it to finish in under 2 s (the attack made readers block forever).
+    static func runFast(_ executable: String, _ arguments: [String]) throws -> CLI.Outcome {
+        let start = ContinuousClock.now
+        let outcome = try CLI.run(executable, arguments, timeout: 10)
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed < .seconds(2), "\(executable) \(arguments) took \(elapsed)")
+        return outcome
+    }
+
+    // MARK: A FIFO under the region name
+
+    @Test("a FIFO another user made at the region name: shmdump, hostess --via shm and the Python reader fail at once")
+    func fifoAtRegionName() throws {
+        let (name, path) = Self.freshName()
+        defer { unlink(path) }
+        try Self.asNobody("import os; os.mkfifo('\(path)', 0o666)")
+        let scratch = try ScratchDirectory()
+
+        let dumped = try Self.runFast(Binaries.path("shmdump"), ["--shm", name])
+        #expect(dumped.status == 1, "\(dumped)")
+        #expect(dumped.stderr.contains("is a FIFO"), "\(dumped)")
+        #expect(dumped.stderr.contains("uid 65534 (nobody)"), "\(dumped)")
+
+        let listed = try Self.runFast(
+            Binaries.path("hostess"), ["--socket", scratch.path + "/absent.sock", "--via", "shm", "--shm", name, "list"])
+        #expect(listed.status == 1, "\(listed)")
+        #expect(listed.stderr.contains("is a FIFO"), "\(listed)")
+
+        let read = try Self.runFast(Self.python, [Self.pythonReader, "--shm", name, "list"])
+        #expect(read.status == 2, "\(read)")
+        #expect(read.stderr.contains("is a FIFO"), "\(read)")
+        #expect(read.stderr.contains("uid 65534"), "\(read)")
+
+        // Root reads it as any other user would: the region's readers open it with O_NONBLOCK, whoever they are.
+        let asNobody = try Self.runFast(
+            "/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", Self.python, Self.pythonReader, "--shm", name, "list"])
+        #expect(asNobody.status == 2, "\(asNobody)")
+    }
+
+    // MARK: Something planted at the region name
+
+    /// What a test plants under the region name, as which user.
+    enum Plant: String, CaseIterable, CustomTestStringConvertible {
+        case fifo, directory, socket, symbolicLink, otherUsersFile
+        var testDescription: String { rawValue }
+
+        /// Python code that makes it at `path` (run as nobody).
+        func code(_ path: String) -> String {
+            switch self {
+            case .fifo: "import os; os.mkfifo('\(path)', 0o666)"
+            case .directory: "import os; os.mkdir('\(path)', 0o777)"
+            case .socket: "import socket; socket.socket(socket.AF_UNIX).bind('\(path)')"
+            case .symbolicLink: "import os; os.symlink('/dev/null', '\(path)')"
+            case .otherUsersFile: "import os; fd = os.open('\(path)', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644); os.write(fd, b'x' * 8192)"
+            }
+        }
+
+        /// How hostessd's refusal must name the type.
+        var typeName: String {
+            switch self {
+            case .fifo: "is a FIFO"
+            case .directory: "is a directory"
+            case .socket: "is a Unix socket"
+            case .symbolicLink: "is a symbolic link"
+            case .otherUsersFile: "is a regular file"
+            }
+        }
+    }
+
+    @Test("hostessd refuses a name another user planted, saying what it is, whose it is and what to do", arguments: Plant.allCases)
+    func plantedAtRegionName(plant: Plant) throws {
+        let (name, path) = Self.freshName()
+        defer {
+            rmdir(path)
+            unlink(path)
+        }
+        try Self.asNobody(plant.code(path))
+        let scratch = try ScratchDirectory()
+        let start = ContinuousClock.now
+        let started = try CLI.run(Binaries.path("hostessd"), ["--socket", scratch.path + "/s.sock", "--shm", name], timeout: 10)
+        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(started.status == 1, "\(started)")
+        #expect(started.stderr.contains(path), "\(started)")
+        #expect(started.stderr.contains(plant.typeName), "\(started)")
+        #expect(started.stderr.contains("belongs to uid 65534 (nobody)"), "\(started)")
+        #expect(started.stderr.contains("rm \(plant == .directory ? "-r " : "")\(path)"), "\(started)")
+        #expect(started.stderr.contains("as nobody or root"), "\(started)")
+        #expect(started.stderr.contains("choose another --shm"), "\(started)")
+        // What was planted is left alone.
+        var info = stat()
+        #expect(lstat(path, &info) == 0 && info.st_uid == 65534)
+    }
+}
