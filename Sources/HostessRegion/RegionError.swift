@@ -24,6 +24,9 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
     case fingerprintMismatch(name: String)
     /// A header field disagrees with the layout it implies.
     case inconsistentHeader(name: String, field: String)
+    /// A confirmed read found an entry whose payload (its JSON in the arena) is not a valid entry: the region's
+    /// data is corrupt, though its header is sound.
+    case corruptPayload(name: String, slot: Int, id: String)
     /// The writer closed the region.
     case closed(name: String)
     /// Readers retried too often while the writer kept publishing.
@@ -49,6 +52,8 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
             "region \(name) has layout version \(major).\(minor); this reader understands \(RegionLayout.versionMajor).x"
         case .fingerprintMismatch(let name): "region \(name) was written with another record layout (ABI fingerprint differs)"
         case .inconsistentHeader(let name, let field): "region \(name) has an inconsistent header: \(field)"
+        case .corruptPayload(let name, let slot, let id):
+            "region \(name) is corrupt: the payload of the entry in slot \(slot) (id '\(id)') is not a valid entry; use the socket, and check the region with shmdump --check"
         case .closed(let name): "region \(name) was closed by its writer; reopen it"
         case .busy(let name): "region \(name) changed during every read attempt; try again or use the socket"
         case .inUse(let name, let pid): "region \(name) is published by a running hostessd (pid \(pid)); stop it or choose another --shm"

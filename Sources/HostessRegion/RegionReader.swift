@@ -273,16 +273,18 @@ public final class RegionReader: @unchecked Sendable {
 
     /// The entry `id` names, as the socket's `getServer` returns it, or nil.
     public func getServer(_ id: String) throws(RegionError) -> GuestBookEntry? {
-        let found = try withEntry(id: id) { view in view.map { (Array($0.payload), $0.lastHeartbeat) } }
-        if let (payload, heartbeat) = found { return try decode(payload, heartbeat: heartbeat) }
+        let found = try withEntry(id: id) { view in view.map { (Array($0.payload), $0.lastHeartbeat, $0.slot) } }
+        if let (payload, heartbeat, slot) = found { return try decode(payload, heartbeat: heartbeat, slot: slot, id: id) }
         // Not found as given: a non-canonical spelling (an upper-case UUID, say) names the same entry.
         if let canonical = try? ServerName(parsing: id).description, canonical != id { return try getServer(canonical) }
         return nil
     }
 
-    private func decode(_ payload: [UInt8], heartbeat: Int64) throws(RegionError) -> GuestBookEntry {
+    /// The entry a confirmed read copied out of `slot`, whose record holds `id`.
+    /// - Throws: `corruptPayload` when the payload is not a valid entry.
+    private func decode(_ payload: [UInt8], heartbeat: Int64, slot: Int, id: String) throws(RegionError) -> GuestBookEntry {
         guard let json = try? JSONParser.parse(payload), var entry = try? GuestBookEntry(json: json) else {
-            throw .inconsistentHeader(name: name, field: "an entry's payload is not a valid entry")
+            throw .corruptPayload(name: name, slot: slot, id: id)
         }
         if heartbeat > entry.lastHeartbeat { entry.lastHeartbeat = heartbeat }
         return entry
@@ -299,7 +301,8 @@ public final class RegionReader: @unchecked Sendable {
         var entries: [GuestBookEntry] = []
         entries.reserveCapacity(matches.count)
         for match in matches.sorted(by: { $0.serial < $1.serial }) {
-            entries.append(try decode(match.payload, heartbeat: match.heartbeat))
+            entries.append(
+                try decode(match.payload, heartbeat: match.heartbeat, slot: match.slot, id: String(decoding: match.id, as: UTF8.self)))
         }
         return entries
     }
@@ -314,14 +317,17 @@ public final class RegionReader: @unchecked Sendable {
         }
     }
 
-    private func matchingPayloads(_ filter: ServerFilter, copy: Int) -> [(serial: UInt64, payload: [UInt8], heartbeat: Int64)] {
+    /// What a query copies out of one matching entry: enough to decode it, and to name it if it is corrupt.
+    private typealias Match = (serial: UInt64, payload: [UInt8], heartbeat: Int64, slot: Int, id: [UInt8])
+
+    private func matchingPayloads(_ filter: ServerFilter, copy: Int) -> [Match] {
         guard let required = capabilityIndexes(filter.capabilities) else { return [] }
-        var result: [(UInt64, [UInt8], Int64)] = []
+        var result: [Match] = []
         // A damaged chain could name a slot twice; an answer never holds an entry twice.
         var seen = Set<UInt64>()
         scan(filter, required: required, copy: copy) { view in
             guard seen.insert(view.serial).inserted else { return }
-            result.append((view.serial, Array(view.payload), view.lastHeartbeat))
+            result.append((view.serial, Array(view.payload), view.lastHeartbeat, view.slot, Array(view.id)))
         }
         return result
     }
@@ -458,6 +464,9 @@ public struct EntryView {
     }
 
     @usableFromInline typealias R = RegionLayout.Record
+
+    /// The slot the entry is in (its heartbeat slot has the same number).
+    var slot: Int { (heartbeat - reader.layout.heartbeatsOffset) / 8 }
 
     /// The registration's serial: never reused, so it tells a new entry in a reused slot from the old one.
     @inlinable public var serial: UInt64 { loadU64(record + R.serial) }

@@ -266,7 +266,7 @@ class Region:
         return None
 
     def _entry_at(self, copy, slot):
-        """(serial, payload bytes, heartbeat slot value) of a slot; bounds-checked, possibly garbage."""
+        """(serial, payload bytes, heartbeat slot value, slot, id bytes) of a slot; bounds-checked, possibly garbage."""
         record = copy + self.L["records"] + slot * RECORD_SIZE
         offset = self.u32(record + R_PAYLOAD_OFFSET)
         length = self.u32(record + R_PAYLOAD_LENGTH)
@@ -275,16 +275,18 @@ class Region:
         else:
             payload = self.bytes_at(copy + self.L["arena"] + offset, length)
         heartbeat = self.atomic_u64(self.L["heartbeats"] + slot * 8)
-        return self.u64(record + R_SERIAL), payload, heartbeat
+        entry_id = self.bytes_at(record + R_ID, min(self.u16(record + R_ID_LENGTH), MAX_ID_BYTES))
+        return self.u64(record + R_SERIAL), payload, heartbeat, slot, entry_id
 
     @staticmethod
-    def _decode(payload, heartbeat):
+    def _decode(payload, heartbeat, slot, entry_id):
         try:
             entry = json.loads(payload)
             entry["lastHeartbeat"] + 0
         except (ValueError, KeyError, TypeError):
             # A confirmed read returned something that is not an entry: the region is corrupt.
-            raise RegionUnusable("an entry's payload is not a valid entry")
+            name = entry_id.decode(errors="replace")
+            raise RegionUnusable(f"corrupt: the payload of the entry in slot {slot} (id '{name}') is not a valid entry")
         if heartbeat >= 1 << 63:
             heartbeat -= 1 << 64  # the slot holds an i64
         if heartbeat > entry["lastHeartbeat"]:
@@ -305,7 +307,7 @@ class Region:
 
             found = self.read_section(body)
             if found is not None:
-                return self._decode(found[1], found[2])
+                return self._decode(*found[1:])
         return None
 
     def list_all(self):
@@ -315,12 +317,12 @@ class Region:
             summaries = copy + self.L["summaries"]
             for slot in range(self.capacity):
                 if self.u64(summaries + slot * SUMMARY_SIZE + S_SERIAL) != 0:
-                    serial, payload, heartbeat = self._entry_at(copy, slot)
-                    if serial != 0:
-                        result.append((serial, payload, heartbeat))
+                    found = self._entry_at(copy, slot)
+                    if found[0] != 0:
+                        result.append(found)
             return result
 
-        return [self._decode(p, h) for _, p, h in sorted(self.read_section(body))]
+        return [self._decode(*found[1:]) for found in sorted(self.read_section(body))]
 
     # ---- state, liveness, waiting ----
     def revision(self):
