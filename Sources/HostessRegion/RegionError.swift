@@ -29,6 +29,8 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
     case corruptPayload(name: String, slot: Int, id: String)
     /// The writer closed the region.
     case closed(name: String)
+    /// The region's file shrank below the size mapped: reading the pages past its end would raise SIGBUS.
+    case truncated(name: String, size: Int, mapped: Int)
     /// Readers retried too often while the writer kept publishing.
     case busy(name: String)
     /// A daemon already publishes under this name.
@@ -55,6 +57,8 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
         case .corruptPayload(let name, let slot, let id):
             "region \(name) is corrupt: the payload of the entry in slot \(slot) (id '\(id)') is not a valid entry; use the socket, and check the region with shmdump --check"
         case .closed(let name): "region \(name) was closed by its writer; reopen it"
+        case .truncated(let name, let size, let mapped):
+            "region \(name) shrank to \(size) bytes while mapped (\(mapped) bytes): someone truncated it (only its owner or root can); reading it further would fault, so this reader stops"
         case .busy(let name): "region \(name) changed during every read attempt; try again or use the socket"
         case .inUse(let name, let pid): "region \(name) is published by a running hostessd (pid \(pid)); stop it or choose another --shm"
         case .occupied(let name, let type, let owner, let ownerName, let writer):

@@ -422,12 +422,26 @@ public final class RegionReader: @unchecked Sendable {
 
     // MARK: Watching
 
+    /// Checks that the region's file still covers the mapping (one fstat). The region's owner or root can
+    /// truncate it; a load from a mapped page past the file's end then raises SIGBUS. A long-lived reader calls
+    /// this before each pass over the region; it cannot rule out a truncation during the pass.
+    /// - Throws: `truncated` when the file is now smaller than the mapping.
+    public func checkNotTruncated() throws(RegionError) {
+        let status: FileStatus
+        do { status = try Syscall.status(fd) } catch { throw .system(error) }
+        guard status.size >= size else { throw .truncated(name: name, size: status.size, mapped: size) }
+    }
+
     /// Blocks until the region's revision passes `revision`, the region closes, or `timeout` seconds pass, by
-    /// FUTEX_WAIT on the publication counter in the read-only mapping. Returns the revision then.
-    public func waitForRevision(after revision: UInt64, timeout: Double) -> UInt64 {
+    /// FUTEX_WAIT on the publication counter in the read-only mapping. Returns the revision then (on a timeout,
+    /// the one it last saw). Before it reads the header, and again after each wake-up, it checks that the file
+    /// was not truncated under the mapping (one fstat per wake-up, none on the lookup path).
+    /// - Throws: `truncated` when it was.
+    public func waitForRevision(after revision: UInt64, timeout: Double) throws(RegionError) -> UInt64 {
         let deadline = SystemClock.monotonicNanoseconds() &+ UInt64(max(0, timeout) * 1e9)
         let word = base + RegionLayout.Header.publications
         while true {
+            try checkNotTruncated()
             let counter = cshim_load_acquire_u32(word)
             let current = self.revision
             if current > revision || isClosed { return current }

@@ -129,10 +129,14 @@ var reader: RegionReader
 do { reader = try RegionReader(name: name, trustedOwners: trusted) } catch { fail("\(error)", 1) }
 var status: Int32 = 0
 repeat {
-    do { status = try dump(reader) } catch { fail("\(error)", 1) }
+    // A region truncated under the mapping would fault (SIGBUS) on the next load: report it and stop instead.
+    do {
+        try reader.checkNotTruncated()
+        status = try dump(reader)
+    } catch { fail("\(error)", 1) }
     guard watch else { break }
     let seen = reader.revision
-    while reader.waitForRevision(after: seen, timeout: 1) == seen && !reader.isClosed {}
+    do { while try reader.waitForRevision(after: seen, timeout: 1) == seen && !reader.isClosed {} } catch { fail("\(error)", 1) }
     if reader.isClosed || reader.liveness() == .replaced {
         do { reader = try RegionReader(name: name, trustedOwners: trusted) } catch {
             FileHandleWriter.standardError("shmdump: \(error); waiting for the region to come back\n")

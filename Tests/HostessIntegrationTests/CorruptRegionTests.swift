@@ -173,7 +173,7 @@ private func exercise(_ reader: RegionReader, ids: [String], sourceLocation: Sou
     _ = bounded("header", sourceLocation: sourceLocation) { () throws(RegionError) in reader.header().count }
     _ = bounded("liveness", sourceLocation: sourceLocation) { () throws(RegionError) in reader.liveness() == .alive }
     _ = bounded("waitForRevision", sourceLocation: sourceLocation) { () throws(RegionError) in
-        reader.waitForRevision(after: reader.revision, timeout: 0.05)
+        try reader.waitForRevision(after: reader.revision, timeout: 0.05)
     }
     return answers
 }

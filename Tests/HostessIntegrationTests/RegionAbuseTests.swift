@@ -5,9 +5,10 @@ import HostessRegion
 import HostessSystem
 import Testing
 
-/// Issue 10: one local user must not be able to stop the Hostess through its shared-memory region. Each test
-/// first mounts the attack as user `nobody` (through setpriv) where the attack needs no privilege.
-@Suite("shared-memory region abuse by another user")
+/// Issue 10: one local user must not be able to stop the Hostess through its shared-memory region, and readers
+/// survive what the region's owner does to it. Each test first mounts the attack, as user `nobody` (through
+/// setpriv) wherever the attack needs no privilege.
+@Suite("shared-memory region under attack")
 struct RegionAbuseTests {
     static let python = "/usr/bin/python3"
     static let pythonReader = DocumentedReaderTests.root + "/docs/examples/shm_reader.py"
@@ -115,5 +116,36 @@ struct RegionAbuseTests {
         // What was planted is left alone.
         var info = stat()
         #expect(lstat(path, &info) == 0 && info.st_uid == 65534)
+    }
+
+    // MARK: A region truncated under its readers
+
+    @Test("shmdump --watch reports a region truncated under it and stops, instead of dying of SIGBUS", arguments: [0, 4096, 65536])
+    func truncatedUnderWatch(size: Int) throws {
+        let daemon = try DaemonProcess()
+        _ = try daemon.client().request("register", ["entry": Fixture.entry(id: Fixture.id())])
+        #expect(daemon.stop(signal: SIGKILL) != nil)
+        let path = SharedMemory.directory + daemon.sharedMemoryName
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: Binaries.path("shmdump"))
+        watcher.arguments = ["--shm", daemon.sharedMemoryName, "--watch"]
+        let output = Pipe()
+        let errors = Pipe()
+        watcher.standardOutput = output
+        watcher.standardError = errors
+        try watcher.run()
+        defer { if watcher.isRunning { kill(watcher.processIdentifier, SIGKILL) } }
+        usleep(500_000)
+        try #require(watcher.isRunning)
+        // The region's owner (root) shrinks it; hostessd is dead, so only the watcher maps it.
+        try #require(truncate(path, off_t(size)) == 0)
+        let deadline = Date().addingTimeInterval(5)
+        while watcher.isRunning && Date() < deadline { usleep(10_000) }
+        try #require(!watcher.isRunning, "shmdump --watch still runs 5 s after the truncation")
+        #expect(watcher.terminationReason == .exit, "shmdump died of signal \(watcher.terminationStatus)")
+        #expect(watcher.terminationStatus == 1)
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(message.contains("shrank to \(size) bytes"), "\(message)")
+        #expect(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("region:"))
     }
 }

@@ -366,6 +366,9 @@ class Region:
         deadline = time.monotonic() + timeout
         try:
             while True:
+                # The owner or root can truncate the file under the mapping; a load past its end raises SIGBUS.
+                if os.fstat(self.fd).st_size < self.size:
+                    raise RegionUnusable(f"shrank to {os.fstat(self.fd).st_size} bytes while mapped ({self.size}); stopping")
                 counter = self.atomic_u32(H_PUBLICATIONS)
                 current = self.revision()
                 if current > after or self.closed():
