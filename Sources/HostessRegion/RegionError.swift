@@ -35,6 +35,8 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
     case busy(name: String)
     /// A daemon already publishes under this name.
     case inUse(name: String, pid: Int32)
+    /// The region a writer was examining was replaced meanwhile (only its owner or root can do that).
+    case replacedWhileExamined(name: String)
     /// A writer found something under the name that it may not take over: a file that is not a regular file,
     /// or one that belongs to another user than the writer's (`writer`).
     case occupied(name: String, type: FileType, owner: UInt32, ownerName: String?, writer: UInt32)
@@ -61,6 +63,7 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
             "region \(name) shrank to \(size) bytes while mapped (\(mapped) bytes): someone truncated it (only its owner or root can); reading it further would fault, so this reader stops"
         case .busy(let name): "region \(name) changed during every read attempt; try again or use the socket"
         case .inUse(let name, let pid): "region \(name) is published by a running hostessd (pid \(pid)); stop it or choose another --shm"
+        case .replacedWhileExamined(let name): "region \(name) was replaced while hostessd examined it; start hostessd again"
         case .occupied(let name, let type, let owner, let ownerName, let writer):
             "shared-memory name \(name) is taken: \(Self.path(name)) is \(type) and belongs to \(Self.user(owner, ownerName))"
                 + (type == .regular && owner != writer

@@ -23,6 +23,12 @@ public final class RegionWriter {
     public let layout: RegionLayout
     /// This daemon instance's random id, in the header.
     public let instanceID: [UInt8]
+    /// Whether the region is under ``name`` yet; see ``install()``.
+    public private(set) var isInstalled: Bool
+    /// The name the region was created under: ``name``, or a temporary one until ``install()``.
+    private let createdName: String
+    /// The region this one replaces when it is installed.
+    private var predecessor: AbandonedRegion?
     private let fd: Int32
     private let base: UnsafeMutableRawPointer
 
@@ -43,13 +49,24 @@ public final class RegionWriter {
 
     // MARK: Creating
 
-    /// Creates a region under `name`, which must not exist.
+    /// Creates a region for `name`.
+    ///
+    /// With no predecessor the region is created under `name`, which must not exist (O_EXCL), and is readable
+    /// by everyone (0644) once its header is written. To succeed an abandoned region it is created under a
+    /// temporary name instead (O_EXCL, 0600), for the caller to fill and then ``install()`` over the old one, so
+    /// that the name never goes missing.
     /// - Parameters:
     ///   - capacity: entries it holds.
     ///   - arenaBytes: payload bytes per copy; the guest book's payload capacity must not exceed it.
     ///   - environment: read for `HOSTESS_FAILPOINT` (crash tests only).
-    public init(name: String, capacity: Int, arenaBytes: Int, environment: [String: String] = [:]) throws(RegionError) {
+    ///   - predecessor: the region under `name` whose writer died (from ``examine(_:)``), or nil.
+    public init(
+        name: String, capacity: Int, arenaBytes: Int, environment: [String: String] = [:], succeeding predecessor: AbandonedRegion? = nil
+    ) throws(RegionError) {
         self.name = name
+        self.predecessor = predecessor
+        isInstalled = predecessor == nil
+        createdName = predecessor == nil ? name : "/.hostess-new-" + Crypto.hex(Syscall.randomBytes(8))
         layout = RegionLayout(capacity: capacity, arenaBytes: arenaBytes)
         instanceID = Syscall.randomBytes(16)
         freeSlots = Array((0..<capacity).reversed())
@@ -57,22 +74,38 @@ public final class RegionWriter {
         classPrevious = Array(repeating: Array(repeating: -1, count: capacity), count: 2)
         failpoint = Failpoint(environment["HOSTESS_FAILPOINT"])
         let fd: Int32
-        do { fd = try SharedMemory.createExclusive(name) } catch { throw .system(error) }
+        do { fd = try SharedMemory.createExclusive(createdName) } catch { throw .system(error) }
         do throws(SystemError) {
-            guard try Syscall.takeWriteLock(fd) else { throw SystemError("fcntl F_OFD_SETLK \(name)", errno: EAGAIN) }
+            guard try Syscall.takeWriteLock(fd) else { throw SystemError("fcntl F_OFD_SETLK \(createdName)", errno: EAGAIN) }
             try Syscall.setSize(fd, layout.regionSize)
             base = try Syscall.map(fd, size: layout.regionSize, writable: true)
         } catch {
             Syscall.close(fd)
-            try? SharedMemory.unlink(name)
+            try? SharedMemory.unlink(createdName)
             throw .system(error)
         }
         self.fd = fd
         writeHeader()
+        guard isInstalled else { return }
         do { try Syscall.setMode(fd, 0o644) } catch {
             close()
             throw .system(error)
         }
+    }
+
+    /// Puts a region created to succeed an abandoned one under its name: mode 0644, then one `rename` over
+    /// the old region, so that a reader opening the name finds the old region or this one, never nothing.
+    /// Then the old region is marked closed and its waiters are woken, so readers still mapping it move on.
+    /// Does nothing for a region created under its name.
+    public func install() throws(RegionError) {
+        guard !isInstalled else { return }
+        do {
+            try Syscall.setMode(fd, 0o644)
+            try SharedMemory.rename(createdName, to: name)
+        } catch { throw .system(error) }
+        isInstalled = true
+        predecessor?.markClosed()
+        predecessor = nil
     }
 
     private func writeHeader() {
@@ -182,12 +215,15 @@ public final class RegionWriter {
     }
 
     /// Marks the region closed, wakes watchers, and removes its name. Readers that still map it see `closed`.
+    /// A region never installed removes only its temporary name, and leaves the region it was to replace as
+    /// it was, for the next writer to adopt.
     public func close() {
         cshim_store_release_u32(base + RegionLayout.Header.closed, 1)
         let counter = cshim_load_acquire_u32(base + RegionLayout.Header.publications)
         cshim_store_release_u32(base + RegionLayout.Header.publications, counter &+ 1)
         Futex.wakeAll(base + RegionLayout.Header.publications)
-        try? SharedMemory.unlink(name)
+        try? SharedMemory.unlink(isInstalled ? name : createdName)
+        predecessor = nil
         Syscall.unmap(base, size: layout.regionSize)
         Syscall.close(fd)
     }

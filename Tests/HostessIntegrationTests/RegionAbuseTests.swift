@@ -148,4 +148,111 @@ struct RegionAbuseTests {
         #expect(message.contains("shrank to \(size) bytes"), "\(message)")
         #expect(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("region:"))
     }
+
+    // MARK: The name during an adopting restart
+
+    /// What a thread opening a name over and over saw.
+    final class Poll: @unchecked Sendable {
+        let lock = NSLock()
+        var opens = 0
+        var missing = 0
+        var inodes = Set<UInt64>()
+        var stop = false
+    }
+
+    @Test("during a kill -9 and adopting restart the region name is never absent: a poller sees the old region, then the new")
+    func adoptingRestartKeepsTheName() throws {
+        let daemon = try DaemonProcess()
+        let client = try daemon.client()
+        let ids = (0..<20).map { _ in Fixture.id() }
+        for id in ids { _ = try client.request("register", ["entry": Fixture.entry(id: id)]) }
+        let old = try RegionReader(name: daemon.sharedMemoryName)
+        #expect(daemon.stop(signal: SIGKILL) != nil)
+        let path = SharedMemory.directory + daemon.sharedMemoryName
+        var before = stat()
+        try #require(stat(path, &before) == 0)
+        let oldInode = UInt64(before.st_ino)
+
+        // Two threads of their own (the shared pool may be busy with other tests) open the name as fast as they
+        // can, from before the successor starts until it serves and they have seen its region.
+        let poll = Poll()
+        let threads = (0..<2).map { _ in
+            Thread {
+                let deadline = Date().addingTimeInterval(20)
+                while Date() < deadline {
+                    let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+                    var info = stat()
+                    let failure = fd < 0 ? errno : 0
+                    if fd >= 0 {
+                        fstat(fd, &info)
+                        close(fd)
+                    }
+                    poll.lock.lock()
+                    poll.opens += 1
+                    if failure == ENOENT { poll.missing += 1 }
+                    if fd >= 0 { poll.inodes.insert(UInt64(info.st_ino)) }
+                    let stop = poll.stop
+                    poll.lock.unlock()
+                    if stop { break }
+                }
+            }
+        }
+        for thread in threads { thread.start() }
+        func polled() -> (opens: Int, inodes: Int) {
+            poll.lock.lock()
+            defer { poll.lock.unlock() }
+            return (poll.opens, poll.inodes.count)
+        }
+        while polled().opens < 100 { usleep(1_000) }
+        let successor = try DaemonProcess(["--shm", daemon.sharedMemoryName], scratch: daemon.scratch, socketName: "successor.sock")
+        defer { successor.stop() }
+        let settle = Date().addingTimeInterval(5)
+        while polled().inodes < 2 && Date() < settle { usleep(1_000) }
+        poll.lock.lock()
+        poll.stop = true
+        poll.lock.unlock()
+        while threads.contains(where: \.isExecuting) { usleep(1_000) }
+
+        #expect(successor.log.contains("adopted \(ids.count) entries"), "\(successor.log)")
+        #expect(poll.missing == 0, "\(poll.missing) of \(poll.opens) opens found no region under the name")
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(poll.inodes == [oldInode, UInt64(info.st_ino)], "the old region's inode \(oldInode), then the new one's")
+        #expect(old.liveness() == .closed, "the old region is marked closed once replaced")
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        #expect(Set(try reader.listAll().map(\.id)) == Set(ids))
+        #expect(try reader.check() == [])
+        // No temporary region is left behind.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: SharedMemory.directory).filter { $0.hasPrefix(".hostess-new-") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    @Test("two hostessd adopting the same dead region at once: one adopts it, the other refuses")
+    func concurrentSuccessors() throws {
+        let daemon = try DaemonProcess()
+        let ids = (0..<5).map { _ in Fixture.id() }
+        for id in ids { _ = try daemon.client().request("register", ["entry": Fixture.entry(id: id)]) }
+        #expect(daemon.stop(signal: SIGKILL) != nil)
+        let successors = (0..<2).map { number in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Binaries.path("hostessd"))
+            process.arguments = ["--socket", daemon.scratch.path + "/successor-\(number).sock", "--shm", daemon.sharedMemoryName]
+            process.standardError = Pipe()
+            return process
+        }
+        for process in successors { try process.run() }
+        defer { for process in successors where process.isRunning { kill(process.processIdentifier, SIGTERM) } }
+        let deadline = Date().addingTimeInterval(10)
+        while successors.allSatisfy(\.isRunning) && Date() < deadline { usleep(10_000) }
+        usleep(500_000)
+        let running = successors.filter(\.isRunning)
+        try #require(running.count == 1, "exactly one successor keeps running")
+        let refused = try #require(successors.first { !$0.isRunning })
+        #expect(refused.terminationStatus == 1)
+        let message = String(decoding: (refused.standardError as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+        #expect(message.contains("is published by a running hostessd"), "\(message)")
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        #expect(Set(try reader.listAll().map(\.id)) == Set(ids))
+        #expect(reader.liveness() == .alive)
+    }
 }
