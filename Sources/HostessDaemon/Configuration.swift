@@ -45,6 +45,8 @@ public struct Configuration: Sendable, Equatable {
     public var reservationsPath: String?
     /// Seconds ended reservations are kept for inspection.
     public var reservationRetention: Double = 600
+    /// Distinct capability names the entries one uid registered may carry at once (root is not limited).
+    public var maxCapabilitiesPerUID = GuestBook.Capacity.defaultCapabilitiesPerUID
 
     /// The embedded defaults.
     public init(environment: [String: String]) {
@@ -84,6 +86,8 @@ public struct Configuration: Sendable, Equatable {
           --reservations-file PATH where reservations are saved for a restart (default SOCKET.reservations;
                                    none with --stdio unless given)
           --reservation-retention S  seconds ended reservations stay listed (default 600)
+          --max-capabilities-per-uid N  distinct capability names one user's entries may carry at once
+                                   (default 256; root is not limited)
           --config FILE            JSON config file (env HOSTESS_CONFIG); flags override it
           --version                print the version
           -h, --help               show this help
@@ -101,7 +105,7 @@ public struct Configuration: Sendable, Equatable {
         let valued: Set<String> = [
             "--socket", "--ttl", "--heartbeat-interval", "--client-timeout", "--idle-timeout", "--max-connections", "--config",
             "--shm", "--capacity", "--entry-bytes", "--http", "--secrets", "--http-max-connections", "--http-request-timeout",
-            "--reservations-file", "--reservation-retention",
+            "--reservations-file", "--reservation-retention", "--max-capabilities-per-uid",
         ]
         while index < arguments.count {
             var argument = arguments[index]
@@ -161,6 +165,11 @@ public struct Configuration: Sendable, Equatable {
             case "--http-request-timeout": configuration.httpRequestTimeout = try seconds(text, flag)
             case "--reservations-file": configuration.reservationsPath = text
             case "--reservation-retention": configuration.reservationRetention = try seconds(text, flag)
+            case "--max-capabilities-per-uid":
+                guard let count = Int(text), (1...1_000_000).contains(count) else {
+                    throw .usage("--max-capabilities-per-uid: expected a whole number from 1 to 1000000, found '\(text)'")
+                }
+                configuration.maxCapabilitiesPerUID = count
             case "--ttl":
                 configuration.ttl = try seconds(text, flag)
                 ttlGiven = true
@@ -220,7 +229,7 @@ public struct Configuration: Sendable, Equatable {
 
     /// Reads a JSON config file:
     /// `{"socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "shm", "capacity",
-    ///   "entryBytes", "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout",
+    ///   "entryBytes", "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout", "maxCapabilitiesPerUid",
     ///   "owners": {"alice": ["system"], "1001": ["builder"]}}`; `owners` keys are user names or numeric uids.
     mutating func apply(file path: String, ttlGiven: inout Bool, intervalGiven: inout Bool) throws(ConfigurationError) {
         let bytes: [UInt8]
@@ -236,7 +245,7 @@ public struct Configuration: Sendable, Equatable {
             try reader.rejectUnknownKeys(
                 allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners", "shm", "capacity", "entryBytes",
                     "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout", "reservationsFile",
-                    "reservationRetention",
+                    "reservationRetention", "maxCapabilitiesPerUid",
                 ])
             if let name = try reader.string("shm") {
                 guard (try? SharedMemory.path(of: name)) != nil else {
@@ -254,6 +263,7 @@ public struct Configuration: Sendable, Equatable {
             if let value = try reader.number("httpRequestTimeout", in: 0.001...86_400) { httpRequestTimeout = value }
             if let path = try reader.string("reservationsFile") { reservationsPath = path }
             if let value = try reader.number("reservationRetention", in: 0.001...86_400) { reservationRetention = value }
+            if let value = try reader.int("maxCapabilitiesPerUid", in: 1...1_000_000) { maxCapabilitiesPerUID = Int(value) }
             if let value = try reader.number("ttl", in: 0.001...86_400) {
                 ttl = value
                 ttlGiven = true

@@ -60,7 +60,8 @@ public final class Daemon {
         service = Service(
             ttlSeconds: configuration.ttl, heartbeatInterval: configuration.heartbeatInterval,
             capacity: GuestBook.Capacity(
-                entries: configuration.capacity, payloadBytes: arenaBytes, capabilities: RegionLayout.capabilityCapacity))
+                entries: configuration.capacity, payloadBytes: arenaBytes, capabilities: RegionLayout.maximumLiveCapabilities,
+                capabilitiesPerUID: configuration.maxCapabilitiesPerUID))
         Syscall.ignoreBrokenPipes()
         let limit = Syscall.raiseDescriptorLimit()
         do {

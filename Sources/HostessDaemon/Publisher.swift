@@ -31,12 +31,15 @@ final class Publisher {
         for change in changes {
             if change.entry == nil { publishedIDs.remove(change.id) } else { publishedIDs.insert(change.id) }
         }
-        let dropped = writer.droppedPayloads
+        let dropped = (writer.droppedPayloads, writer.droppedCapabilities)
         writer.publish(changes, revision: book.revision)
         publishedRevision = book.revision
         publications += 1
-        if writer.droppedPayloads != dropped {
-            Log.error("\(writer.droppedPayloads - dropped) payloads did not fit the region's arena and were published empty (revision \(book.revision)); this is a bug, please report it")
+        if writer.droppedPayloads != dropped.0 {
+            Log.error("\(writer.droppedPayloads - dropped.0) payloads did not fit the region's arena and were published empty (revision \(book.revision)); this is a bug, please report it")
+        }
+        if writer.droppedCapabilities != dropped.1 {
+            Log.error("\(writer.droppedCapabilities - dropped.1) capability names found no free index in the region's table and were left out of their records (revision \(book.revision)); this is a bug, please report it")
         }
     }
 }

@@ -30,7 +30,7 @@ public final class RegionReader: @unchecked Sendable {
     @usableFromInline let size: Int
     private let inode: UInt64
     @usableFromInline let copyOffsets: (Int, Int)
-    private let capabilityNames = Mutex<[String: Int]>([:])
+    private let capabilityCache = Mutex(CapabilityCache())
     @usableFromInline let retryCount = Atomic<UInt64>(0)
 
     /// Read sections this reader had to repeat because the writer published meanwhile.
@@ -297,7 +297,9 @@ public final class RegionReader: @unchecked Sendable {
 
     /// The entries matching `filter`, in registration order: the same answer as the socket's `query`.
     public func query(_ filter: ServerFilter) throws(RegionError) -> [GuestBookEntry] {
-        let matches = try readSection { copy in matchingPayloads(filter, copy: copy) }
+        let matches = try readSection(capabilities: filter.capabilities) { required, copy in
+            required.map { matchingPayloads(filter, required: $0, copy: copy) } ?? []
+        }
         var entries: [GuestBookEntry] = []
         entries.reserveCapacity(matches.count)
         for match in matches.sorted(by: { $0.serial < $1.serial }) {
@@ -309,8 +311,8 @@ public final class RegionReader: @unchecked Sendable {
 
     /// How many entries match `filter`, without copying any.
     public func count(_ filter: ServerFilter) throws(RegionError) -> Int {
-        guard let required = capabilityIndexes(filter.capabilities) else { return 0 }
-        return try readSection { copy in
+        try readSection(capabilities: filter.capabilities) { required, copy in
+            guard let required else { return 0 }
             var count = 0
             scan(filter, required: required, copy: copy) { _ in count += 1 }
             return count
@@ -320,8 +322,7 @@ public final class RegionReader: @unchecked Sendable {
     /// What a query copies out of one matching entry: enough to decode it, and to name it if it is corrupt.
     private typealias Match = (serial: UInt64, payload: [UInt8], heartbeat: Int64, slot: Int, id: [UInt8])
 
-    private func matchingPayloads(_ filter: ServerFilter, copy: Int) -> [Match] {
-        guard let required = capabilityIndexes(filter.capabilities) else { return [] }
+    private func matchingPayloads(_ filter: ServerFilter, required: [Int], copy: Int) -> [Match] {
         var result: [Match] = []
         // A damaged chain could name a slot twice; an answer never holds an entry twice.
         var seen = Set<UInt64>()
@@ -381,28 +382,65 @@ public final class RegionReader: @unchecked Sendable {
         }
     }
 
-    /// The table indexes of `capabilities`, or nil when one was never interned (then nothing can match).
-    func capabilityIndexes(_ capabilities: [String]) -> [Int]? {
-        guard !capabilities.isEmpty else { return [] }
-        return capabilityNames.withLock { cache in
+    // MARK: Capability names
+
+    /// Runs `body` over the stable copy with the table indexes of `capabilities` (nil when one is not in the
+    /// table: then nothing matches), and returns what it returned once both the sequence and the capability
+    /// generation confirm it. The writer bumps the generation before it gives a table index a new name, so an
+    /// index resolved from a name is trusted only while the generation it was resolved at stands: a section
+    /// that read a copy using a reused index sees the generation changed, and runs again with fresh indexes.
+    @inlinable
+    func readSection<R>(capabilities: [String], _ body: (_ required: [Int]?, _ copy: Int) -> R) throws(RegionError) -> R {
+        if capabilities.isEmpty { return try readSection { copy in body([], copy) } }
+        for _ in 0..<Self.maximumAttempts {
+            let generation = cshim_load_acquire_u64(base + RegionLayout.Header.capabilityGeneration)
+            let required = capabilityIndexes(capabilities, generation: generation)
+            let result = try readSection { copy in body(required, copy) }
+            cshim_fence_acquire()
+            if cshim_load_relaxed_u64(base + RegionLayout.Header.capabilityGeneration) == generation { return result }
+            retryCount.add(1, ordering: .relaxed)
+        }
+        throw .busy(name: name)
+    }
+
+    /// Names resolved to table indexes, valid for one capability generation.
+    struct CapabilityCache {
+        /// The generation the indexes were read at.
+        var generation: UInt64 = 0
+        /// Table entries read so far (entries are appended below `capabilityCount`).
+        var scanned = 0
+        var indexes: [String: Int] = [:]
+    }
+
+    /// The table indexes of `capabilities` at `generation`, or nil when one is not in the table (then nothing can
+    /// match). Also nil when `generation` is older than the cache's: the caller's re-check of the generation then
+    /// fails, and it retries.
+    @usableFromInline
+    func capabilityIndexes(_ capabilities: [String], generation: UInt64) -> [Int]? {
+        capabilityCache.withLock { cache in
+            if generation < cache.generation { return nil }
+            if generation > cache.generation { cache = CapabilityCache(generation: generation) }
             var indexes: [Int] = []
             for capability in capabilities {
-                if cache[capability] == nil { refresh(&cache) }
-                guard let index = cache[capability] else { return nil }
+                if cache.indexes[capability] == nil { refresh(&cache) }
+                guard let index = cache.indexes[capability] else { return nil }
                 indexes.append(index)
             }
             return indexes
         }
     }
 
-    /// Reads capability names appended since the cache was filled. The table is append-only: a name, once its
-    /// count is published (release), never changes.
-    private func refresh(_ cache: inout [String: Int]) {
+    /// Reads the table entries written since the cache last looked. Within a generation an entry, once its
+    /// count is published (release), never changes; a torn read of one being renamed is caught by the
+    /// generation re-check of the caller, and the cache is rebuilt at the new generation.
+    private func refresh(_ cache: inout CapabilityCache) {
         let count = min(Int(cshim_load_acquire_u32(base + RegionLayout.Header.capabilityCount)), RegionLayout.capabilityCapacity)
-        for index in cache.count..<max(cache.count, count) {
+        guard count > cache.scanned else { return }
+        for index in cache.scanned..<count {
             let name = capabilityName(index)
-            if cache[name] == nil { cache[name] = index }
+            if cache.indexes[name] == nil { cache.indexes[name] = index }
         }
+        cache.scanned = count
     }
 
     /// The name of capability `index` in the table (empty when out of range).

@@ -35,7 +35,9 @@ public final class RegionWriter {
     // Writer-side bookkeeping; readers never see it.
     private var slotOf: [String: Int] = [:]
     private var freeSlots: [Int]
-    private var capabilityIndex: [String: Int] = [:]
+    private var capabilities = CapabilityTable()
+    /// Per slot: the capability table indexes its published entry holds.
+    private var slotCapabilities: [[Int]]
     private var tombstones = 0
     /// Per copy: each slot's payload offset and length in the arena, and the arena's high-water mark.
     private var payloads: [[(offset: Int, length: Int)]]
@@ -46,6 +48,9 @@ public final class RegionWriter {
     private var publications = 0
     /// Payloads that did not fit the arena and were published empty; 0 unless the capacity rules are broken.
     public private(set) var droppedPayloads = 0
+    /// Capability names left out of records because the table had no index to give; 0 unless the capacity
+    /// rules are broken.
+    public private(set) var droppedCapabilities = 0
 
     // MARK: Creating
 
@@ -70,6 +75,7 @@ public final class RegionWriter {
         layout = RegionLayout(capacity: capacity, arenaBytes: arenaBytes)
         instanceID = Syscall.randomBytes(16)
         freeSlots = Array((0..<capacity).reversed())
+        slotCapabilities = Array(repeating: [], count: capacity)
         payloads = Array(repeating: Array(repeating: (0, 0), count: capacity), count: 2)
         classPrevious = Array(repeating: Array(repeating: -1, count: capacity), count: 2)
         failpoint = Failpoint(environment["HOSTESS_FAILPOINT"])
@@ -168,12 +174,17 @@ public final class RegionWriter {
                 let existing = slotOf[change.id]
                 guard let slot = existing ?? freeSlots.popLast() else { continue }
                 slotOf[change.id] = slot
+                // The new names first, then the old ones let go: a name the entry keeps is never released.
+                let indexes = entry.capabilities.prefix(RegionLayout.maximumCapabilities).compactMap(intern)
+                for index in slotCapabilities[slot] { capabilities.release(index) }
+                slotCapabilities[slot] = indexes
                 prepared.append(
                     Prepared(
-                        slot: slot, isNew: existing == nil, entry: entry, payload: change.payload ?? entry.json.jsonBytes,
-                        capabilities: entry.capabilities.prefix(RegionLayout.maximumCapabilities).compactMap(intern)))
+                        slot: slot, isNew: existing == nil, entry: entry, payload: change.payload ?? entry.json.jsonBytes, capabilities: indexes))
             } else if let slot = slotOf.removeValue(forKey: change.id) {
                 freeSlots.append(slot)
+                for index in slotCapabilities[slot] { capabilities.release(index) }
+                slotCapabilities[slot] = []
                 prepared.append(Prepared(slot: slot, isNew: false, entry: nil, payload: [], capabilities: []))
             }
         }
@@ -197,6 +208,9 @@ public final class RegionWriter {
             let heartbeat = change.entry.map { UInt64(bitPattern: $0.lastHeartbeat) } ?? 0
             cshim_store_relaxed_u64(base + layout.heartbeatsOffset + change.slot * 8, heartbeat)
         }
+        // Both copies now hold this batch: the names it let go of are referenced by neither, and may be reused
+        // from the next publication on.
+        capabilities.publicationEnded()
         cshim_store_release_u64(base + H.revision, revision)
         let counter = cshim_load_acquire_u32(base + H.publications)
         cshim_store_release_u32(base + H.publications, counter &+ 1)
@@ -459,18 +473,43 @@ public final class RegionWriter {
 
     // MARK: Capabilities
 
-    /// The capability's index in the region's table, appending it (name first, then the count, released).
+    /// The capability's index in the region's table, taking one reference to it; nil only when the table has
+    /// no index to give (ruled out while the guest book keeps to ``RegionLayout/maximumLiveCapabilities``).
+    ///
+    /// A name already in the table keeps its index (even one no entry held since). A new name takes the next
+    /// unwritten index (name first, then `capabilityCount`, released), or once all are written, the lowest
+    /// index no copy references any more: `capabilityGeneration` is bumped (released, then a release fence)
+    /// before the name is rewritten, so a reader that resolved the old name at the old generation finds the
+    /// generation changed and resolves again.
     private func intern(_ capability: String) -> Int? {
-        if let index = capabilityIndex[capability] { return index }
-        let count = capabilityIndex.count
-        guard count < RegionLayout.capabilityCapacity else { return nil }
+        if let index = capabilities.retain(capability) { return index }
+        let count = capabilities.written
+        if count < RegionLayout.capabilityCapacity {
+            writeCapabilityName(capability, at: count)
+            cshim_store_release_u32(base + RegionLayout.Header.capabilityCount, UInt32(count + 1))
+            capabilities.assign(capability, to: count)
+            return count
+        }
+        guard let index = capabilities.takeReusable() else {
+            droppedCapabilities += 1
+            return nil
+        }
+        let generation = cshim_load_relaxed_u64(base + RegionLayout.Header.capabilityGeneration)
+        cshim_store_release_u64(base + RegionLayout.Header.capabilityGeneration, generation &+ 1)
+        cshim_fence_release()
+        writeCapabilityName(capability, at: index)
+        capabilities.assign(capability, to: index)
+        return index
+    }
+
+    /// Writes a table entry: length, name, zeros after it.
+    private func writeCapabilityName(_ capability: String, at index: Int) {
         let bytes = Array(capability.utf8.prefix(RegionLayout.capabilitySize - 2))
-        let entry = layout.capabilityTableOffset + count * RegionLayout.capabilitySize
+        let entry = layout.capabilityTableOffset + index * RegionLayout.capabilitySize
         store(UInt16(bytes.count), at: entry)
-        for (position, byte) in bytes.enumerated() { store(byte, at: entry + 2 + position) }
-        cshim_store_release_u32(base + RegionLayout.Header.capabilityCount, UInt32(count + 1))
-        capabilityIndex[capability] = count
-        return count
+        for position in 0..<(RegionLayout.capabilitySize - 2) {
+            store(position < bytes.count ? bytes[position] : 0, at: entry + 2 + position)
+        }
     }
 
     // MARK: Raw access
@@ -508,5 +547,65 @@ struct Failpoint {
     func trigger(_ point: Point, publication: Int) {
         guard point == self.point, publication == self.publication else { return }
         kill(getpid(), SIGKILL)
+    }
+}
+
+// MARK: - CapabilityTable
+
+/// The writer's bookkeeping of the region's capability table: which name each written index holds, how many
+/// published entries reference it, and which indexes may be given a new name.
+///
+/// An index whose references fall to 0 keeps its name (the name comes back to it if used again) and becomes
+/// reusable only when the publication that dropped it has ended: until then one copy may still reference it.
+struct CapabilityTable {
+    /// Indexes written so far (the header's `capabilityCount`).
+    private(set) var written = 0
+    private var indexOf: [String: Int] = [:]
+    private var names: [String] = []
+    private var references: [Int] = []
+    /// Unreferenced indexes dropped in an earlier publication: no copy references them.
+    private var reusable = Set<Int>()
+    /// Indexes whose references fell to 0 in the publication under way.
+    private var retiring: [Int] = []
+
+    /// The index of a name already in the table, with one more reference; nil when it is not.
+    mutating func retain(_ name: String) -> Int? {
+        guard let index = indexOf[name] else { return nil }
+        if references[index] == 0 { reusable.remove(index) }
+        references[index] += 1
+        return index
+    }
+
+    /// Drops one reference.
+    mutating func release(_ index: Int) {
+        references[index] -= 1
+        if references[index] == 0 { retiring.append(index) }
+    }
+
+    /// The lowest reusable index, taken out of the reusable set; nil when none is.
+    mutating func takeReusable() -> Int? {
+        guard let index = reusable.min() else { return nil }
+        reusable.remove(index)
+        indexOf[names[index]] = nil
+        return index
+    }
+
+    /// Records that `index` (the next unwritten one, or one from ``takeReusable()``) now holds `name`, with
+    /// one reference.
+    mutating func assign(_ name: String, to index: Int) {
+        if index == written {
+            names.append(name)
+            references.append(0)
+            written += 1
+        }
+        names[index] = name
+        references[index] = 1
+        indexOf[name] = index
+    }
+
+    /// The publication ended: what it dropped and did not take back may be reused.
+    mutating func publicationEnded() {
+        for index in retiring where references[index] == 0 { reusable.insert(index) }
+        retiring.removeAll(keepingCapacity: true)
     }
 }

@@ -176,8 +176,10 @@ struct RegionAbuseTests {
         // Two threads of their own (the shared pool may be busy with other tests) open the name as fast as they
         // can, from before the successor starts until it serves and they have seen its region.
         let poll = Poll()
+        let finished = DispatchSemaphore(value: 0)
         let threads = (0..<2).map { _ in
             Thread {
+                defer { finished.signal() }
                 let deadline = Date().addingTimeInterval(20)
                 while Date() < deadline {
                     let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
@@ -211,7 +213,7 @@ struct RegionAbuseTests {
         poll.lock.lock()
         poll.stop = true
         poll.lock.unlock()
-        while threads.contains(where: \.isExecuting) { usleep(1_000) }
+        for _ in threads { finished.wait() }
 
         #expect(successor.log.contains("adopted \(ids.count) entries"), "\(successor.log)")
         #expect(poll.missing == 0, "\(poll.missing) of \(poll.opens) opens found no region under the name")
@@ -254,5 +256,197 @@ struct RegionAbuseTests {
         let reader = try RegionReader(name: daemon.sharedMemoryName)
         #expect(Set(try reader.listAll().map(\.id)) == Set(ids))
         #expect(reader.liveness() == .alive)
+    }
+
+    // MARK: Capability names
+
+    /// A Python client that, on the socket in argv[1], registers argv[2] entries owned by the user running it,
+    /// each with argv[3] capability names never used before (prefix argv[4]), unregistering each at once when
+    /// argv[5] is "churn". Prints one JSON line: the error of every refused registration.
+    static let capabilityClient = """
+        import json, os, pwd, socket, sys, uuid
+        path, count, width, prefix, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+        connection = socket.socket(socket.AF_UNIX)
+        connection.connect(path)
+        stream = connection.makefile("rwb")
+        def call(number, command, **arguments):
+            stream.write(json.dumps(dict(id=number, command=command, **arguments)).encode() + b"\\n")
+            stream.flush()
+            return json.loads(stream.readline())
+        errors = []
+        for entry in range(count):
+            server = f"localhost:caps:0x0001:{pwd.getpwuid(os.getuid()).pw_name}:no:none:{uuid.uuid4()}"
+            names = [f"{prefix}{entry}-{name}" for name in range(width)]
+            reply = call(2 * entry, "register", entry={"id": server, "capabilities": names})
+            if "error" in reply:
+                errors.append(reply["error"])
+            elif mode == "churn":
+                call(2 * entry + 1, "unregister", serverId=server)
+        print(json.dumps(errors))
+        """
+
+    /// Runs ``capabilityClient`` and returns the errors it got.
+    static func registerFreshNames(
+        _ daemon: DaemonProcess, entries: Int, width: Int, prefix: String, churn: Bool, asNobody: Bool
+    ) throws -> [JSONValue] {
+        let outcome = try CLI.run(
+            python, ["-c", capabilityClient, daemon.socketPath, "\(entries)", "\(width)", prefix, churn ? "churn" : "keep"], asNobody: asNobody,
+            timeout: 60)
+        try #require(outcome.status == 0, "\(outcome)")
+        guard case .array(let errors) = try JSONParser.parse(outcome.stdout) else { throw TestFailure("\(outcome)") }
+        return errors
+    }
+
+    @Test("nobody registering and unregistering 57 entries with 32 fresh capability names each does not lock root out")
+    func capabilityTableExhaustion() throws {
+        let daemon = try DaemonProcess()
+        let refused = try Self.registerFreshNames(daemon, entries: 57, width: 32, prefix: "attack", churn: true, asNobody: true)
+        #expect(refused.isEmpty, "\(refused.count) registrations refused; first: \(String(describing: refused.first))")
+        let client = try daemon.client()
+        let id = Fixture.id()
+        let reply = try client.request("register", ["entry": Fixture.entry(id: id, capabilities: ["root-fresh-name"])])
+        #expect(reply.errorCode == nil, "\(reply)")
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        #expect(try reader.query(ServerFilter(capabilities: ["root-fresh-name"])).map(\.id) == [id])
+        #expect(try reader.check() == [])
+    }
+
+    @Test("one uid's entries may carry at most 256 distinct capability names; the refusal names the field and the limit; root is exempt")
+    func capabilitiesPerUID() throws {
+        let daemon = try DaemonProcess()
+        // 8 × 32 = 256 names: accepted; a ninth entry with 32 more is refused.
+        let refused = try Self.registerFreshNames(daemon, entries: 9, width: 32, prefix: "many", churn: false, asNobody: true)
+        try #require(refused.count == 1, "\(refused)")
+        let error = try #require(refused[0].objectValue)
+        #expect(error["code"] == "capacity")
+        #expect(error["field"] == "capabilities")
+        let message = error["message"]?.stringValue ?? ""
+        #expect(message.contains("uid 65534"), "\(message)")
+        #expect(message.contains("at most 256"), "\(message)")
+        #expect(message.contains("--max-capabilities-per-uid"), "\(message)")
+        // Root is exempt: 9 × 32 fresh names go in.
+        #expect(try Self.registerFreshNames(daemon, entries: 9, width: 32, prefix: "root", churn: false, asNobody: false).isEmpty)
+
+        // The limit is configurable.
+        let strict = try DaemonProcess(["--max-capabilities-per-uid", "40"])
+        let strictRefused = try Self.registerFreshNames(strict, entries: 2, width: 32, prefix: "few", churn: false, asNobody: true)
+        try #require(strictRefused.count == 1, "\(strictRefused)")
+        #expect(strictRefused[0].objectValue?["message"]?.stringValue?.contains("at most 40") == true, "\(strictRefused)")
+    }
+
+    @Test("a reader that cached a capability name whose table index is reused for another name matches no wrong entry")
+    func reusedCapabilityIndex() throws {
+        let daemon = try DaemonProcess()
+        let client = try daemon.client()
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        let first = Fixture.id(servername: "first")
+        // "alpha" is the region's first name: table index 0. The reader resolves (and caches) it.
+        #expect(try client.request("register", ["entry": Fixture.entry(id: first, capabilities: ["alpha"])]).errorCode == nil)
+        #expect(try reader.query(ServerFilter(capabilities: ["alpha"])).map(\.id) == [first])
+        #expect(try client.request("unregister", ["serverId": .string(first)]).errorCode == nil)
+        // Every other table index gets a name, each used once and dropped again.
+        let table = RegionLayout.capabilityCapacity
+        let refused = try Self.registerFreshNames(daemon, entries: (table - 1) / 32, width: 32, prefix: "fill", churn: true, asNobody: false)
+        #expect(refused.isEmpty, "\(refused)")
+        let rest = (0..<((table - 1) % 32)).map { "rest-\($0)" }
+        let filler = Fixture.id(servername: "filler")
+        #expect(try client.request("register", ["entry": Fixture.entry(id: filler, capabilities: rest)]).errorCode == nil)
+        #expect(try client.request("unregister", ["serverId": .string(filler)]).errorCode == nil)
+        // The table is full: "beta" takes the lowest free index, alpha's.
+        let second = Fixture.id(servername: "second")
+        #expect(try client.request("register", ["entry": Fixture.entry(id: second, capabilities: ["beta"])]).errorCode == nil)
+        let path = SharedMemory.directory + daemon.sharedMemoryName
+        let handle = try #require(FileHandle(forReadingAtPath: path))
+        try handle.seek(toOffset: UInt64(reader.layout.capabilityTableOffset))
+        let slot = [UInt8](try handle.read(upToCount: 6) ?? Data())
+        #expect(slot == [4, 0] + Array("beta".utf8), "index 0 now names beta")
+        #expect(reader.header().capabilityGeneration > 0)
+
+        // The stale name matches nothing; the new one matches its entry; both agree with the socket.
+        for (name, expected) in [("alpha", [String]()), ("beta", [second])] {
+            let filter = ServerFilter(capabilities: [name])
+            #expect(try reader.query(filter).map(\.id) == expected, "\(name)")
+            #expect(try reader.count(filter) == expected.count, "\(name)")
+            #expect(try RegionReader(name: daemon.sharedMemoryName).query(filter).map(\.id) == expected, "\(name), fresh reader")
+            let viaSocket = try client.request("query", ["filter": filter.json]).result?["entries"]
+            #expect(viaSocket == .array(try reader.query(filter).map(\.json)), "\(name)")
+        }
+        #expect(try reader.check() == [])
+        // The Python reader from docs/ agrees with the socket.
+        let listed = try CLI.run(Self.python, [Self.pythonReader, "--shm", daemon.sharedMemoryName, "list"])
+        #expect(listed.status == 0, "\(listed)")
+        let lines = try listed.stdout.split(separator: "\n").map { try JSONParser.parse(Array($0.utf8)) }
+        #expect(.array(lines) == (try client.request("listAll").result?["entries"]))
+    }
+
+    @Test("readers querying by capability while the writer keeps reusing table indexes never get an entry without that capability")
+    func concurrentIndexReuse() throws {
+        let daemon = try DaemonProcess()
+        // Write every table index once, so that each new name from now on reuses one.
+        let table = RegionLayout.capabilityCapacity
+        #expect(try Self.registerFreshNames(daemon, entries: table / 32, width: 32, prefix: "fill", churn: true, asNobody: false).isEmpty)
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        let before = reader.header().capabilityGeneration
+        let stop = Date().addingTimeInterval(2)
+        // The writer: each round registers two entries with one fresh name each (two reused indexes), then
+        // unregisters them, so that the indexes come free again.
+        final class Tally: @unchecked Sendable {
+            let lock = NSLock()
+            /// The writer's round: its names are `w<round>-0` and `w<round>-1`.
+            var round = 0
+            var queries = 0
+            var wrong: [String] = []
+        }
+        let tally = Tally()
+        let finished = DispatchSemaphore(value: 0)
+        let writer = Thread {
+            defer { finished.signal() }
+            guard let client = try? daemon.client() else { return }
+            var round = 0
+            while Date() < stop {
+                let ids = (0..<2).map { _ in Fixture.id(servername: "reuse") }
+                for (position, id) in ids.enumerated() {
+                    _ = try? client.request("register", ["entry": Fixture.entry(id: id, capabilities: ["w\(round)-\(position)"])])
+                }
+                for id in ids { _ = try? client.request("unregister", ["serverId": .string(id)]) }
+                round += 1
+                tally.lock.lock()
+                tally.round = round
+                tally.lock.unlock()
+            }
+        }
+        writer.start()
+        let readers = (0..<2).map { number in
+            Thread {
+                defer { finished.signal() }
+                var local = 0
+                var wrong: [String] = []
+                var back = 0
+                while Date() < stop {
+                    // Names of the last few rounds: resolved (and cached) while they live, then their indexes
+                    // are reused for the names of later rounds.
+                    tally.lock.lock()
+                    let round = tally.round
+                    tally.lock.unlock()
+                    let name = "w\(max(0, round - back))-\(number)"
+                    back = (back + 1) % 4
+                    guard let found = try? reader.query(ServerFilter(capabilities: [name])) else { continue }
+                    local += 1
+                    for entry in found where !entry.capabilities.contains(name) {
+                        wrong.append("\(name) matched an entry with \(entry.capabilities)")
+                    }
+                }
+                tally.lock.lock()
+                tally.queries += local
+                tally.wrong += wrong
+                tally.lock.unlock()
+            }
+        }
+        for thread in readers { thread.start() }
+        for _ in 0..<3 { finished.wait() }
+        #expect(tally.wrong.isEmpty, "\(tally.wrong.count) wrong answers in \(tally.queries) queries: \(tally.wrong.prefix(3))")
+        #expect(tally.queries > 100)
+        #expect(reader.header().capabilityGeneration > before + 10, "the writer reused indexes")
+        #expect(try reader.check() == [])
     }
 }

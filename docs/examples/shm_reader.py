@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A minimal reader of the Hostess shared-memory guest book, layout 1.0 (see docs/shm-layout.md).
+"""A minimal reader of the Hostess shared-memory guest book, layout 2.0 (see docs/shm-layout.md).
 
 Usage:
     shm_reader.py [--shm NAME] [--owner-uid UID] get ID
@@ -10,6 +10,10 @@ Usage:
 or exits 1 when there is no such entry. `list` prints one entry per line in serial order. `wait` blocks
 until the published revision passes REVISION (FUTEX_WAIT) and prints the revision then.
 Exit status 2: the region cannot be used (missing, untrusted, wrong layout, closed, busy); use the socket.
+
+Capabilities: this reader prints entries' capability names from their payloads and does not filter by
+capability, so it never resolves a name to a capability table index. A reader that does must follow
+docs/shm-layout.md section 3.3: the writer reuses table indexes and bumps `capabilityGeneration` first.
 
 Memory ordering: Python has no atomic loads or fences. This reader uses one aligned 8-byte load per
 atomic u64 (memoryview cast to 'Q'), and relies on the hardware ordering loads (x86-64 is TSO: every
@@ -30,17 +34,17 @@ import struct
 import sys
 import time
 
-# ---- Layout 1.0 constants (Sources/HostessRegion/Layout.swift) ----
+# ---- Layout 2.0 constants (Sources/HostessRegion/Layout.swift) ----
 MAGIC = 0x3153534554534F48  # "HOSTESS1" as a little-endian u64
-VERSION_MAJOR = 1
+VERSION_MAJOR = 2
 HEADER_SIZE = 4096
-FINGERPRINT = 0x0B8909229D04973F
+FINGERPRINT = 0x9F82BC0F880774CA
 COPY_HEADER_SIZE = 64
 SUMMARY_SIZE = 32
 RECORD_SIZE = 640
 CAPABILITY_SIZE = 80
 INDEX_SLOT_SIZE = 8
-CAPABILITY_CAPACITY = 1024
+CAPABILITY_CAPACITY = 2048
 MAX_ID_BYTES = 512
 MAX_RECORD_CAPS = 32
 TOMBSTONE = 0xFFFFFFFF
@@ -209,7 +213,7 @@ class Region:
         if version == 0:
             raise RegionUnusable("version 0: still being created; try again")
         if version >> 16 != VERSION_MAJOR:
-            raise RegionUnusable(f"layout version {version >> 16}.{version & 0xFFFF}; this reader knows 1.x")
+            raise RegionUnusable(f"layout version {version >> 16}.{version & 0xFFFF}; this reader knows {VERSION_MAJOR}.x")
         if self.u32(H_HEADER_SIZE) != HEADER_SIZE:
             raise RegionUnusable("inconsistent header: headerSize")
         if self.u64(H_FINGERPRINT) != FINGERPRINT:
