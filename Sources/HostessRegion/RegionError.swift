@@ -67,7 +67,7 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
         case .occupied(let name, let type, let owner, let ownerName, let writer):
             "shared-memory name \(name) is taken: \(Self.path(name)) is \(type) and belongs to \(Self.user(owner, ownerName))"
                 + (type == .regular && owner != writer
-                    ? ", not to the user hostessd runs as (uid \(writer)\(Syscall.userName(uid: writer).map { ", " + $0 } ?? ""))" : "")
+                    ? ", not to the user hostessd runs as (uid \(writer))" : "")
                 + "; hostessd takes over only a region it made itself. Remove it (`rm \(type == .directory ? "-r " : "")\(Self.path(name))`"
                 + " as \(ownerName ?? "uid \(owner)") or root) or choose another --shm"
         }
