@@ -332,6 +332,12 @@ struct RegionAbuseTests {
         let strictRefused = try Self.registerFreshNames(strict, entries: 2, width: 32, prefix: "few", churn: false, asNobody: true)
         try #require(strictRefused.count == 1, "\(strictRefused)")
         #expect(strictRefused[0].objectValue?["message"]?.stringValue?.contains("at most 40") == true, "\(strictRefused)")
+        let scratch = try ScratchDirectory()
+        let config = try scratch.write("hostessd.json", #"{"maxCapabilitiesPerUid": 33}"#)
+        let configured = try DaemonProcess(["--config", config], scratch: scratch)
+        let configuredRefused = try Self.registerFreshNames(configured, entries: 2, width: 32, prefix: "cfg", churn: false, asNobody: true)
+        try #require(configuredRefused.count == 1, "\(configuredRefused)")
+        #expect(configuredRefused[0].objectValue?["message"]?.stringValue?.contains("at most 33") == true, "\(configuredRefused)")
     }
 
     @Test("a reader that cached a capability name whose table index is reused for another name matches no wrong entry")
