@@ -132,7 +132,8 @@ public final class SharedGuestBook: Sendable {
 
     /// Blocks (FUTEX_WAIT, no polling) until the revision passes `revision` or `timeout` seconds pass.
     public func waitForRevision(after revision: UInt64, timeout: Double) throws(SharedGuestBookError) -> UInt64 {
-        try reader().waitForRevision(after: revision, timeout: timeout)
+        let reader = try reader()
+        do { return try reader.waitForRevision(after: revision, timeout: timeout) } catch { throw .region(error) }
     }
 
     /// Whether the writer of the region held lives, closed it, died, or was replaced (asks the kernel).

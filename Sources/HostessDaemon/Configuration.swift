@@ -54,6 +54,8 @@ public struct Configuration: Sendable, Equatable {
     public var reservationsPath: String?
     /// Seconds ended reservations are kept for inspection.
     public var reservationRetention: Double = 600
+    /// Distinct capability names the entries one uid registered may carry at once (root is not limited).
+    public var maxCapabilitiesPerUID = GuestBook.Capacity.defaultCapabilitiesPerUID
 
     /// The embedded defaults.
     public init(environment: [String: String]) {
@@ -104,6 +106,8 @@ public struct Configuration: Sendable, Equatable {
                                    and the config file's reservationPrivileged
           --max-reservations-per-holder N  active reservations per uid or key (default 256; root not limited)
           --max-reserved-servers-per-holder N  servers one uid or key may hold in all (default 1024)
+          --max-capabilities-per-uid N  distinct capability names one user's entries may carry at once
+                                   (default 256; root is not limited)
           --config FILE            JSON config file (env HOSTESS_CONFIG); flags override it
           --version                print the version
           -h, --help               show this help
@@ -123,7 +127,7 @@ public struct Configuration: Sendable, Equatable {
             "--shm", "--capacity", "--entry-bytes", "--http", "--secrets", "--http-max-connections", "--http-request-timeout",
             "--reservations-file", "--reservation-retention", "--max-connections-per-uid", "--max-watches-per-connection",
             "--max-watches-per-uid", "--reservation-default-duration", "--reservation-max-duration", "--reservation-priority-limit",
-            "--max-reservations-per-holder", "--max-reserved-servers-per-holder",
+            "--max-reservations-per-holder", "--max-reserved-servers-per-holder", "--max-capabilities-per-uid",
         ]
         while index < arguments.count {
             var argument = arguments[index]
@@ -171,6 +175,7 @@ public struct Configuration: Sendable, Equatable {
             case "--http-request-timeout": configuration.httpRequestTimeout = try seconds(text, flag)
             case "--reservations-file": configuration.reservationsPath = text
             case "--reservation-retention": configuration.reservationRetention = try seconds(text, flag)
+            case "--max-capabilities-per-uid": configuration.maxCapabilitiesPerUID = try count(text, flag, in: 1...1_000_000)
             case "--ttl":
                 configuration.ttl = try seconds(text, flag)
                 ttlGiven = true
@@ -257,7 +262,7 @@ public struct Configuration: Sendable, Equatable {
     ///   "entryBytes", "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout",
     ///   "maxConnectionsPerUid", "maxWatchesPerConnection", "maxWatchesPerUid", "reservationDefaultDuration",
     ///   "reservationMaxDuration", "reservationPriorityLimit", "maxReservationsPerHolder",
-    ///   "maxReservedServersPerHolder", "reservationPrivileged": ["alice", "1001", "key:peer-a"],
+    ///   "maxReservedServersPerHolder", "maxCapabilitiesPerUid", "reservationPrivileged": ["alice", "1001", "key:peer-a"],
     ///   "owners": {"alice": ["system"], "1001": ["builder"]}}`; `owners` keys are user names or numeric uids.
     mutating func apply(file path: String, ttlGiven: inout Bool, intervalGiven: inout Bool) throws(ConfigurationError) {
         let bytes: [UInt8]
@@ -275,7 +280,7 @@ public struct Configuration: Sendable, Equatable {
                     "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout", "reservationsFile",
                     "reservationRetention", "maxConnectionsPerUid", "maxWatchesPerConnection", "maxWatchesPerUid",
                     "reservationDefaultDuration", "reservationMaxDuration", "reservationPriorityLimit", "maxReservationsPerHolder",
-                    "maxReservedServersPerHolder", "reservationPrivileged",
+                    "maxReservedServersPerHolder", "reservationPrivileged", "maxCapabilitiesPerUid",
                 ])
             if let name = try reader.string("shm") {
                 guard (try? SharedMemory.path(of: name)) != nil else {
@@ -293,6 +298,7 @@ public struct Configuration: Sendable, Equatable {
             if let value = try reader.number("httpRequestTimeout", in: 0.001...86_400) { httpRequestTimeout = value }
             if let path = try reader.string("reservationsFile") { reservationsPath = path }
             if let value = try reader.number("reservationRetention", in: 0.001...86_400) { reservationRetention = value }
+            if let value = try reader.int("maxCapabilitiesPerUid", in: 1...1_000_000) { maxCapabilitiesPerUID = Int(value) }
             if let value = try reader.number("ttl", in: 0.001...86_400) {
                 ttl = value
                 ttlGiven = true

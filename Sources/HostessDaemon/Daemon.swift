@@ -71,7 +71,8 @@ public final class Daemon {
         service = Service(
             ttlSeconds: configuration.ttl, heartbeatInterval: configuration.heartbeatInterval,
             capacity: GuestBook.Capacity(
-                entries: configuration.capacity, payloadBytes: arenaBytes, capabilities: RegionLayout.capabilityCapacity))
+                entries: configuration.capacity, payloadBytes: arenaBytes, capabilities: RegionLayout.maximumLiveCapabilities,
+                capabilitiesPerUID: configuration.maxCapabilitiesPerUID))
         Syscall.ignoreBrokenPipes()
         let limit = Syscall.raiseDescriptorLimit()
         do {
@@ -123,6 +124,15 @@ public final class Daemon {
             }
             service.statusFacts["http"] = http.map { .string($0.boundAddress) } ?? .null
         }
+        // The region replaces a predecessor's only now that everything else started: a failure before this
+        // leaves the old region (and its entries) for the next start.
+        if let writer = publisher?.writer {
+            do { try writer.install() } catch {
+                listener?.close()
+                writer.close()
+                throw .listen("cannot put shared-memory region \(writer.name) in place: \(error)")
+            }
+        }
         // Clients get in only now: the region, when there is one, already holds the guest book.
         do { try listener?.startListening() } catch {
             listener?.close()
@@ -140,28 +150,40 @@ public final class Daemon {
 
     private var listenerFD: Int32 { listener?.fd ?? -1 }
 
-    /// Creates the shared-memory region, first taking over what a dead predecessor left under its name.
+    /// Creates the shared-memory region, first taking over what a dead predecessor left under its name. A
+    /// successor's region is filled under a temporary name; ``init`` installs it over the old one last.
     /// - Returns: whether a predecessor's guest book was adopted.
     private func openRegion(name: String, arenaBytes: Int) throws(DaemonError) -> Bool {
-        let leftover = try Publisher.takeOver(name)
+        var abandoned: AbandonedRegion?
+        do {
+            switch try RegionWriter.examine(name) {
+            case .none: break
+            case .movedAside(let aside, let reason):
+                Log.warning("shared-memory region \(name) is not trusted (\(reason)); moved it aside to \(aside)")
+            case .abandoned(let region): abandoned = region
+            }
+        } catch {
+            throw .listen("\(error)")
+        }
         let writer: RegionWriter
         do {
-            writer = try RegionWriter(name: name, capacity: configuration.capacity, arenaBytes: arenaBytes, environment: environment)
+            writer = try RegionWriter(
+                name: name, capacity: configuration.capacity, arenaBytes: arenaBytes, environment: environment, succeeding: abandoned)
         } catch {
             throw .listen("cannot create shared-memory region \(name): \(error)")
         }
         publisher = Publisher(writer: writer)
-        if let leftover {
+        if let abandoned {
             let now = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: SystemClock.monotonicNanoseconds())
-            let refused = service.restore(leftover.entries, revision: leftover.revision, now: now)
+            let refused = service.restore(abandoned.entries, revision: abandoned.revision, now: now)
             for (entry, error) in refused { Log.warning("could not restore \(entry.id): \(error)") }
             Log.info(
-                "adopted \(leftover.entries.count - refused.count) entries from the region of a previous hostessd (pid \(leftover.pid)); each has \(configuration.ttl) s to heartbeat again"
+                "adopted \(abandoned.entries.count - refused.count) entries from the region of a previous hostessd (pid \(abandoned.writerPID)); each has \(configuration.ttl) s to heartbeat again"
             )
         }
         publishChanges()
         Log.info("publishing the guest book in shared memory \(name) (capacity \(configuration.capacity) entries, \(writer.layout.regionSize) bytes)")
-        return leftover != nil
+        return abandoned != nil
     }
 
     /// Brings back the reservations a predecessor saved when its guest book was adopted; otherwise only its

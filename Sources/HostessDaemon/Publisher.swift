@@ -1,8 +1,5 @@
-import CShim
-import Glibc
 import HostessModel
 import HostessRegion
-import HostessSystem
 
 // MARK: - Publisher
 
@@ -34,75 +31,15 @@ final class Publisher {
         for change in changes {
             if change.entry == nil { publishedIDs.remove(change.id) } else { publishedIDs.insert(change.id) }
         }
-        let dropped = writer.droppedPayloads
+        let dropped = (writer.droppedPayloads, writer.droppedCapabilities)
         writer.publish(changes, revision: book.revision)
         publishedRevision = book.revision
         publications += 1
-        if writer.droppedPayloads != dropped {
-            Log.error("\(writer.droppedPayloads - dropped) payloads did not fit the region's arena and were published empty (revision \(book.revision)); this is a bug, please report it")
+        if writer.droppedPayloads != dropped.0 {
+            Log.error("\(writer.droppedPayloads - dropped.0) payloads did not fit the region's arena and were published empty (revision \(book.revision)); this is a bug, please report it")
         }
-    }
-
-    // MARK: Adopting a previous instance's region
-
-    /// What a dead daemon left under the region's name.
-    struct Leftover {
-        var entries: [GuestBookEntry]
-        var revision: UInt64
-        var pid: Int32
-    }
-
-    /// Looks at what is under `name` before a new region is created there.
-    ///
-    /// - Nothing: nil.
-    /// - A region a live hostessd holds (its write lock is held), or one another user owns, or not a regular
-    ///   file: start-up is refused; the name is not ours to take.
-    /// - A region of ours whose writer died and which passes every reader check: its entries are returned,
-    ///   it is marked closed (readers still mapping it move on) and its name removed.
-    /// - One of ours that fails the checks: renamed aside (`NAME.bad-MS`), not trusted, with a log line.
-    static func takeOver(_ name: String) throws(DaemonError) -> Leftover? {
-        let fd: Int32
-        do { fd = try SharedMemory.open(name, writable: true) } catch {
-            if error.errno == ENOENT { return nil }
-            throw .listen("cannot open existing shared-memory region \(name): \(error.reason); remove it or choose another --shm")
+        if writer.droppedCapabilities != dropped.1 {
+            Log.error("\(writer.droppedCapabilities - dropped.1) capability names found no free index in the region's table and were left out of their records (revision \(book.revision)); this is a bug, please report it")
         }
-        defer { Syscall.close(fd) }
-        let status: (owner: uid_t, mode: mode_t, size: Int, isRegular: Bool)
-        do { status = try Syscall.status(fd) } catch { throw .system(error) }
-        guard status.isRegular else {
-            throw .listen("\(name) exists and is not a regular file; refusing to use it (remove it or choose another --shm)")
-        }
-        guard status.owner == geteuid() else {
-            throw .listen(
-                "shared-memory region \(name) exists and belongs to uid \(status.owner), not to this daemon's user \(geteuid()); refusing to use it (remove it or choose another --shm)")
-        }
-        if (try? Syscall.writeLockHolder(fd)) != nil {
-            // An OFD lock does not name its holder; the header says which process created the region.
-            var pid: UInt32 = 0
-            _ = pread(fd, &pid, 4, off_t(RegionLayout.Header.writerPID))
-            throw .listen("shared-memory region \(name) is published by a running hostessd (pid \(UInt32(littleEndian: pid))); stop it or choose another --shm")
-        }
-        let leftover: Leftover
-        do {
-            let reader = try RegionReader(name: name)
-            leftover = Leftover(entries: try reader.listAll(), revision: max(reader.revision, try reader.stableRevision()), pid: reader.writerPID)
-        } catch {
-            let aside = "\(name).bad-\(SystemClock.wallMilliseconds())"
-            do { try SharedMemory.rename(name, to: aside) } catch {
-                throw .listen("shared-memory region \(name) fails its checks and cannot be moved aside: \(error)")
-            }
-            Log.warning("shared-memory region \(name) is not trusted (\(error)); moved it aside to \(aside)")
-            return nil
-        }
-        // Tell readers still mapping the old region that it is finished, then free the name.
-        if status.size >= RegionLayout.headerSize, let header = try? Syscall.map(fd, size: RegionLayout.headerSize, writable: true) {
-            cshim_store_release_u32(header + RegionLayout.Header.closed, 1)
-            let counter = cshim_load_acquire_u32(header + RegionLayout.Header.publications)
-            cshim_store_release_u32(header + RegionLayout.Header.publications, counter &+ 1)
-            Futex.wakeAll(header + RegionLayout.Header.publications)
-            Syscall.unmap(header, size: RegionLayout.headerSize)
-        }
-        try? SharedMemory.unlink(name)
-        return leftover
     }
 }

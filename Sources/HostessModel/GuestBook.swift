@@ -25,8 +25,23 @@ public struct Caller: Hashable, Sendable, CustomStringConvertible {
     /// Whether the caller may register, change or remove entries owned by `owner`.
     public func mayActAs(owner: String) -> Bool { isRoot || ownerNames.contains(owner) }
 
+    /// Whom the capability names of the entries this caller registers are counted against; nil for root,
+    /// who is not limited (``GuestBook/Capacity/capabilitiesPerUID``).
+    var capabilityAccount: CapabilityAccount? { isRoot ? nil : CapabilityAccount(uid: uid, key: key) }
+
     /// The daemon itself, for evictions and session ends.
     public static let daemon = Caller(uid: 0, ownerNames: [])
+}
+
+// MARK: - CapabilityAccount
+
+/// Whom an entry's capability names are counted against for ``GuestBook/Capacity/capabilitiesPerUID``: the
+/// uid that registered it, or for a remote (HTTP) caller, the signing key it proved it holds.
+struct CapabilityAccount: Hashable, Sendable, CustomStringConvertible {
+    var uid: UInt32
+    var key: String?
+
+    var description: String { key.map { "HTTP key '\($0)'" } ?? "uid \(uid)" }
 }
 
 // MARK: - Timestamp
@@ -106,6 +121,9 @@ public struct GuestBook: Sendable {
         var deadline: UInt64
         /// The connection whose close ends the entry, for session-bound entries.
         var sessionConnection: UInt64?
+        /// Whom its capability names are counted against: who registered it last; nil for root, and for an
+        /// entry restored from a predecessor's region.
+        var account: CapabilityAccount?
         /// The entry's wire form (compact JSON) as of its last change: what the region publishes, and what
         /// the payload capacity counts. Heartbeats do not rewrite it.
         var payload: [UInt8]
@@ -117,18 +135,26 @@ public struct GuestBook: Sendable {
         public var entries: Int
         /// Bytes of all entries' wire form (compact JSON) together, at most.
         public var payloadBytes: Int
-        /// Distinct capability names over the book's life, at most (the region interns them for good).
+        /// Distinct capability names the entries may carry at once (the region interns each name while an entry
+        /// carries it). A name no entry carries any more is freed.
         public var capabilities: Int
+        /// Distinct capability names the entries one uid registered may carry at once (a remote caller counts
+        /// per signing key); root is not limited. Keeps one user from using up ``capabilities``.
+        public var capabilitiesPerUID: Int
+
+        /// ``capabilitiesPerUID`` unless configured otherwise.
+        public static let defaultCapabilitiesPerUID = 256
 
         /// A capacity.
-        public init(entries: Int, payloadBytes: Int, capabilities: Int) {
+        public init(entries: Int, payloadBytes: Int, capabilities: Int, capabilitiesPerUID: Int = Capacity.defaultCapabilitiesPerUID) {
             self.entries = entries
             self.payloadBytes = payloadBytes
             self.capabilities = capabilities
+            self.capabilitiesPerUID = capabilitiesPerUID
         }
 
         /// No practical limit.
-        public static let unlimited = Capacity(entries: .max, payloadBytes: .max, capabilities: .max)
+        public static let unlimited = Capacity(entries: .max, payloadBytes: .max, capabilities: .max, capabilitiesPerUID: .max)
     }
 
     /// The revision of the latest change; 0 before any.
@@ -137,14 +163,18 @@ public struct GuestBook: Sendable {
     public let capacity: Capacity
     /// Bytes of all entries' wire form together.
     public private(set) var payloadBytes = 0
-    /// Every capability name any entry has had.
-    public private(set) var knownCapabilities: Set<String> = []
+    /// Distinct capability names the entries carry now.
+    public var capabilitiesInUse: Int { capabilityUse.count }
     /// How long an entry lives without a heartbeat, in nanoseconds.
     public let ttlNanoseconds: UInt64
     /// How many changes the log keeps for ``changes(since:)``.
     public let changeLogCapacity: Int
 
     private var records: [String: Record] = [:]
+    /// How many entries carry each capability name; a name no entry carries is not here.
+    private var capabilityUse: [String: Int] = [:]
+    /// The same per account, for the per-uid limit.
+    private var capabilityUseByAccount: [CapabilityAccount: [String: Int]] = [:]
     /// The ids of each class's entries, so that a query naming a class (the usual one) looks at those only.
     private var idsByClass: [ClassCode: Set<String>] = [:]
     private var nextSerial: UInt64 = 1
@@ -226,13 +256,8 @@ public struct GuestBook: Sendable {
         let id = registration.name.description
         try authorize(caller, owner: registration.name.owner, action: "register", id: id)
         let deadline = now.monotonicNanoseconds &+ ttlNanoseconds
-        let newCapabilities = registration.capabilities.filter { !knownCapabilities.contains($0) }
-        guard knownCapabilities.count + newCapabilities.count <= capacity.capabilities else {
-            throw HostessError(
-                .capacity,
-                "the guest book knows \(knownCapabilities.count) capability names and holds at most \(capacity.capabilities); \(newCapabilities.count) more would not fit",
-                field: "capabilities")
-        }
+        let account = caller.capabilityAccount
+        try admitCapabilities(registration.capabilities, account: account, replacing: records[id])
         if var record = records[id] {
             record.entry.terminals = registration.terminals.map { terminal in
                 var updated = terminal
@@ -248,8 +273,10 @@ public struct GuestBook: Sendable {
             record.payload = try admit(record.entry, replacing: records[id]?.payload)
             record.deadline = deadline
             record.sessionConnection = session
+            if let old = records[id] { releaseCapabilities(of: old) }
+            record.account = account
+            retainCapabilities(of: record)
             records[id] = record
-            knownCapabilities.formUnion(newCapabilities)
             log(.updated, id)
             return (record.entry, false)
         }
@@ -262,9 +289,10 @@ public struct GuestBook: Sendable {
             serial: nextSerial, session: session != nil)
         let payload = try admit(entry, replacing: nil)
         nextSerial += 1
-        records[id] = Record(entry: entry, deadline: deadline, sessionConnection: session, payload: payload)
+        let record = Record(entry: entry, deadline: deadline, sessionConnection: session, account: account, payload: payload)
+        records[id] = record
+        retainCapabilities(of: record)
         idsByClass[entry.name.classCode, default: []].insert(id)
-        knownCapabilities.formUnion(newCapabilities)
         log(.registered, id)
         return (entry, true)
     }
@@ -385,15 +413,17 @@ public struct GuestBook: Sendable {
             do throws(HostessError) {
                 guard records[entry.id] == nil else { throw HostessError(.conflict, "duplicate id in the region") }
                 guard records.count < capacity.entries else { throw HostessError(.capacity, "the guest book is full") }
+                try admitCapabilities(entry.capabilities, account: nil, replacing: nil)
                 var restored = entry
                 // A session-bound entry's connection died with the old daemon: it stays as a plain entry, and
                 // ends by TTL unless its server re-registers.
                 restored.session = false
                 let payload = try admit(restored, replacing: nil)
-                records[entry.id] = Record(
-                    entry: restored, deadline: now.monotonicNanoseconds &+ ttlNanoseconds, sessionConnection: nil, payload: payload)
+                let record = Record(
+                    entry: restored, deadline: now.monotonicNanoseconds &+ ttlNanoseconds, sessionConnection: nil, account: nil, payload: payload)
+                records[entry.id] = record
+                retainCapabilities(of: record)
                 idsByClass[entry.name.classCode, default: []].insert(entry.id)
-                knownCapabilities.formUnion(entry.capabilities)
                 nextSerial = max(nextSerial, entry.serial &+ 1)
                 log(.registered, entry.id)
             } catch {
@@ -420,6 +450,56 @@ public struct GuestBook: Sendable {
         guard payloadBytes - freed + size <= capacity.payloadBytes else { throw payloadAreaFull() }
         payloadBytes += size - freed
         return payload
+    }
+
+    // MARK: Capability names
+
+    /// Refuses a registration of `names` by `account` (nil: not limited per uid) that replaces `old` when it
+    /// would take the names the entries carry past ``Capacity/capabilities``, or the account's past
+    /// ``Capacity/capabilitiesPerUID``. Changes nothing.
+    private func admitCapabilities(_ names: [String], account: CapabilityAccount?, replacing old: Record?) throws(HostessError) {
+        let oldNames = old?.entry.capabilities ?? []
+        let added = names.count { capabilityUse[$0] == nil }
+        if added > 0 {
+            let freed = oldNames.count { capabilityUse[$0] == 1 && !names.contains($0) }
+            guard capabilityUse.count - freed + added <= capacity.capabilities else {
+                throw HostessError(
+                    .capacity,
+                    "the entries carry \(capabilityUse.count) distinct capability names and the shared-memory region holds at most \(capacity.capabilities); this registration would add \(added) (a name is freed once no entry carries it)",
+                    field: "capabilities")
+            }
+        }
+        guard let account else { return }
+        let own = capabilityUseByAccount[account] ?? [:]
+        let addedOwn = names.count { own[$0] == nil }
+        guard addedOwn > 0 else { return }
+        let freedOwn = old?.account == account ? oldNames.count { own[$0] == 1 && !names.contains($0) } : 0
+        let total = own.count - freedOwn + addedOwn
+        guard total <= capacity.capabilitiesPerUID else {
+            throw HostessError(
+                .capacity,
+                "\(account)'s entries would carry \(total) distinct capability names; one user's entries may carry at most \(capacity.capabilitiesPerUID) (hostessd --max-capabilities-per-uid)",
+                field: "capabilities")
+        }
+    }
+
+    /// Counts the names a stored entry carries, for the book and for its account.
+    private mutating func retainCapabilities(of record: Record) {
+        for name in record.entry.capabilities { capabilityUse[name, default: 0] += 1 }
+        guard let account = record.account else { return }
+        for name in record.entry.capabilities { capabilityUseByAccount[account, default: [:]][name, default: 0] += 1 }
+    }
+
+    /// Stops counting the names an entry carried; a name no entry carries any more is freed.
+    private mutating func releaseCapabilities(of record: Record) {
+        for name in record.entry.capabilities {
+            if let count = capabilityUse[name], count > 1 { capabilityUse[name] = count - 1 } else { capabilityUse[name] = nil }
+        }
+        guard let account = record.account, var own = capabilityUseByAccount[account] else { return }
+        for name in record.entry.capabilities {
+            if let count = own[name], count > 1 { own[name] = count - 1 } else { own[name] = nil }
+        }
+        capabilityUseByAccount[account] = own.isEmpty ? nil : own
     }
 
     // MARK: Holds
@@ -470,6 +550,7 @@ public struct GuestBook: Sendable {
         if let holder = records[id]?.entry.reservedBy { releaseLost(id, from: holder, reason: reason, at: wallMilliseconds) }
         guard let record = records.removeValue(forKey: id) else { return }
         payloadBytes -= record.payload.count
+        releaseCapabilities(of: record)
         let classCode = record.entry.name.classCode
         idsByClass[classCode]?.remove(id)
         if idsByClass[classCode]?.isEmpty == true { idsByClass[classCode] = nil }

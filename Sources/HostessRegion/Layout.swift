@@ -1,6 +1,6 @@
 // MARK: - Layout
 
-/// The byte layout of the shared-memory guest book, version 1.0. docs/shm-layout.md describes the same
+/// The byte layout of the shared-memory guest book, version 2.0. docs/shm-layout.md describes the same
 /// thing for readers in other languages; every number here appears there.
 ///
 /// ```
@@ -13,9 +13,10 @@ public struct RegionLayout: Sendable, Equatable {
 
     /// "HOSTESS1" read as a little-endian u64.
     public static let magic: UInt64 = 0x3153_5345_5453_4F48
-    /// The layout's major version: readers refuse any other.
-    public static let versionMajor: UInt32 = 1
-    /// The layout's minor version: additions a 1.0 reader can ignore.
+    /// The layout's major version: readers refuse any other. Version 2 reuses capability table indexes (a
+    /// reader must follow `capabilityGeneration`); a version 1 reader would take the table as append-only.
+    public static let versionMajor: UInt32 = 2
+    /// The layout's minor version: additions a 2.0 reader can ignore.
     public static let versionMinor: UInt32 = 0
     /// The header's size.
     public static let headerSize = 4096
@@ -29,8 +30,12 @@ public struct RegionLayout: Sendable, Equatable {
     public static let capabilitySize = 80
     /// Bytes per index slot.
     public static let indexSlotSize = 8
-    /// Distinct capability names a region can intern.
-    public static let capabilityCapacity = 1024
+    /// Entries of the capability table.
+    public static let capabilityCapacity = 2048
+    /// Distinct capability names the guest book's entries may carry at once: half the table. A publication
+    /// interns the names its entries carry while the names it drops may still be referenced by the copies;
+    /// with at most this many names before and after it, the two sets together always fit the table.
+    public static let maximumLiveCapabilities = capabilityCapacity / 2
     /// The largest id a record holds.
     public static let maximumIDBytes = 512
     /// Capability indexes a record holds.
@@ -76,7 +81,8 @@ public struct RegionLayout: Sendable, Equatable {
         public static let closed = 116  // u32: 1 once the writer closed the region
         public static let createdAt = 120  // u64: CLOCK_REALTIME ms when created
         public static let revision = 128  // u64 (atomic): the guest book revision of the latest publication
-        public static let capabilityCount = 136  // u32 (atomic, release after the name is written)
+        public static let capabilityCount = 136  // u32 (atomic, release after the name is written): table entries written
+        public static let capabilityGeneration = 144  // u64 (atomic, release): +1 before a table entry is reused
         public static let sequence = 192  // u64 (atomic): the latch sequence; its low bit selects the copy
         public static let writerHeartbeat = 256  // u64 (atomic): CLOCK_MONOTONIC ns, every 250 ms
         public static let publications = 320  // u32 (atomic): +1 per publication; the futex word

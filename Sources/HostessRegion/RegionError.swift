@@ -6,8 +6,8 @@ import HostessSystem
 public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A syscall failed (open, fstat, mmap, …).
     case system(SystemError)
-    /// The region's file is not a regular file.
-    case notRegularFile(name: String)
+    /// The region's name refers to something that is not a regular file (a FIFO, a directory, a socket, …).
+    case notRegularFile(name: String, type: FileType, owner: UInt32, ownerName: String?)
     /// The region belongs to a user the reader does not trust.
     case untrustedOwner(name: String, owner: UInt32)
     /// Group or others may write the region.
@@ -24,17 +24,28 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
     case fingerprintMismatch(name: String)
     /// A header field disagrees with the layout it implies.
     case inconsistentHeader(name: String, field: String)
+    /// A confirmed read found an entry whose payload (its JSON in the arena) is not a valid entry: the region's
+    /// data is corrupt, though its header is sound.
+    case corruptPayload(name: String, slot: Int, id: String)
     /// The writer closed the region.
     case closed(name: String)
+    /// The region's file shrank below the size mapped: reading the pages past its end would raise SIGBUS.
+    case truncated(name: String, size: Int, mapped: Int)
     /// Readers retried too often while the writer kept publishing.
     case busy(name: String)
     /// A daemon already publishes under this name.
     case inUse(name: String, pid: Int32)
+    /// The region a writer was examining was replaced meanwhile (only its owner or root can do that).
+    case replacedWhileExamined(name: String)
+    /// A writer found something under the name that it may not take over: a file that is not a regular file,
+    /// or one that belongs to another user than the writer's (`writer`).
+    case occupied(name: String, type: FileType, owner: UInt32, ownerName: String?, writer: UInt32)
 
     public var description: String {
         switch self {
         case .system(let error): "\(error)"
-        case .notRegularFile(let name): "region \(name) is not a regular file"
+        case .notRegularFile(let name, let type, let owner, let ownerName):
+            "region \(name) is not a Hostess region: \(Self.path(name)) is \(type) owned by \(Self.user(owner, ownerName)), not a regular file"
         case .untrustedOwner(let name, let owner): "region \(name) belongs to uid \(owner), which this reader does not trust"
         case .writableByOthers(let name, let mode):
             "region \(name) has mode \(String(mode, radix: 8)): group or others may write it, so it cannot be trusted"
@@ -45,9 +56,26 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
             "region \(name) has layout version \(major).\(minor); this reader understands \(RegionLayout.versionMajor).x"
         case .fingerprintMismatch(let name): "region \(name) was written with another record layout (ABI fingerprint differs)"
         case .inconsistentHeader(let name, let field): "region \(name) has an inconsistent header: \(field)"
+        case .corruptPayload(let name, let slot, let id):
+            "region \(name) is corrupt: the payload of the entry in slot \(slot) (id '\(id)') is not a valid entry; use the socket, and check the region with shmdump --check"
         case .closed(let name): "region \(name) was closed by its writer; reopen it"
+        case .truncated(let name, let size, let mapped):
+            "region \(name) shrank to \(size) bytes while mapped (\(mapped) bytes): someone truncated it (only its owner or root can); reading it further would fault, so this reader stops"
         case .busy(let name): "region \(name) changed during every read attempt; try again or use the socket"
-        case .inUse(let name, let pid): "region \(name) is published by a running hostessd (pid \(pid))"
+        case .inUse(let name, let pid): "region \(name) is published by a running hostessd (pid \(pid)); stop it or choose another --shm"
+        case .replacedWhileExamined(let name): "region \(name) was replaced while hostessd examined it; start hostessd again"
+        case .occupied(let name, let type, let owner, let ownerName, let writer):
+            "shared-memory name \(name) is taken: \(Self.path(name)) is \(type) and belongs to \(Self.user(owner, ownerName))"
+                + (type == .regular && owner != writer
+                    ? ", not to the user hostessd runs as (uid \(writer))" : "")
+                + "; hostessd takes over only a region it made itself. Remove it (`rm \(type == .directory ? "-r " : "")\(Self.path(name))`"
+                + " as \(ownerName ?? "uid \(owner)") or root) or choose another --shm"
         }
     }
+
+    /// The file a region name refers to, for messages.
+    private static func path(_ name: String) -> String { (try? SharedMemory.path(of: name)) ?? name }
+
+    /// "uid 65534 (nobody)", or "uid 4242" when the user has no name.
+    private static func user(_ uid: UInt32, _ name: String?) -> String { name.map { "uid \(uid) (\($0))" } ?? "uid \(uid)" }
 }

@@ -1,3 +1,4 @@
+import CShim
 import HostessModel
 import HostessSystem
 
@@ -19,7 +20,10 @@ public struct RegionHeader: Sendable {
     public var revision: UInt64
     public var sequence: UInt64
     public var publications: UInt32
+    /// Capability table entries written (names in use and names no entry carries any more).
     public var capabilityCount: Int
+    /// How many times a table entry was given a new name.
+    public var capabilityGeneration: UInt64
     public var writerHeartbeatAge: Double
     /// Live entries in the copy readers use now.
     public var count: Int
@@ -37,8 +41,23 @@ extension RegionReader {
             regionSize: layout.regionSize, capacity: layout.capacity, indexSlots: layout.indexSlots, arenaBytes: layout.arenaBytes,
             instanceID: instanceID.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(), writerPID: writerPID,
             closed: isClosed, createdAt: Int64(bitPattern: u64(H.createdAt)), revision: revision, sequence: sequence,
-            publications: u32(H.publications), capabilityCount: Int(u32(H.capabilityCount)), writerHeartbeatAge: writerHeartbeatAge,
+            publications: u32(H.publications), capabilityCount: Int(u32(H.capabilityCount)),
+            capabilityGeneration: cshim_load_acquire_u64(base + H.capabilityGeneration), writerHeartbeatAge: writerHeartbeatAge,
             count: Int(u32(copy + RegionLayout.CopyHeader.count)))
+    }
+
+    /// Distinct capability names the entries of the copy readers use now carry.
+    public func capabilitiesInUse() throws(RegionError) -> Int {
+        try readSection { copy in
+            var used = Set<Int>()
+            for slot in 0..<layout.capacity where u64(copy + layout.summariesOffsetInCopy + slot * RegionLayout.summarySize) != 0 {
+                let view = view(slot: slot, copy: copy)
+                for position in 0..<view.capabilityCount {
+                    used.insert(Int(u16(view.record + RegionLayout.Record.capabilities + position * 2)))
+                }
+            }
+            return used.count
+        }
     }
 
     // MARK: Checking
@@ -53,13 +72,22 @@ extension RegionReader {
         if capabilityCount > RegionLayout.capabilityCapacity {
             problems.append("capability count \(capabilityCount) is over the table's \(RegionLayout.capabilityCapacity)")
         }
+        // Names are distinct: a reader resolves a name to the first index holding it. Read at one generation
+        // (a writer renaming an entry meanwhile makes a comparison meaningless, so it is not reported).
+        let generation = cshim_load_acquire_u64(base + RegionLayout.Header.capabilityGeneration)
+        var firstIndex: [String: Int] = [:]
+        var duplicates: [String] = []
         for index in 0..<min(capabilityCount, RegionLayout.capabilityCapacity) {
             let entry = layout.capabilityTableOffset + index * RegionLayout.capabilitySize
             let length = Int(u16(entry))
             if length == 0 || length > RegionLayout.capabilitySize - 2 {
                 problems.append("capability \(index) has length \(length)")
+            } else if let first = firstIndex.updateValue(index, forKey: capabilityName(index)) {
+                duplicates.append("capability name '\(capabilityName(index))' is at indexes \(first) and \(index)")
             }
         }
+        cshim_fence_acquire()
+        if cshim_load_relaxed_u64(base + RegionLayout.Header.capabilityGeneration) == generation { problems += duplicates }
         // Inside the section, the count is read after the sequence: names interned since the first read count.
         var checked = 0
         problems += try readSection { copy in

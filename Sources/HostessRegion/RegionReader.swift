@@ -30,7 +30,7 @@ public final class RegionReader: @unchecked Sendable {
     @usableFromInline let size: Int
     private let inode: UInt64
     @usableFromInline let copyOffsets: (Int, Int)
-    private let capabilityNames = Mutex<[String: Int]>([:])
+    private let capabilityCache = Mutex(CapabilityCache())
     @usableFromInline let retryCount = Atomic<UInt64>(0)
 
     /// Read sections this reader had to repeat because the writer published meanwhile.
@@ -48,15 +48,25 @@ public final class RegionReader: @unchecked Sendable {
     public init(name: String, trustedOwners: Set<UInt32> = []) throws(RegionError) {
         self.name = name
         let fd: Int32
-        do { fd = try SharedMemory.open(name, writable: false) } catch { throw .system(error) }
+        do { fd = try SharedMemory.open(name, writable: false) } catch {
+            // A Unix socket cannot be opened at all (ENXIO): say what it is rather than "no such device".
+            if error.errno == ENXIO, let found = try? SharedMemory.status(of: name) {
+                throw .notRegularFile(name: name, type: found.type, owner: found.owner, ownerName: Syscall.userName(uid: found.owner))
+            }
+            throw .system(error)
+        }
         do throws(RegionError) {
-            let status: (owner: uid_t, mode: mode_t, size: Int, isRegular: Bool)
+            // The type first: the descriptor was opened O_NONBLOCK, so a FIFO did not block the open; nothing
+            // else may touch it before this check.
+            let status: FileStatus
             do { status = try Syscall.status(fd) } catch { throw .system(error) }
-            guard status.isRegular else { throw .notRegularFile(name: name) }
+            guard status.type == .regular else {
+                throw .notRegularFile(name: name, type: status.type, owner: status.owner, ownerName: Syscall.userName(uid: status.owner))
+            }
             guard status.owner == 0 || status.owner == getuid() || trustedOwners.contains(status.owner) else {
                 throw .untrustedOwner(name: name, owner: status.owner)
             }
-            guard status.mode & 0o022 == 0 else { throw .writableByOthers(name: name, mode: UInt32(status.mode)) }
+            guard status.permissions & 0o022 == 0 else { throw .writableByOthers(name: name, mode: UInt32(status.permissions)) }
             guard status.size >= RegionLayout.headerSize else {
                 throw .tooSmall(name: name, size: status.size, needed: RegionLayout.headerSize)
             }
@@ -69,9 +79,7 @@ public final class RegionReader: @unchecked Sendable {
                 Syscall.unmap(mapping, size: status.size)
                 throw error
             }
-            var info = stat()
-            _ = fstat(fd, &info)
-            inode = UInt64(info.st_ino)
+            inode = status.inode
             self.base = base
             size = status.size
             self.fd = fd
@@ -265,16 +273,18 @@ public final class RegionReader: @unchecked Sendable {
 
     /// The entry `id` names, as the socket's `getServer` returns it, or nil.
     public func getServer(_ id: String) throws(RegionError) -> GuestBookEntry? {
-        let found = try withEntry(id: id) { view in view.map { (Array($0.payload), $0.lastHeartbeat) } }
-        if let (payload, heartbeat) = found { return try decode(payload, heartbeat: heartbeat) }
+        let found = try withEntry(id: id) { view in view.map { (Array($0.payload), $0.lastHeartbeat, $0.slot) } }
+        if let (payload, heartbeat, slot) = found { return try decode(payload, heartbeat: heartbeat, slot: slot, id: id) }
         // Not found as given: a non-canonical spelling (an upper-case UUID, say) names the same entry.
         if let canonical = try? ServerName(parsing: id).description, canonical != id { return try getServer(canonical) }
         return nil
     }
 
-    private func decode(_ payload: [UInt8], heartbeat: Int64) throws(RegionError) -> GuestBookEntry {
+    /// The entry a confirmed read copied out of `slot`, whose record holds `id`.
+    /// - Throws: `corruptPayload` when the payload is not a valid entry.
+    private func decode(_ payload: [UInt8], heartbeat: Int64, slot: Int, id: String) throws(RegionError) -> GuestBookEntry {
         guard let json = try? JSONParser.parse(payload), var entry = try? GuestBookEntry(json: json) else {
-            throw .inconsistentHeader(name: name, field: "an entry's payload is not a valid entry")
+            throw .corruptPayload(name: name, slot: slot, id: id)
         }
         if heartbeat > entry.lastHeartbeat { entry.lastHeartbeat = heartbeat }
         return entry
@@ -287,33 +297,38 @@ public final class RegionReader: @unchecked Sendable {
 
     /// The entries matching `filter`, in registration order: the same answer as the socket's `query`.
     public func query(_ filter: ServerFilter) throws(RegionError) -> [GuestBookEntry] {
-        let matches = try readSection { copy in matchingPayloads(filter, copy: copy) }
+        let matches = try readSection(capabilities: filter.capabilities) { required, copy in
+            required.map { matchingPayloads(filter, required: $0, copy: copy) } ?? []
+        }
         var entries: [GuestBookEntry] = []
         entries.reserveCapacity(matches.count)
         for match in matches.sorted(by: { $0.serial < $1.serial }) {
-            entries.append(try decode(match.payload, heartbeat: match.heartbeat))
+            entries.append(
+                try decode(match.payload, heartbeat: match.heartbeat, slot: match.slot, id: String(decoding: match.id, as: UTF8.self)))
         }
         return entries
     }
 
     /// How many entries match `filter`, without copying any.
     public func count(_ filter: ServerFilter) throws(RegionError) -> Int {
-        guard let required = capabilityIndexes(filter.capabilities) else { return 0 }
-        return try readSection { copy in
+        try readSection(capabilities: filter.capabilities) { required, copy in
+            guard let required else { return 0 }
             var count = 0
             scan(filter, required: required, copy: copy) { _ in count += 1 }
             return count
         }
     }
 
-    private func matchingPayloads(_ filter: ServerFilter, copy: Int) -> [(serial: UInt64, payload: [UInt8], heartbeat: Int64)] {
-        guard let required = capabilityIndexes(filter.capabilities) else { return [] }
-        var result: [(UInt64, [UInt8], Int64)] = []
+    /// What a query copies out of one matching entry: enough to decode it, and to name it if it is corrupt.
+    private typealias Match = (serial: UInt64, payload: [UInt8], heartbeat: Int64, slot: Int, id: [UInt8])
+
+    private func matchingPayloads(_ filter: ServerFilter, required: [Int], copy: Int) -> [Match] {
+        var result: [Match] = []
         // A damaged chain could name a slot twice; an answer never holds an entry twice.
         var seen = Set<UInt64>()
         scan(filter, required: required, copy: copy) { view in
             guard seen.insert(view.serial).inserted else { return }
-            result.append((view.serial, Array(view.payload), view.lastHeartbeat))
+            result.append((view.serial, Array(view.payload), view.lastHeartbeat, view.slot, Array(view.id)))
         }
         return result
     }
@@ -367,28 +382,65 @@ public final class RegionReader: @unchecked Sendable {
         }
     }
 
-    /// The table indexes of `capabilities`, or nil when one was never interned (then nothing can match).
-    func capabilityIndexes(_ capabilities: [String]) -> [Int]? {
-        guard !capabilities.isEmpty else { return [] }
-        return capabilityNames.withLock { cache in
+    // MARK: Capability names
+
+    /// Runs `body` over the stable copy with the table indexes of `capabilities` (nil when one is not in the
+    /// table: then nothing matches), and returns what it returned once both the sequence and the capability
+    /// generation confirm it. The writer bumps the generation before it gives a table index a new name, so an
+    /// index resolved from a name is trusted only while the generation it was resolved at stands: a section
+    /// that read a copy using a reused index sees the generation changed, and runs again with fresh indexes.
+    @inlinable
+    func readSection<R>(capabilities: [String], _ body: (_ required: [Int]?, _ copy: Int) -> R) throws(RegionError) -> R {
+        if capabilities.isEmpty { return try readSection { copy in body([], copy) } }
+        for _ in 0..<Self.maximumAttempts {
+            let generation = cshim_load_acquire_u64(base + RegionLayout.Header.capabilityGeneration)
+            let required = capabilityIndexes(capabilities, generation: generation)
+            let result = try readSection { copy in body(required, copy) }
+            cshim_fence_acquire()
+            if cshim_load_relaxed_u64(base + RegionLayout.Header.capabilityGeneration) == generation { return result }
+            retryCount.add(1, ordering: .relaxed)
+        }
+        throw .busy(name: name)
+    }
+
+    /// Names resolved to table indexes, valid for one capability generation.
+    struct CapabilityCache {
+        /// The generation the indexes were read at.
+        var generation: UInt64 = 0
+        /// Table entries read so far (entries are appended below `capabilityCount`).
+        var scanned = 0
+        var indexes: [String: Int] = [:]
+    }
+
+    /// The table indexes of `capabilities` at `generation`, or nil when one is not in the table (then nothing can
+    /// match). Also nil when `generation` is older than the cache's: the caller's re-check of the generation then
+    /// fails, and it retries.
+    @usableFromInline
+    func capabilityIndexes(_ capabilities: [String], generation: UInt64) -> [Int]? {
+        capabilityCache.withLock { cache in
+            if generation < cache.generation { return nil }
+            if generation > cache.generation { cache = CapabilityCache(generation: generation) }
             var indexes: [Int] = []
             for capability in capabilities {
-                if cache[capability] == nil { refresh(&cache) }
-                guard let index = cache[capability] else { return nil }
+                if cache.indexes[capability] == nil { refresh(&cache) }
+                guard let index = cache.indexes[capability] else { return nil }
                 indexes.append(index)
             }
             return indexes
         }
     }
 
-    /// Reads capability names appended since the cache was filled. The table is append-only: a name, once its
-    /// count is published (release), never changes.
-    private func refresh(_ cache: inout [String: Int]) {
+    /// Reads the table entries written since the cache last looked. Within a generation an entry, once its
+    /// count is published (release), never changes; a torn read of one being renamed is caught by the
+    /// generation re-check of the caller, and the cache is rebuilt at the new generation.
+    private func refresh(_ cache: inout CapabilityCache) {
         let count = min(Int(cshim_load_acquire_u32(base + RegionLayout.Header.capabilityCount)), RegionLayout.capabilityCapacity)
-        for index in cache.count..<max(cache.count, count) {
+        guard count > cache.scanned else { return }
+        for index in cache.scanned..<count {
             let name = capabilityName(index)
-            if cache[name] == nil { cache[name] = index }
+            if cache.indexes[name] == nil { cache.indexes[name] = index }
         }
+        cache.scanned = count
     }
 
     /// The name of capability `index` in the table (empty when out of range).
@@ -408,12 +460,26 @@ public final class RegionReader: @unchecked Sendable {
 
     // MARK: Watching
 
+    /// Checks that the region's file still covers the mapping (one fstat). The region's owner or root can
+    /// truncate it; a load from a mapped page past the file's end then raises SIGBUS. A long-lived reader calls
+    /// this before each pass over the region; it cannot rule out a truncation during the pass.
+    /// - Throws: `truncated` when the file is now smaller than the mapping.
+    public func checkNotTruncated() throws(RegionError) {
+        let status: FileStatus
+        do { status = try Syscall.status(fd) } catch { throw .system(error) }
+        guard status.size >= size else { throw .truncated(name: name, size: status.size, mapped: size) }
+    }
+
     /// Blocks until the region's revision passes `revision`, the region closes, or `timeout` seconds pass, by
-    /// FUTEX_WAIT on the publication counter in the read-only mapping. Returns the revision then.
-    public func waitForRevision(after revision: UInt64, timeout: Double) -> UInt64 {
+    /// FUTEX_WAIT on the publication counter in the read-only mapping. Returns the revision then (on a timeout,
+    /// the one it last saw). Before it reads the header, and again after each wake-up, it checks that the file
+    /// was not truncated under the mapping (one fstat per wake-up, none on the lookup path).
+    /// - Throws: `truncated` when it was.
+    public func waitForRevision(after revision: UInt64, timeout: Double) throws(RegionError) -> UInt64 {
         let deadline = SystemClock.monotonicNanoseconds() &+ UInt64(max(0, timeout) * 1e9)
         let word = base + RegionLayout.Header.publications
         while true {
+            try checkNotTruncated()
             let counter = cshim_load_acquire_u32(word)
             let current = self.revision
             if current > revision || isClosed { return current }
@@ -450,6 +516,9 @@ public struct EntryView {
     }
 
     @usableFromInline typealias R = RegionLayout.Record
+
+    /// The slot the entry is in (its heartbeat slot has the same number).
+    var slot: Int { (heartbeat - reader.layout.heartbeatsOffset) / 8 }
 
     /// The registration's serial: never reused, so it tells a new entry in a reused slot from the old one.
     @inlinable public var serial: UInt64 { loadU64(record + R.serial) }

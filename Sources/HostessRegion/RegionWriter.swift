@@ -23,13 +23,21 @@ public final class RegionWriter {
     public let layout: RegionLayout
     /// This daemon instance's random id, in the header.
     public let instanceID: [UInt8]
+    /// Whether the region is under ``name`` yet; see ``install()``.
+    public private(set) var isInstalled: Bool
+    /// The name the region was created under: ``name``, or a temporary one until ``install()``.
+    private let createdName: String
+    /// The region this one replaces when it is installed.
+    private var predecessor: AbandonedRegion?
     private let fd: Int32
     private let base: UnsafeMutableRawPointer
 
     // Writer-side bookkeeping; readers never see it.
     private var slotOf: [String: Int] = [:]
     private var freeSlots: [Int]
-    private var capabilityIndex: [String: Int] = [:]
+    private var capabilities = CapabilityTable()
+    /// Per slot: the capability table indexes its published entry holds.
+    private var slotCapabilities: [[Int]]
     private var tombstones = 0
     /// Per copy: each slot's payload offset and length in the arena, and the arena's high-water mark.
     private var payloads: [[(offset: Int, length: Int)]]
@@ -40,39 +48,70 @@ public final class RegionWriter {
     private var publications = 0
     /// Payloads that did not fit the arena and were published empty; 0 unless the capacity rules are broken.
     public private(set) var droppedPayloads = 0
+    /// Capability names left out of records because the table had no index to give; 0 unless the capacity
+    /// rules are broken.
+    public private(set) var droppedCapabilities = 0
 
     // MARK: Creating
 
-    /// Creates a region under `name`, which must not exist.
+    /// Creates a region for `name`.
+    ///
+    /// With no predecessor the region is created under `name`, which must not exist (O_EXCL), and is readable
+    /// by everyone (0644) once its header is written. To succeed an abandoned region it is created under a
+    /// temporary name instead (O_EXCL, 0600), for the caller to fill and then ``install()`` over the old one, so
+    /// that the name never goes missing.
     /// - Parameters:
     ///   - capacity: entries it holds.
     ///   - arenaBytes: payload bytes per copy; the guest book's payload capacity must not exceed it.
     ///   - environment: read for `HOSTESS_FAILPOINT` (crash tests only).
-    public init(name: String, capacity: Int, arenaBytes: Int, environment: [String: String] = [:]) throws(RegionError) {
+    ///   - predecessor: the region under `name` whose writer died (from ``examine(_:)``), or nil.
+    public init(
+        name: String, capacity: Int, arenaBytes: Int, environment: [String: String] = [:], succeeding predecessor: AbandonedRegion? = nil
+    ) throws(RegionError) {
         self.name = name
+        self.predecessor = predecessor
+        isInstalled = predecessor == nil
+        createdName = predecessor == nil ? name : "/.hostess-new-" + Crypto.hex(Syscall.randomBytes(8))
         layout = RegionLayout(capacity: capacity, arenaBytes: arenaBytes)
         instanceID = Syscall.randomBytes(16)
         freeSlots = Array((0..<capacity).reversed())
+        slotCapabilities = Array(repeating: [], count: capacity)
         payloads = Array(repeating: Array(repeating: (0, 0), count: capacity), count: 2)
         classPrevious = Array(repeating: Array(repeating: -1, count: capacity), count: 2)
         failpoint = Failpoint(environment["HOSTESS_FAILPOINT"])
         let fd: Int32
-        do { fd = try SharedMemory.createExclusive(name) } catch { throw .system(error) }
+        do { fd = try SharedMemory.createExclusive(createdName) } catch { throw .system(error) }
         do throws(SystemError) {
-            guard try Syscall.takeWriteLock(fd) else { throw SystemError("fcntl F_OFD_SETLK \(name)", errno: EAGAIN) }
+            guard try Syscall.takeWriteLock(fd) else { throw SystemError("fcntl F_OFD_SETLK \(createdName)", errno: EAGAIN) }
             try Syscall.setSize(fd, layout.regionSize)
             base = try Syscall.map(fd, size: layout.regionSize, writable: true)
         } catch {
             Syscall.close(fd)
-            try? SharedMemory.unlink(name)
+            try? SharedMemory.unlink(createdName)
             throw .system(error)
         }
         self.fd = fd
         writeHeader()
+        guard isInstalled else { return }
         do { try Syscall.setMode(fd, 0o644) } catch {
             close()
             throw .system(error)
         }
+    }
+
+    /// Puts a region created to succeed an abandoned one under its name: mode 0644, then one `rename` over
+    /// the old region, so that a reader opening the name finds the old region or this one, never nothing.
+    /// Then the old region is marked closed and its waiters are woken, so readers still mapping it move on.
+    /// Does nothing for a region created under its name.
+    public func install() throws(RegionError) {
+        guard !isInstalled else { return }
+        do {
+            try Syscall.setMode(fd, 0o644)
+            try SharedMemory.rename(createdName, to: name)
+        } catch { throw .system(error) }
+        isInstalled = true
+        predecessor?.markClosed()
+        predecessor = nil
     }
 
     private func writeHeader() {
@@ -135,12 +174,17 @@ public final class RegionWriter {
                 let existing = slotOf[change.id]
                 guard let slot = existing ?? freeSlots.popLast() else { continue }
                 slotOf[change.id] = slot
+                // The new names first, then the old ones let go: a name the entry keeps is never released.
+                let indexes = entry.capabilities.prefix(RegionLayout.maximumCapabilities).compactMap(intern)
+                for index in slotCapabilities[slot] { capabilities.release(index) }
+                slotCapabilities[slot] = indexes
                 prepared.append(
                     Prepared(
-                        slot: slot, isNew: existing == nil, entry: entry, payload: change.payload ?? entry.json.jsonBytes,
-                        capabilities: entry.capabilities.prefix(RegionLayout.maximumCapabilities).compactMap(intern)))
+                        slot: slot, isNew: existing == nil, entry: entry, payload: change.payload ?? entry.json.jsonBytes, capabilities: indexes))
             } else if let slot = slotOf.removeValue(forKey: change.id) {
                 freeSlots.append(slot)
+                for index in slotCapabilities[slot] { capabilities.release(index) }
+                slotCapabilities[slot] = []
                 prepared.append(Prepared(slot: slot, isNew: false, entry: nil, payload: [], capabilities: []))
             }
         }
@@ -164,6 +208,9 @@ public final class RegionWriter {
             let heartbeat = change.entry.map { UInt64(bitPattern: $0.lastHeartbeat) } ?? 0
             cshim_store_relaxed_u64(base + layout.heartbeatsOffset + change.slot * 8, heartbeat)
         }
+        // Both copies now hold this batch: the names it let go of are referenced by neither, and may be reused
+        // from the next publication on.
+        capabilities.publicationEnded()
         cshim_store_release_u64(base + H.revision, revision)
         let counter = cshim_load_acquire_u32(base + H.publications)
         cshim_store_release_u32(base + H.publications, counter &+ 1)
@@ -182,12 +229,15 @@ public final class RegionWriter {
     }
 
     /// Marks the region closed, wakes watchers, and removes its name. Readers that still map it see `closed`.
+    /// A region never installed removes only its temporary name, and leaves the region it was to replace as
+    /// it was, for the next writer to adopt.
     public func close() {
         cshim_store_release_u32(base + RegionLayout.Header.closed, 1)
         let counter = cshim_load_acquire_u32(base + RegionLayout.Header.publications)
         cshim_store_release_u32(base + RegionLayout.Header.publications, counter &+ 1)
         Futex.wakeAll(base + RegionLayout.Header.publications)
-        try? SharedMemory.unlink(name)
+        try? SharedMemory.unlink(isInstalled ? name : createdName)
+        predecessor = nil
         Syscall.unmap(base, size: layout.regionSize)
         Syscall.close(fd)
     }
@@ -423,18 +473,43 @@ public final class RegionWriter {
 
     // MARK: Capabilities
 
-    /// The capability's index in the region's table, appending it (name first, then the count, released).
+    /// The capability's index in the region's table, taking one reference to it; nil only when the table has
+    /// no index to give (ruled out while the guest book keeps to ``RegionLayout/maximumLiveCapabilities``).
+    ///
+    /// A name already in the table keeps its index (even one no entry held since). A new name takes the next
+    /// unwritten index (name first, then `capabilityCount`, released), or once all are written, the lowest
+    /// index no copy references any more: `capabilityGeneration` is bumped (released, then a release fence)
+    /// before the name is rewritten, so a reader that resolved the old name at the old generation finds the
+    /// generation changed and resolves again.
     private func intern(_ capability: String) -> Int? {
-        if let index = capabilityIndex[capability] { return index }
-        let count = capabilityIndex.count
-        guard count < RegionLayout.capabilityCapacity else { return nil }
+        if let index = capabilities.retain(capability) { return index }
+        let count = capabilities.written
+        if count < RegionLayout.capabilityCapacity {
+            writeCapabilityName(capability, at: count)
+            cshim_store_release_u32(base + RegionLayout.Header.capabilityCount, UInt32(count + 1))
+            capabilities.assign(capability, to: count)
+            return count
+        }
+        guard let index = capabilities.takeReusable() else {
+            droppedCapabilities += 1
+            return nil
+        }
+        let generation = cshim_load_relaxed_u64(base + RegionLayout.Header.capabilityGeneration)
+        cshim_store_release_u64(base + RegionLayout.Header.capabilityGeneration, generation &+ 1)
+        cshim_fence_release()
+        writeCapabilityName(capability, at: index)
+        capabilities.assign(capability, to: index)
+        return index
+    }
+
+    /// Writes a table entry: length, name, zeros after it.
+    private func writeCapabilityName(_ capability: String, at index: Int) {
         let bytes = Array(capability.utf8.prefix(RegionLayout.capabilitySize - 2))
-        let entry = layout.capabilityTableOffset + count * RegionLayout.capabilitySize
+        let entry = layout.capabilityTableOffset + index * RegionLayout.capabilitySize
         store(UInt16(bytes.count), at: entry)
-        for (position, byte) in bytes.enumerated() { store(byte, at: entry + 2 + position) }
-        cshim_store_release_u32(base + RegionLayout.Header.capabilityCount, UInt32(count + 1))
-        capabilityIndex[capability] = count
-        return count
+        for position in 0..<(RegionLayout.capabilitySize - 2) {
+            store(position < bytes.count ? bytes[position] : 0, at: entry + 2 + position)
+        }
     }
 
     // MARK: Raw access
@@ -472,5 +547,65 @@ struct Failpoint {
     func trigger(_ point: Point, publication: Int) {
         guard point == self.point, publication == self.publication else { return }
         kill(getpid(), SIGKILL)
+    }
+}
+
+// MARK: - CapabilityTable
+
+/// The writer's bookkeeping of the region's capability table: which name each written index holds, how many
+/// published entries reference it, and which indexes may be given a new name.
+///
+/// An index whose references fall to 0 keeps its name (the name comes back to it if used again) and becomes
+/// reusable only when the publication that dropped it has ended: until then one copy may still reference it.
+struct CapabilityTable {
+    /// Indexes written so far (the header's `capabilityCount`).
+    private(set) var written = 0
+    private var indexOf: [String: Int] = [:]
+    private var names: [String] = []
+    private var references: [Int] = []
+    /// Unreferenced indexes dropped in an earlier publication: no copy references them.
+    private var reusable = Set<Int>()
+    /// Indexes whose references fell to 0 in the publication under way.
+    private var retiring: [Int] = []
+
+    /// The index of a name already in the table, with one more reference; nil when it is not.
+    mutating func retain(_ name: String) -> Int? {
+        guard let index = indexOf[name] else { return nil }
+        if references[index] == 0 { reusable.remove(index) }
+        references[index] += 1
+        return index
+    }
+
+    /// Drops one reference.
+    mutating func release(_ index: Int) {
+        references[index] -= 1
+        if references[index] == 0 { retiring.append(index) }
+    }
+
+    /// The lowest reusable index, taken out of the reusable set; nil when none is.
+    mutating func takeReusable() -> Int? {
+        guard let index = reusable.min() else { return nil }
+        reusable.remove(index)
+        indexOf[names[index]] = nil
+        return index
+    }
+
+    /// Records that `index` (the next unwritten one, or one from ``takeReusable()``) now holds `name`, with
+    /// one reference.
+    mutating func assign(_ name: String, to index: Int) {
+        if index == written {
+            names.append(name)
+            references.append(0)
+            written += 1
+        }
+        names[index] = name
+        references[index] = 1
+        indexOf[name] = index
+    }
+
+    /// The publication ended: what it dropped and did not take back may be reused.
+    mutating func publicationEnded() {
+        for index in retiring where references[index] == 0 { reusable.insert(index) }
+        retiring.removeAll(keepingCapacity: true)
     }
 }

@@ -25,9 +25,24 @@ public enum SharedMemory {
         try Syscall.open(try path(of: name), flags: O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
     }
 
-    /// Opens an existing object without following a symbolic link.
+    /// Opens an existing object without following a symbolic link, and without waiting: O_NONBLOCK, so that a
+    /// FIFO someone made under the name cannot block the open (a FIFO opened for reading waits for a writer).
+    /// The caller must check the type (``Syscall/status(_:)``) before anything else; a regular file ignores
+    /// O_NONBLOCK. A Unix socket under the name fails with ENXIO, a symbolic link with ELOOP.
     public static func open(_ name: String, writable: Bool) throws(SystemError) -> Int32 {
-        try Syscall.open(try path(of: name), flags: (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW)
+        try Syscall.open(try path(of: name), flags: (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK)
+    }
+
+    /// What is under a name, without opening it or following a symbolic link; nil when nothing is.
+    /// The corresponding C function is `lstat`.
+    public static func status(of name: String) throws(SystemError) -> FileStatus? {
+        let path = try path(of: name)
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw SystemError("lstat \(path)", errno: errno)
+        }
+        return FileStatus(info)
     }
 
     /// Removes a name; a missing one is not an error. The corresponding C function is `shm_unlink`.
@@ -43,14 +58,73 @@ public enum SharedMemory {
     }
 }
 
-// MARK: - File status and mappings
+// MARK: - File status
+
+/// The kind of file a directory entry names.
+public enum FileType: Sendable, Equatable, CustomStringConvertible {
+    case regular, directory, fifo, socket, symbolicLink, characterDevice, blockDevice
+    /// A type this enum does not name, with its `S_IFMT` bits.
+    case other(mode_t)
+
+    /// The type of a `st_mode`.
+    public init(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFREG: self = .regular
+        case S_IFDIR: self = .directory
+        case S_IFIFO: self = .fifo
+        case S_IFSOCK: self = .socket
+        case S_IFLNK: self = .symbolicLink
+        case S_IFCHR: self = .characterDevice
+        case S_IFBLK: self = .blockDevice
+        default: self = .other(mode & S_IFMT)
+        }
+    }
+
+    /// "a regular file", "a FIFO (named pipe)", …
+    public var description: String {
+        switch self {
+        case .regular: "a regular file"
+        case .directory: "a directory"
+        case .fifo: "a FIFO (named pipe)"
+        case .socket: "a Unix socket"
+        case .symbolicLink: "a symbolic link"
+        case .characterDevice: "a character device"
+        case .blockDevice: "a block device"
+        case .other(let bits): "a file of type 0o\(String(bits, radix: 8))"
+        }
+    }
+}
+
+/// What `fstat` or `lstat` says about a file.
+public struct FileStatus: Sendable, Equatable {
+    /// Its type.
+    public var type: FileType
+    /// Its owner's uid.
+    public var owner: uid_t
+    /// Its permission bits (`st_mode & 0o7777`).
+    public var permissions: mode_t
+    /// Its size in bytes.
+    public var size: Int
+    /// Its inode number (with the device, which this code does not need, it names the file).
+    public var inode: UInt64
+
+    init(_ info: stat) {
+        type = FileType(mode: info.st_mode)
+        owner = info.st_uid
+        permissions = info.st_mode & 0o7777
+        size = Int(info.st_size)
+        inode = UInt64(info.st_ino)
+    }
+}
+
+// MARK: - Open files and mappings
 
 extension Syscall {
-    /// The owner, mode and size of an open file. The corresponding C function is `fstat`.
-    public static func status(_ fd: Int32) throws(SystemError) -> (owner: uid_t, mode: mode_t, size: Int, isRegular: Bool) {
+    /// The type, owner, permissions, size and inode of an open file. The corresponding C function is `fstat`.
+    public static func status(_ fd: Int32) throws(SystemError) -> FileStatus {
         var info = stat()
         _ = try retrying("fstat") { fstat(fd, &info) }
-        return (info.st_uid, info.st_mode & 0o7777, Int(info.st_size), info.st_mode & S_IFMT == S_IFREG)
+        return FileStatus(info)
     }
 
     /// Sets an open file's size. The corresponding C function is `ftruncate`.

@@ -76,6 +76,7 @@ func dump(_ reader: RegionReader) throws(RegionError) -> Int32 {
     let liveness = reader.liveness()
     var problems: [String] = []
     if check { problems = try reader.check() }
+    let capabilitiesInUse = try reader.capabilitiesInUse()
     let entries: [GuestBookEntry]
     if let id {
         entries = try reader.getServer(id).map { [$0] } ?? []
@@ -93,7 +94,8 @@ func dump(_ reader: RegionReader) throws(RegionError) -> Int32 {
             "writerHeartbeatAge": .double(header.writerHeartbeatAge), "closed": .bool(header.closed),
             "capacity": .int(Int64(header.capacity)), "entries": .int(Int64(header.count)),
             "regionBytes": .int(Int64(header.regionSize)), "arenaBytes": .int(Int64(header.arenaBytes)),
-            "capabilities": .int(Int64(header.capabilityCount)),
+            "capabilities": .int(Int64(header.capabilityCount)), "capabilitiesInUse": .int(Int64(capabilitiesInUse)),
+            "capabilityGeneration": .int(Int64(clamping: header.capabilityGeneration)),
             "list": .array(entries.map(\.json)),
         ]
         if check { object["problems"] = .array(problems.map(JSONValue.string)) }
@@ -104,7 +106,8 @@ func dump(_ reader: RegionReader) throws(RegionError) -> Int32 {
             layout:        \(header.versionMajor).\(header.versionMinor), fingerprint \(String(header.fingerprint, radix: 16))
             revision:      \(header.revision)   sequence: \(header.sequence)   publications: \(header.publications)
             instance:      \(header.instanceID)   writer pid \(header.writerPID): \(describe(liveness)), heartbeat \(format(header.writerHeartbeatAge)) s ago
-            capacity:      \(header.count) of \(header.capacity) entries; \(header.capabilityCount) capability names; \(header.regionSize) bytes
+            capacity:      \(header.count) of \(header.capacity) entries; \(header.regionSize) bytes
+            capabilities:  \(capabilitiesInUse) in use; \(header.capabilityCount) of \(RegionLayout.capabilityCapacity) table entries written, \(header.capabilityGeneration) renamed
             """)
         let rows = entries.map { entry in
             [entry.id, entry.name.classCode.description, "\(entry.availableTerminalCount)/\(entry.terminals.count)",
@@ -129,10 +132,14 @@ var reader: RegionReader
 do { reader = try RegionReader(name: name, trustedOwners: trusted) } catch { fail("\(error)", 1) }
 var status: Int32 = 0
 repeat {
-    do { status = try dump(reader) } catch { fail("\(error)", 1) }
+    // A region truncated under the mapping would fault (SIGBUS) on the next load: report it and stop instead.
+    do {
+        try reader.checkNotTruncated()
+        status = try dump(reader)
+    } catch { fail("\(error)", 1) }
     guard watch else { break }
     let seen = reader.revision
-    while reader.waitForRevision(after: seen, timeout: 1) == seen && !reader.isClosed {}
+    do { while try reader.waitForRevision(after: seen, timeout: 1) == seen && !reader.isClosed {} } catch { fail("\(error)", 1) }
     if reader.isClosed || reader.liveness() == .replaced {
         do { reader = try RegionReader(name: name, trustedOwners: trusted) } catch {
             FileHandleWriter.standardError("shmdump: \(error); waiting for the region to come back\n")

@@ -173,7 +173,7 @@ private func exercise(_ reader: RegionReader, ids: [String], sourceLocation: Sou
     _ = bounded("header", sourceLocation: sourceLocation) { () throws(RegionError) in reader.header().count }
     _ = bounded("liveness", sourceLocation: sourceLocation) { () throws(RegionError) in reader.liveness() == .alive }
     _ = bounded("waitForRevision", sourceLocation: sourceLocation) { () throws(RegionError) in
-        reader.waitForRevision(after: reader.revision, timeout: 0.05)
+        try reader.waitForRevision(after: reader.revision, timeout: 0.05)
     }
     return answers
 }
@@ -369,7 +369,7 @@ struct CorruptRegionTests {
         #expect(RegionCopies.openError(file.name) == .notReady(name: file.name))
     }
 
-    @Test("another major version is refused", arguments: [(2, 0), (0, 1), (0xFFFF, 0xFFFF)] as [(UInt32, UInt32)])
+    @Test("another major version is refused", arguments: [(1, 0), (3, 0), (0, 1), (0xFFFF, 0xFFFF)] as [(UInt32, UInt32)])
     func otherMajorVersion(major: UInt32, minor: UInt32) throws {
         var (bytes, _) = try RegionCopies.sound()
         bytes.setLittle(major << 16 | minor, at: H.version)
@@ -504,7 +504,7 @@ struct CorruptRegionTests {
         let directory = "/hostess-test-dir-" + UUID().uuidString.lowercased()
         try #require(mkdir(SharedMemory.directory + directory, 0o755) == 0)
         defer { rmdir(SharedMemory.directory + directory) }
-        #expect(RegionCopies.openError(directory) == .notRegularFile(name: directory))
+        #expect(RegionCopies.openError(directory) == .notRegularFile(name: directory, type: .directory, owner: 0, ownerName: "root"))
         let missing = "/hostess-test-missing-" + UUID().uuidString.lowercased()
         guard case .system(let system)? = RegionCopies.openError(missing) else {
             Issue.record("a missing region opened")
@@ -597,7 +597,7 @@ struct CorruptRegionTests {
         }
     }
 
-    @Test("payloads outside the arena make lookups and lists fail with an error, not read past it")
+    @Test("payloads outside the arena make lookups and lists fail with a corrupt-payload error naming the slot and id, not read past it")
     func payloadOutsideArenaIsAnError() throws {
         var (bytes, entries) = try RegionCopies.sound()
         let layout = RegionCopies.layout
@@ -608,10 +608,37 @@ struct CorruptRegionTests {
         let file = try RegionCopies.File(bytes)
         defer { file.remove() }
         let reader = try RegionReader(name: file.name)
-        #expect(throws: RegionError.self) { try reader.getServer(entries[0].id) }
-        #expect(throws: RegionError.self) { try reader.listAll() }
+        // The region's first entry (serial 1) went into slot 0.
+        let expected = RegionError.corruptPayload(name: file.name, slot: 0, id: entries[0].id)
+        #expect(throws: expected) { try reader.getServer(entries[0].id) }
+        #expect(throws: expected) { try reader.listAll() }
+        #expect(expected.description.contains("slot 0 (id '\(entries[0].id)') is not a valid entry"), "\(expected)")
         #expect(try reader.withEntry(id: entries[0].id) { $0?.payload.count } == 0)
         #expect(try reader.count(ServerFilter()) == entries.count)
+    }
+
+    @Test("a payload that is not an entry's JSON is reported as a corrupt payload, not as a header problem")
+    func garbledPayload() throws {
+        var (bytes, entries) = try RegionCopies.sound()
+        let layout = RegionCopies.layout
+        let sequence = bytes.little(UInt64.self, at: H.sequence)
+        let copy = sequence & 1 == 0 ? layout.copy0Offset : layout.copy1Offset
+        let target = entries[4]
+        // The slot whose record holds the target's serial; its payload's first byte becomes '#'.
+        let slot = try #require(liveSlots(bytes, copy: copy, layout: layout).first { slot in
+            bytes.little(UInt64.self, at: copy + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize) == target.serial
+        })
+        let record = copy + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize
+        let payload = Int(bytes.little(UInt32.self, at: record + RegionLayout.Record.payloadOffset))
+        bytes[copy + layout.arenaOffsetInCopy + payload] = UInt8(ascii: "#")
+        let file = try RegionCopies.File(bytes)
+        defer { file.remove() }
+        let reader = try RegionReader(name: file.name)
+        let expected = RegionError.corruptPayload(name: file.name, slot: slot, id: target.id)
+        #expect(throws: expected) { try reader.getServer(target.id) }
+        #expect(throws: expected) { try reader.query(ServerFilter(servername: target.name.servername)) }
+        #expect(try reader.getServer(entries[5].id) == entries[5], "other entries still read")
+        #expect(try reader.check().contains { $0.contains("slot \(slot): payload is not a valid entry") })
     }
 
     @Test("damage only in the copy readers are not using is found by check() too")

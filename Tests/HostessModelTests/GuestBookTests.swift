@@ -559,4 +559,67 @@ private func expectUnchanged(_ book: GuestBook, _ before: (UInt64, [GuestBookEnt
         #expect(result.allSatisfy(filter.matches))
         #expect(book.all().filter(filter.matches).map(\.id) == result.map(\.id))
     }
+
+    // MARK: Capability names
+
+    @Test("a capability name no entry carries any more is freed: the limit counts names carried now")
+    func capabilityNamesAreFreed() throws {
+        var book = GuestBook(ttlNanoseconds: ttl, capacity: GuestBook.Capacity(entries: 10, payloadBytes: .max, capabilities: 4))
+        let first = try serverName(1)
+        try book.register(registration(first, capabilities: ["a", "b", "c", "d"]), by: alice, session: nil, now: at(0))
+        #expect(book.capabilitiesInUse == 4)
+        let before = snapshot(book)
+        #expect(throws: HostessError.self) {
+            try book.register(registration(try serverName(2), capabilities: ["e"]), by: alice, session: nil, now: at(0))
+        }
+        expectUnchanged(book, before)
+        // An update may swap a name at the limit: the name it drops is freed.
+        try book.register(registration(first, capabilities: ["a", "b", "c", "e"]), by: alice, session: nil, now: at(0))
+        #expect(book.capabilitiesInUse == 4)
+        // Names another entry shares cost nothing.
+        try book.register(registration(try serverName(2, owner: "bob"), capabilities: ["a", "e"]), by: bob, session: nil, now: at(0))
+        try book.unregister(id: first.description, by: alice, now: at(0))
+        #expect(book.capabilitiesInUse == 2)
+        try book.register(registration(try serverName(3), capabilities: ["f", "g"]), by: alice, session: nil, now: at(0))
+        #expect(book.capabilitiesInUse == 4)
+        // Evictions free names too.
+        _ = book.evictExpired(now: at(2 * ttl))
+        #expect(book.capabilitiesInUse == 0)
+    }
+
+    @Test("one uid's entries may carry at most capabilitiesPerUID distinct names; shared ones count once; root is exempt")
+    func capabilitiesPerUID() throws {
+        var book = GuestBook(
+            ttlNanoseconds: ttl, capacity: GuestBook.Capacity(entries: 10, payloadBytes: .max, capabilities: 100, capabilitiesPerUID: 3))
+        let one = try serverName(1)
+        try book.register(registration(one, capabilities: ["a", "b"]), by: alice, session: nil, now: at(0))
+        try book.register(registration(try serverName(2), capabilities: ["b", "c"]), by: alice, session: nil, now: at(0))
+        let before = snapshot(book)
+        let fourth = try registration(try serverName(3), capabilities: ["d"])
+        do throws(HostessError) {
+            try book.register(fourth, by: alice, session: nil, now: at(0))
+            Issue.record("a fourth name was admitted")
+        } catch {
+            #expect(error.code == .capacity)
+            #expect(error.field == "capabilities")
+            #expect(error.message.contains("uid 1000's entries would carry 4 distinct capability names"), "\(error.message)")
+            #expect(error.message.contains("at most 3 (hostessd --max-capabilities-per-uid)"), "\(error.message)")
+        }
+        expectUnchanged(book, before)
+        // Other users have their own allowance; root has none.
+        try book.register(registration(try serverName(4, owner: "bob"), capabilities: ["x", "y", "z"]), by: bob, session: nil, now: at(0))
+        try book.register(registration(try serverName(5, owner: "carol"), capabilities: ["p", "q", "r", "s", "t"]), by: root, session: nil, now: at(0))
+        // Dropping an entry gives its names back.
+        try book.unregister(id: one.description, by: alice, now: at(0))
+        try book.register(registration(try serverName(3), capabilities: ["d"]), by: alice, session: nil, now: at(0))
+        // Remote callers count per signing key.
+        let keyA = Caller(uid: UInt32.max, ownerNames: ["alice"], key: "a")
+        let keyB = Caller(uid: UInt32.max, ownerNames: ["alice"], key: "b")
+        try book.register(registration(try serverName(6), capabilities: ["k1", "k2", "k3"]), by: keyA, session: nil, now: at(0))
+        try book.register(registration(try serverName(7), capabilities: ["k4", "k5", "k6"]), by: keyB, session: nil, now: at(0))
+        #expect(throws: HostessError.self) {
+            try book.register(registration(try serverName(8), capabilities: ["k7"]), by: keyA, session: nil, now: at(0))
+        }
+    }
 }
+

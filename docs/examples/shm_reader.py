@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A minimal reader of the Hostess shared-memory guest book, layout 1.0 (see docs/shm-layout.md).
+"""A minimal reader of the Hostess shared-memory guest book, layout 2.0 (see docs/shm-layout.md).
 
 Usage:
     shm_reader.py [--shm NAME] [--owner-uid UID] get ID
@@ -10,6 +10,10 @@ Usage:
 or exits 1 when there is no such entry. `list` prints one entry per line in serial order. `wait` blocks
 until the published revision passes REVISION (FUTEX_WAIT) and prints the revision then.
 Exit status 2: the region cannot be used (missing, untrusted, wrong layout, closed, busy); use the socket.
+
+Capabilities: this reader prints entries' capability names from their payloads and does not filter by
+capability, so it never resolves a name to a capability table index. A reader that does must follow
+docs/shm-layout.md section 3.3: the writer reuses table indexes and bumps `capabilityGeneration` first.
 
 Memory ordering: Python has no atomic loads or fences. This reader uses one aligned 8-byte load per
 atomic u64 (memoryview cast to 'Q'), and relies on the hardware ordering loads (x86-64 is TSO: every
@@ -24,22 +28,23 @@ import json
 import mmap
 import os
 import platform
+import pwd
 import stat
 import struct
 import sys
 import time
 
-# ---- Layout 1.0 constants (Sources/HostessRegion/Layout.swift) ----
+# ---- Layout 2.0 constants (Sources/HostessRegion/Layout.swift) ----
 MAGIC = 0x3153534554534F48  # "HOSTESS1" as a little-endian u64
-VERSION_MAJOR = 1
+VERSION_MAJOR = 2
 HEADER_SIZE = 4096
-FINGERPRINT = 0x0B8909229D04973F
+FINGERPRINT = 0x9F82BC0F880774CA
 COPY_HEADER_SIZE = 64
 SUMMARY_SIZE = 32
 RECORD_SIZE = 640
 CAPABILITY_SIZE = 80
 INDEX_SLOT_SIZE = 8
-CAPABILITY_CAPACITY = 1024
+CAPABILITY_CAPACITY = 2048
 MAX_ID_BYTES = 512
 MAX_RECORD_CAPS = 32
 TOMBSTONE = 0xFFFFFFFF
@@ -120,6 +125,18 @@ def canonical_id(text: str) -> str:
     return ":".join([fqdn] + fields)
 
 
+def not_a_region(path, info):
+    """Why a file that is not a regular file is not a region: its type and its owner."""
+    kinds = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a Unix socket",
+             stat.S_IFLNK: "a symbolic link", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+    kind = kinds.get(stat.S_IFMT(info.st_mode), f"a file of type {stat.S_IFMT(info.st_mode):#o}")
+    try:
+        owner = f"uid {info.st_uid} ({pwd.getpwuid(info.st_uid).pw_name})"
+    except KeyError:
+        owner = f"uid {info.st_uid}"
+    return f"not a Hostess region: {path} is {kind} owned by {owner}, not a regular file"
+
+
 class Region:
     def __init__(self, name="/hostess-registry", trusted_uids=()):
         if sys.byteorder != "little":
@@ -129,13 +146,17 @@ class Region:
         self.name = name
         self.path = "/dev/shm" + name
         try:
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # O_NONBLOCK: anyone can make a FIFO under the name, and opening a FIFO for reading waits for a
+            # writer. The type is checked first thing after the open.
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as error:
+            if error.errno == errno.ENXIO:  # a Unix socket cannot be opened
+                raise RegionUnusable(not_a_region(self.path, os.lstat(self.path)))
             raise RegionUnusable(f"{self.path}: {error.strerror}")
         try:
             info = os.fstat(self.fd)
             if not stat.S_ISREG(info.st_mode):
-                raise RegionUnusable("not a regular file")
+                raise RegionUnusable(not_a_region(self.path, info))
             if info.st_uid not in (0, os.getuid(), *trusted_uids):
                 raise RegionUnusable(f"owned by untrusted uid {info.st_uid}")
             if info.st_mode & 0o022:
@@ -192,7 +213,7 @@ class Region:
         if version == 0:
             raise RegionUnusable("version 0: still being created; try again")
         if version >> 16 != VERSION_MAJOR:
-            raise RegionUnusable(f"layout version {version >> 16}.{version & 0xFFFF}; this reader knows 1.x")
+            raise RegionUnusable(f"layout version {version >> 16}.{version & 0xFFFF}; this reader knows {VERSION_MAJOR}.x")
         if self.u32(H_HEADER_SIZE) != HEADER_SIZE:
             raise RegionUnusable("inconsistent header: headerSize")
         if self.u64(H_FINGERPRINT) != FINGERPRINT:
@@ -249,7 +270,7 @@ class Region:
         return None
 
     def _entry_at(self, copy, slot):
-        """(serial, payload bytes, heartbeat slot value) of a slot; bounds-checked, possibly garbage."""
+        """(serial, payload bytes, heartbeat slot value, slot, id bytes) of a slot; bounds-checked, possibly garbage."""
         record = copy + self.L["records"] + slot * RECORD_SIZE
         offset = self.u32(record + R_PAYLOAD_OFFSET)
         length = self.u32(record + R_PAYLOAD_LENGTH)
@@ -258,16 +279,18 @@ class Region:
         else:
             payload = self.bytes_at(copy + self.L["arena"] + offset, length)
         heartbeat = self.atomic_u64(self.L["heartbeats"] + slot * 8)
-        return self.u64(record + R_SERIAL), payload, heartbeat
+        entry_id = self.bytes_at(record + R_ID, min(self.u16(record + R_ID_LENGTH), MAX_ID_BYTES))
+        return self.u64(record + R_SERIAL), payload, heartbeat, slot, entry_id
 
     @staticmethod
-    def _decode(payload, heartbeat):
+    def _decode(payload, heartbeat, slot, entry_id):
         try:
             entry = json.loads(payload)
             entry["lastHeartbeat"] + 0
         except (ValueError, KeyError, TypeError):
             # A confirmed read returned something that is not an entry: the region is corrupt.
-            raise RegionUnusable("an entry's payload is not a valid entry")
+            name = entry_id.decode(errors="replace")
+            raise RegionUnusable(f"corrupt: the payload of the entry in slot {slot} (id '{name}') is not a valid entry")
         if heartbeat >= 1 << 63:
             heartbeat -= 1 << 64  # the slot holds an i64
         if heartbeat > entry["lastHeartbeat"]:
@@ -288,7 +311,7 @@ class Region:
 
             found = self.read_section(body)
             if found is not None:
-                return self._decode(found[1], found[2])
+                return self._decode(*found[1:])
         return None
 
     def list_all(self):
@@ -298,12 +321,12 @@ class Region:
             summaries = copy + self.L["summaries"]
             for slot in range(self.capacity):
                 if self.u64(summaries + slot * SUMMARY_SIZE + S_SERIAL) != 0:
-                    serial, payload, heartbeat = self._entry_at(copy, slot)
-                    if serial != 0:
-                        result.append((serial, payload, heartbeat))
+                    found = self._entry_at(copy, slot)
+                    if found[0] != 0:
+                        result.append(found)
             return result
 
-        return [self._decode(p, h) for _, p, h in sorted(self.read_section(body))]
+        return [self._decode(*found[1:]) for found in sorted(self.read_section(body))]
 
     # ---- state, liveness, waiting ----
     def revision(self):
@@ -347,6 +370,9 @@ class Region:
         deadline = time.monotonic() + timeout
         try:
             while True:
+                # The owner or root can truncate the file under the mapping; a load past its end raises SIGBUS.
+                if os.fstat(self.fd).st_size < self.size:
+                    raise RegionUnusable(f"shrank to {os.fstat(self.fd).st_size} bytes while mapped ({self.size}); stopping")
                 counter = self.atomic_u32(H_PUBLICATIONS)
                 current = self.revision()
                 if current > after or self.closed():
