@@ -1113,6 +1113,9 @@ struct HTTPSignatureTests {
         #expect(statuses == [403, 403, 403, 403, 403, 403, 201, 403, 200], "\(results)")
         for (number, result) in results.enumerated() where result.reply?.status == 403 {
             #expect(result.reply?.errorCode == "forbidden", "request \(number): \(result)")
+            // The refusal names the signing key, not the uid HTTP callers act under.
+            let message = result.reply?.errorMessage ?? ""
+            #expect(message.hasPrefix("key ") && !message.contains("uid"), "request \(number): \(message)")
             if let reply = result.reply { expectFraming(reply, "403") }
         }
         let bob = try #require(try http.socketEntry(bobs), "bob's entry survives")
