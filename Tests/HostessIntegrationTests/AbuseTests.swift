@@ -180,7 +180,8 @@ struct StallTests {
             usleep(50_000)
         }
         let gone = try #require(silentGone, "the silent entry was not evicted within \(ttl + 2) s of SIGCONT")
-        #expect(gone <= ttl + 0.5)
+        // Within a TTL of the loop running again, plus a housekeeping tick and this poll's own delay.
+        #expect(gone <= ttl + 1)
         sleep(1)
         #expect(try statusNumber(daemon, "evictions") == 1)
         #expect(try statusNumber(daemon, "entries") == 1000)
@@ -399,7 +400,7 @@ struct WatchLimitTests {
         let started = Date()
         #expect(try daemon.client().request("register", ["entry": Fixture.entry(id: Fixture.id())], timeout: 10).result != nil)
         let elapsed = Date().timeIntervalSince(started)
-        #expect(elapsed < 1, "the register took \(elapsed) s")
+        #expect(elapsed < 2, "the register took \(elapsed) s")
         let rssAfter = try Self.residentMegabytes(daemon)
         #expect(rssAfter < 200, "RSS \(rssBefore) MB before the change, \(rssAfter) MB after")
         for client in flooders { client.close() }
