@@ -326,12 +326,7 @@ final class HTTPFrontEnd {
                 items = try HTTPRouter.queryItems(request)
                 blocking = try HTTPRouter.blocking(items)
                 // A request that will fail fails now, not after its wait.
-                if endpoint == .servers {
-                    _ = try HTTPRouter.filter(items)
-                } else {
-                    try HTTPRouter.rejectUnknownParameters(items, known: ["index", "wait"])
-                    _ = try HTTPRouter.serverID(segments[1], field: "id")
-                }
+                _ = try HTTPRouter.readCommand(endpoint, segments: segments, items: items)
             } catch {
                 return queue(HTTPRouter.failure(error, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
             }
