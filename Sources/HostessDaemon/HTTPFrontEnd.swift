@@ -288,23 +288,11 @@ final class HTTPFrontEnd {
         if !request.keepAlive { connection.closeAfterWrite = true }
         // HTTP/1.0 closes by default: a 1.0 client that asked to keep the connection is told it is kept.
         connection.announceKeepAlive = request.version == .http1_0 && request.keepAlive
+        let endpoint: HTTPEndpoint
         let segments: [String]
-        do { segments = try request.pathSegments() } catch {
-            return queue(
-                HTTPRouter.failure(HostessError(.badRequest, "bad percent-encoding in the path: \(error)", field: "path"), book: service.book),
-                on: connection, endpoint: .other, head: head, since: now)
-        }
-        guard let (endpoint, allowed) = HTTPRouter.endpoint(segments, method: method) else {
-            return queue(
-                HTTPRouter.failure(HostessError(.notFound, "no endpoint \(request.path); see docs/openapi.yaml"), book: service.book),
-                on: connection, endpoint: .other, head: head, since: now)
-        }
-        guard allowed.contains(method) else {
-            var response = HTTPRouter.failure(
-                HostessError(.methodNotAllowed, "\(request.method) is not allowed on \(request.path); allowed: \(allowed.joined(separator: ", "))"),
-                book: service.book)
-            response.headers.append(HTTPHeader(name: "Allow", value: allowed.joined(separator: ", ")))
-            return queue(response, on: connection, endpoint: endpoint, head: head, since: now)
+        switch HTTPRouter.route(request, book: service.book) {
+        case .success(let routed): (endpoint, segments) = routed
+        case .failure(let refusal): return queue(refusal.response, on: connection, endpoint: refusal.endpoint, head: head, since: now)
         }
         var caller: Caller?
         if HTTPRouter.isWrite(endpoint) || (authenticateReads && endpoint != .health) {

@@ -39,6 +39,38 @@ struct HTTPRouter {
         var publications: UInt64
     }
 
+    /// A request refused before it reaches an endpoint, and the endpoint its metrics count it under.
+    struct Refusal: Error {
+        /// The endpoint for metrics: the path's, or ``HTTPEndpoint/other`` for an unknown path.
+        var endpoint: HTTPEndpoint
+        /// The error response.
+        var response: HTTPResponse
+    }
+
+    /// The endpoint a request is for and its decoded path segments; or its refusal: 400 for a path that is
+    /// not percent-encoded properly, 404 for an unknown path, 405 (with `Allow`) for a method the path does
+    /// not take. `HEAD` is routed as `GET`.
+    static func route(_ request: HTTPRequest, book: GuestBook) -> Result<(HTTPEndpoint, [String]), Refusal> {
+        let method = request.method == "HEAD" ? "GET" : request.method
+        let segments: [String]
+        do { segments = try request.pathSegments() } catch {
+            let error = HostessError(.badRequest, "bad percent-encoding in the path: \(error)", field: "path")
+            return .failure(Refusal(endpoint: .other, response: failure(error, book: book)))
+        }
+        guard let (endpoint, allowed) = endpoint(segments, method: method) else {
+            let error = HostessError(.notFound, "no endpoint \(request.path); see docs/openapi.yaml")
+            return .failure(Refusal(endpoint: .other, response: failure(error, book: book)))
+        }
+        guard allowed.contains(method) else {
+            let error = HostessError(
+                .methodNotAllowed, "\(request.method) is not allowed on \(request.path); allowed: \(allowed.joined(separator: ", "))")
+            var response = failure(error, book: book)
+            response.headers.append(HTTPHeader(name: "Allow", value: allowed.joined(separator: ", ")))
+            return .failure(Refusal(endpoint: endpoint, response: response))
+        }
+        return .success((endpoint, segments))
+    }
+
     /// The endpoint a request is for, and the methods that endpoint allows; nil for an unknown path.
     static func endpoint(_ segments: [String], method: String) -> (HTTPEndpoint, allowed: [String])? {
         switch segments.count {
