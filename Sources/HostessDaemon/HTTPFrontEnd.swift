@@ -11,8 +11,7 @@ final class HTTPConnection {
     struct Parked {
         var request: HTTPRequest
         var endpoint: HTTPEndpoint
-        var segments: [String]
-        var items: [(name: String, value: String)]
+        var command: Command
         var index: UInt64
         var deadline: UInt64
         var receivedAt: UInt64
@@ -308,13 +307,13 @@ final class HTTPFrontEnd {
             }
         }
         if endpoint == .servers || endpoint == .server, method == "GET" {
-            let items: [(name: String, value: String)]
+            let command: Command
             let blocking: (index: UInt64, waitSeconds: Double)?
             do throws(HostessError) {
-                items = try HTTPRouter.queryItems(request)
+                let items = try HTTPRouter.queryItems(request)
                 blocking = try HTTPRouter.blocking(items)
                 // A request that will fail fails now, not after its wait.
-                _ = try HTTPRouter.readCommand(endpoint, segments: segments, items: items)
+                command = try HTTPRouter.readCommand(endpoint, segments: segments, items: items)
             } catch {
                 return queue(HTTPRouter.failure(error, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
             }
@@ -323,11 +322,11 @@ final class HTTPFrontEnd {
                 let wait = blocking.waitSeconds * (1 + Double.random(in: 0...(1.0 / 16)))
                 parkedTokens.insert(connection.token)
                 connection.parked = HTTPConnection.Parked(
-                    request: request, endpoint: endpoint, segments: segments, items: items, index: blocking.index,
+                    request: request, endpoint: endpoint, command: command, index: blocking.index,
                     deadline: now &+ UInt64(wait * 1e9), receivedAt: now)
                 return
             }
-            return queue(HTTPRouter.read(endpoint, segments: segments, items: items, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
+            return queue(HTTPRouter.read(endpoint, command, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
         }
         let before = service.book.revision
         let timestamp = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: now)
@@ -403,7 +402,7 @@ final class HTTPFrontEnd {
             guard service.book.revision > parked.index || parked.deadline <= now else { continue }
             connection.parked = nil
             parkedTokens.remove(token)
-            let response = HTTPRouter.read(parked.endpoint, segments: parked.segments, items: parked.items, book: service.book)
+            let response = HTTPRouter.read(parked.endpoint, parked.command, book: service.book)
             queue(response, on: connection, endpoint: parked.endpoint, head: parked.request.method == "HEAD", since: parked.receivedAt)
             process(connection, service: &service, facts: facts, now: now)
             publish(&service)
@@ -467,7 +466,7 @@ final class HTTPFrontEnd {
                 connection.parked = nil
                 connection.closeAfterWrite = true
                 queue(
-                    HTTPRouter.read(parked.endpoint, segments: parked.segments, items: parked.items, book: book), on: connection,
+                    HTTPRouter.read(parked.endpoint, parked.command, book: book), on: connection,
                     endpoint: parked.endpoint, head: parked.request.method == "HEAD", since: parked.receivedAt)
             }
             _ = connection.flush(now: SystemClock.monotonicNanoseconds())

@@ -114,10 +114,9 @@ struct HTTPRouter {
 
     /// The response to a guest-book read (`GET /servers`, `GET /servers/{id}`) as the book stands now; also
     /// how a parked blocking read is answered.
-    static func read(_ endpoint: HTTPEndpoint, segments: [String], items: [(name: String, value: String)], book: GuestBook) -> HTTPResponse {
+    static func read(_ endpoint: HTTPEndpoint, _ command: Command, book: GuestBook) -> HTTPResponse {
         do throws(HostessError) {
-            let command = try readCommand(endpoint, segments: segments, items: items)
-            guard let result = try command.read(book) else { throw HostessError(.internal, "\(endpoint.rawValue) is not a read") }
+            guard let result = try command.read(book) else { throw HostessError(.internal, "\(command.kind.rawValue) is not a read") }
             return response(endpoint, result, book: book)
         } catch {
             return failure(error, book: book)

@@ -3,10 +3,12 @@ import HostessSystem
 
 // MARK: - Service
 
-/// The protocol's commands over the guest book: reads a request object, applies it, builds the reply.
+/// The protocol's commands over the guest book: the executor of ``Command``s, and the line protocol's
+/// decoding and encoding around it.
 ///
-/// No I/O: the event loop hands it parsed requests with the caller's kernel-reported identity and the time,
-/// and writes back what it returns. A `watch` that cannot be answered yet comes back as ``Outcome/park(_:)``.
+/// No I/O: the event loop hands it request lines with the caller's kernel-reported identity and the time,
+/// and writes back what it returns; the HTTP interface hands ``execute(_:caller:connection:now:)`` the commands
+/// its routes decode. A `watch` that cannot be answered yet comes back as ``Outcome/park(_:)``.
 public struct Service: Sendable {
     /// Counters reported by `status`.
     public struct Counters: Sendable {
