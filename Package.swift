@@ -58,6 +58,8 @@ let package = Package(
 
         .testTarget(name: "HostessModelTests", dependencies: ["HostessModel"], swiftSettings: strict),
         .testTarget(name: "HostessHTTPTests", dependencies: ["HostessHTTP"], swiftSettings: strict),
+        /// hostessd's decoding, executor, HTTP routes and configuration, without sockets or processes.
+        .testTarget(name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP"], swiftSettings: strict),
         .testTarget(
             name: "HostessIntegrationTests",
             dependencies: [

@@ -11,8 +11,7 @@ final class HTTPConnection {
     struct Parked {
         var request: HTTPRequest
         var endpoint: HTTPEndpoint
-        var segments: [String]
-        var items: [(name: String, value: String)]
+        var command: Command
         var index: UInt64
         var deadline: UInt64
         var receivedAt: UInt64
@@ -288,23 +287,11 @@ final class HTTPFrontEnd {
         if !request.keepAlive { connection.closeAfterWrite = true }
         // HTTP/1.0 closes by default: a 1.0 client that asked to keep the connection is told it is kept.
         connection.announceKeepAlive = request.version == .http1_0 && request.keepAlive
+        let endpoint: HTTPEndpoint
         let segments: [String]
-        do { segments = try request.pathSegments() } catch {
-            return queue(
-                HTTPRouter.failure(HostessError(.badRequest, "bad percent-encoding in the path: \(error)", field: "path"), book: service.book),
-                on: connection, endpoint: .other, head: head, since: now)
-        }
-        guard let (endpoint, allowed) = HTTPRouter.endpoint(segments, method: method) else {
-            return queue(
-                HTTPRouter.failure(HostessError(.notFound, "no endpoint \(request.path); see docs/openapi.yaml"), book: service.book),
-                on: connection, endpoint: .other, head: head, since: now)
-        }
-        guard allowed.contains(method) else {
-            var response = HTTPRouter.failure(
-                HostessError(.methodNotAllowed, "\(request.method) is not allowed on \(request.path); allowed: \(allowed.joined(separator: ", "))"),
-                book: service.book)
-            response.headers.append(HTTPHeader(name: "Allow", value: allowed.joined(separator: ", ")))
-            return queue(response, on: connection, endpoint: endpoint, head: head, since: now)
+        switch HTTPRouter.route(request, book: service.book) {
+        case .success(let routed): (endpoint, segments) = routed
+        case .failure(let refusal): return queue(refusal.response, on: connection, endpoint: refusal.endpoint, head: head, since: now)
         }
         var caller: Caller?
         if HTTPRouter.isWrite(endpoint) || (authenticateReads && endpoint != .health) {
@@ -320,18 +307,13 @@ final class HTTPFrontEnd {
             }
         }
         if endpoint == .servers || endpoint == .server, method == "GET" {
-            let items: [(name: String, value: String)]
+            let command: Command
             let blocking: (index: UInt64, waitSeconds: Double)?
             do throws(HostessError) {
-                items = try HTTPRouter.queryItems(request)
+                let items = try HTTPRouter.queryItems(request)
                 blocking = try HTTPRouter.blocking(items)
                 // A request that will fail fails now, not after its wait.
-                if endpoint == .servers {
-                    _ = try HTTPRouter.filter(items)
-                } else {
-                    try HTTPRouter.rejectUnknownParameters(items, known: ["index", "wait"])
-                    _ = try HTTPRouter.serverID(segments[1], field: "id")
-                }
+                command = try HTTPRouter.readCommand(endpoint, segments: segments, items: items)
             } catch {
                 return queue(HTTPRouter.failure(error, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
             }
@@ -340,11 +322,11 @@ final class HTTPFrontEnd {
                 let wait = blocking.waitSeconds * (1 + Double.random(in: 0...(1.0 / 16)))
                 parkedTokens.insert(connection.token)
                 connection.parked = HTTPConnection.Parked(
-                    request: request, endpoint: endpoint, segments: segments, items: items, index: blocking.index,
+                    request: request, endpoint: endpoint, command: command, index: blocking.index,
                     deadline: now &+ UInt64(wait * 1e9), receivedAt: now)
                 return
             }
-            return queue(HTTPRouter.read(endpoint, segments: segments, items: items, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
+            return queue(HTTPRouter.read(endpoint, command, book: service.book), on: connection, endpoint: endpoint, head: head, since: now)
         }
         let before = service.book.revision
         let timestamp = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: now)
@@ -420,7 +402,7 @@ final class HTTPFrontEnd {
             guard service.book.revision > parked.index || parked.deadline <= now else { continue }
             connection.parked = nil
             parkedTokens.remove(token)
-            let response = HTTPRouter.read(parked.endpoint, segments: parked.segments, items: parked.items, book: service.book)
+            let response = HTTPRouter.read(parked.endpoint, parked.command, book: service.book)
             queue(response, on: connection, endpoint: parked.endpoint, head: parked.request.method == "HEAD", since: parked.receivedAt)
             process(connection, service: &service, facts: facts, now: now)
             publish(&service)
@@ -484,7 +466,7 @@ final class HTTPFrontEnd {
                 connection.parked = nil
                 connection.closeAfterWrite = true
                 queue(
-                    HTTPRouter.read(parked.endpoint, segments: parked.segments, items: parked.items, book: book), on: connection,
+                    HTTPRouter.read(parked.endpoint, parked.command, book: book), on: connection,
                     endpoint: parked.endpoint, head: parked.request.method == "HEAD", since: parked.receivedAt)
             }
             _ = connection.flush(now: SystemClock.monotonicNanoseconds())

@@ -18,18 +18,11 @@ enum HTTPEndpoint: String, CaseIterable, Sendable {
 
 /// Turns HTTP requests into guest-book reads and protocol commands, and their results into responses.
 ///
-/// No I/O: the front end hands it complete requests and writes what it returns. Writes go through
-/// ``Service/handle(request:caller:connection:now:)`` like socket requests, so both interfaces share one set of
-/// rules; the caller is the signing key's owners, never root.
+/// No I/O: the front end hands it complete requests and writes what it returns. A request maps to a
+/// ``Command`` (its path, query string and body decoded into the typed arguments), which
+/// ``Service/execute(_:caller:connection:now:)`` runs as it runs socket requests, so both interfaces share
+/// one set of rules; the caller is the signing key's owners, never root.
 struct HTTPRouter {
-    /// What to do with a request.
-    enum Outcome {
-        /// Answer now.
-        case respond(HTTPResponse)
-        /// A blocking read: answer when the revision passes `index` or at `deadline` (CLOCK_MONOTONIC ns).
-        case park(index: UInt64, deadline: UInt64)
-    }
-
     /// The longest a blocking query may wait, in seconds, and the wait when only `index` is given.
     static let maximumWaitSeconds = 300.0
     static let defaultWaitSeconds = 30.0
@@ -44,6 +37,38 @@ struct HTTPRouter {
         var unixConnections: Int
         var httpConnections: Int
         var publications: UInt64
+    }
+
+    /// A request refused before it reaches an endpoint, and the endpoint its metrics count it under.
+    struct Refusal: Error {
+        /// The endpoint for metrics: the path's, or ``HTTPEndpoint/other`` for an unknown path.
+        var endpoint: HTTPEndpoint
+        /// The error response.
+        var response: HTTPResponse
+    }
+
+    /// The endpoint a request is for and its decoded path segments; or its refusal: 400 for a path that is
+    /// not percent-encoded properly, 404 for an unknown path, 405 (with `Allow`) for a method the path does
+    /// not take. `HEAD` is routed as `GET`.
+    static func route(_ request: HTTPRequest, book: GuestBook) -> Result<(HTTPEndpoint, [String]), Refusal> {
+        let method = request.method == "HEAD" ? "GET" : request.method
+        let segments: [String]
+        do { segments = try request.pathSegments() } catch {
+            let error = HostessError(.badRequest, "bad percent-encoding in the path: \(error)", field: "path")
+            return .failure(Refusal(endpoint: .other, response: failure(error, book: book)))
+        }
+        guard let (endpoint, allowed) = endpoint(segments, method: method) else {
+            let error = HostessError(.notFound, "no endpoint \(request.path); see docs/openapi.yaml")
+            return .failure(Refusal(endpoint: .other, response: failure(error, book: book)))
+        }
+        guard allowed.contains(method) else {
+            let error = HostessError(
+                .methodNotAllowed, "\(request.method) is not allowed on \(request.path); allowed: \(allowed.joined(separator: ", "))")
+            var response = failure(error, book: book)
+            response.headers.append(HTTPHeader(name: "Allow", value: allowed.joined(separator: ", ")))
+            return .failure(Refusal(endpoint: endpoint, response: response))
+        }
+        return .success((endpoint, segments))
     }
 
     /// The endpoint a request is for, and the methods that endpoint allows; nil for an unknown path.
@@ -89,20 +114,20 @@ struct HTTPRouter {
 
     /// The response to a guest-book read (`GET /servers`, `GET /servers/{id}`) as the book stands now; also
     /// how a parked blocking read is answered.
-    static func read(_ endpoint: HTTPEndpoint, segments: [String], items: [(name: String, value: String)], book: GuestBook) -> HTTPResponse {
+    static func read(_ endpoint: HTTPEndpoint, _ command: Command, book: GuestBook) -> HTTPResponse {
         do throws(HostessError) {
-            switch endpoint {
-            case .servers:
-                let filter = try filter(items)
-                return json(.ok, .array(book.query(filter).map(\.json)), book: book)
-            default:
-                try rejectUnknownParameters(items, known: ["index", "wait"])
-                let id = try serverID(segments[1], field: "id")
-                return json(.ok, try book.entry(id: id).json, book: book)
-            }
+            guard let result = try command.read(book) else { throw HostessError(.internal, "\(command.kind.rawValue) is not a read") }
+            return response(endpoint, result, book: book)
         } catch {
             return failure(error, book: book)
         }
+    }
+
+    /// The command a guest-book read asks for: `GET /servers` a query, `GET /servers/{id}` one entry.
+    static func readCommand(_ endpoint: HTTPEndpoint, segments: [String], items: [(name: String, value: String)]) throws(HostessError) -> Command {
+        if endpoint == .servers { return .query(try filter(items)) }
+        try rejectUnknownParameters(items, known: ["index", "wait"])
+        return .getServer(try Command.serverName(segments[1], field: "id"))
     }
 
     /// The filter a `GET /servers` query string spells: `class`, `capability` (repeatable) or `capabilities`
@@ -169,205 +194,43 @@ struct HTTPRouter {
         _ endpoint: HTTPEndpoint, request: HTTPRequest, segments: [String], caller: Caller?, service: inout Service,
         connection: UInt64, now: Timestamp, facts: Facts, metrics: HTTPMetrics
     ) -> HTTPResponse {
-        let book = service.book
         do throws(HostessError) {
             switch endpoint {
-            case .servers, .server:
-                return read(endpoint, segments: segments, items: try queryItems(request), book: book)
-            case .query:
-                let filter = try ServerFilter(reader: try bodyObject(request, required: false))
-                return json(.ok, .array(book.query(filter).map(\.json)), book: book)
-            case .capabilities:
-                let filter = try ServerFilter(reader: try bodyObject(request, required: false))
-                return json(.ok, .array(book.capabilitySummary(filter)), book: book)
             case .health:
-                let uptime = Double(SystemClock.monotonicNanoseconds() &- facts.startedAt) / 1e9
-                return json(
-                    .ok,
-                    [
-                        "status": "ok", "instanceId": .string(facts.instanceID), "version": .string(facts.version),
-                        "revision": .int(Int64(clamping: book.revision)), "entries": .int(Int64(book.count)),
-                        "uptime": .double((uptime * 1000).rounded() / 1000),
-                    ], book: book)
+                return health(service.book, facts: facts)
             case .metrics:
                 var response = HTTPResponse(status: .ok, body: metrics.exposition(service: service, facts: facts))
                 response.headers.append(HTTPHeader(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8"))
                 return response
-            case .register:
-                let entry = try bodyObject(request, required: true)
-                let result = try command(
-                    ["command": "register", "entry": .object(entry.object)], caller: caller, service: &service, connection: connection,
-                    now: now, fieldPrefix: "entry")
-                let created = result.objectValue?["created"] == .bool(true)
-                return json(created ? .created : .ok, result, book: service.book)
-            case .unregister:
-                try requireEmptyBody(request)
-                let id = try serverID(segments[1], field: "id")
-                return json(
-                    .ok, try command(["command": "unregister", "serverId": .string(id)], caller: caller, service: &service, connection: connection, now: now),
-                    book: service.book)
-            case .heartbeat:
-                try requireEmptyBody(request)
-                let id = try serverID(segments[1], field: "id")
-                return json(
-                    .ok, try command(["command": "heartbeat", "serverId": .string(id)], caller: caller, service: &service, connection: connection, now: now),
-                    book: service.book)
-            case .inUse, .available:
-                let id = try serverID(segments[1], field: "id")
-                let body = try bodyObject(request, required: endpoint == .inUse)
-                try body.rejectUnknownKeys(allowed: ["connectomeId"])
-                var object: JSONObject = [
-                    "command": endpoint == .inUse ? "markInUse" : "markAvailable", "serverId": .string(id), "terminal": .string(segments[3]),
-                ]
-                if let connectome = body.object["connectomeId"] { object["connectomeId"] = connectome }
-                return json(.ok, try command(object, caller: caller, service: &service, connection: connection, now: now), book: service.book)
-            case .reserve:
-                let body = try bodyObject(request, required: true)
-                let parsed = try ReservationRequest(reader: body)
-                guard !parsed.session else {
-                    throw HostessError(.badRequest, "session reservations end with their socket connection; over HTTP give a duration", field: "session")
+            default:
+                let command = try command(endpoint, request: request, segments: segments)
+                if countsAsRequest(endpoint) { service.counters.requests += 1 }
+                let who = caller ?? Caller(uid: remoteUID, ownerNames: [])
+                guard case .done(let result) = try service.execute(command, caller: who, connection: connection, now: now) else {
+                    throw HostessError(.internal, "\(command.kind.rawValue) waited over HTTP")
                 }
-                let result = try command(
-                    ["command": "reserve", "reservation": .object(body.object)], caller: caller, service: &service, connection: connection, now: now,
-                    fieldPrefix: "reservation")
-                return json(.created, result.objectValue?["reservation"] ?? .null, book: service.book)
-            case .reservations:
-                var object: JSONObject = ["command": "listReservations"]
-                for item in try queryItems(request) {
-                    guard item.name == "status" else { throw HostessError(.badRequest, "unknown query parameter; known: status", field: item.name) }
-                    object["status"] = .string(item.value)
-                }
-                let result = try command(object, caller: caller, service: &service, connection: connection, now: now)
-                return json(.ok, result.objectValue?["reservations"] ?? .array([]), book: service.book)
-            case .reservation, .cancelReservation:
-                if endpoint == .cancelReservation { try requireEmptyBody(request) }
-                let result = try command(
-                    ["command": endpoint == .reservation ? "getReservation" : "cancelReservation", "reservationId": .string(segments[1])],
-                    caller: caller, service: &service, connection: connection, now: now)
-                return json(.ok, result.objectValue?["reservation"] ?? .null, book: service.book)
-            case .other:
-                throw HostessError(.notFound, "no such endpoint")
+                return response(endpoint, result, book: service.book)
             }
         } catch {
             return failure(error, book: service.book)
         }
     }
 
-    /// Runs a protocol command and returns its result, or throws its error (with `fieldPrefix.` taken off
-    /// field paths, since the body is the object the prefix names).
-    private static func command(
-        _ object: JSONObject, caller: Caller?, service: inout Service, connection: UInt64, now: Timestamp, fieldPrefix: String? = nil
-    ) throws(HostessError) -> JSONValue {
-        let who = caller ?? Caller(uid: remoteUID, ownerNames: [])
-        guard case .reply(let reply) = service.handle(request: object, caller: who, connection: connection, now: now),
-            let replyObject = reply.objectValue
-        else { throw HostessError(.internal, "the command did not produce a reply") }
-        if let errorValue = replyObject["error"], var error = HostessError(json: errorValue) {
-            if let prefix = fieldPrefix, let field = error.field {
-                if field == prefix {
-                    error.field = nil
-                } else if field.hasPrefix(prefix + ".") {
-                    error.field = String(field.dropFirst(prefix.count + 1))
-                }
-            }
-            throw error
-        }
-        return replyObject["result"] ?? .null
+    /// The `GET /health` answer.
+    private static func health(_ book: GuestBook, facts: Facts) -> HTTPResponse {
+        let uptime = Double(SystemClock.monotonicNanoseconds() &- facts.startedAt) / 1e9
+        return json(
+            .ok,
+            [
+                "status": "ok", "instanceId": .string(facts.instanceID), "version": .string(facts.version),
+                "revision": .int(Int64(clamping: book.revision)), "entries": .int(Int64(book.count)),
+                "uptime": .double((uptime * 1000).rounded() / 1000),
+            ], book: book)
     }
 
-    // MARK: Request parts
-
-    /// The decoded query items.
-    static func queryItems(_ request: HTTPRequest) throws(HostessError) -> [(name: String, value: String)] {
-        do { return try request.queryItems() } catch {
-            throw HostessError(.badRequest, "bad percent-encoding in the query string: \(error)", field: "query")
-        }
-    }
-
-    /// Refuses query parameters other than `known`, naming the first one.
-    static func rejectUnknownParameters(_ items: [(name: String, value: String)], known: Set<String>) throws(HostessError) {
-        if let unknown = items.first(where: { !known.contains($0.name) }) {
-            throw HostessError(
-                .badRequest, "unknown query parameter; known: \(known.sorted().joined(separator: ", "))", field: unknown.name)
-        }
-    }
-
-    /// The canonical id a path segment names (equivalent spellings find the same entry).
-    static func serverID(_ text: String, field: String) throws(HostessError) -> String {
-        do { return try ServerName(parsing: text).description } catch {
-            throw HostessError(.invalidName, error.message, field: field)
-        }
-    }
-
-    /// The body as a JSON object: `application/json` required when there is a body; an empty body is `{}`
-    /// unless `required`.
-    static func bodyObject(_ request: HTTPRequest, required: Bool) throws(HostessError) -> JSONReader {
-        guard !request.body.isEmpty else {
-            if required { throw HostessError(.badRequest, "this endpoint needs a JSON object as its body", field: "body") }
-            return JSONReader(JSONObject())
-        }
-        try requireJSONContentType(request)
-        let value: JSONValue
-        do { value = try JSONParser.parse(request.body) } catch {
-            throw HostessError(.parseError, "the body is not JSON: \(error.description)", field: "body")
-        }
-        guard case .object(let object) = value else {
-            throw HostessError(.badRequest, "expected a JSON object, found \(value.typeName)", field: "body")
-        }
-        return JSONReader(object)
-    }
-
-    /// Refuses a body on endpoints that take none.
-    static func requireEmptyBody(_ request: HTTPRequest) throws(HostessError) {
-        guard request.body.isEmpty else { throw HostessError(.badRequest, "this endpoint takes no body", field: "body") }
-    }
-
-    /// Refuses a body that is not declared `application/json` (parameters such as `charset=utf-8` allowed).
-    static func requireJSONContentType(_ request: HTTPRequest) throws(HostessError) {
-        let type = request.header("content-type")?.split(separator: ";").first.map {
-            $0.trimmingOptionalWhitespace().lowercased()
-        }
-        guard type == "application/json" else {
-            throw HostessError(
-                .unsupportedMediaType, "send the body as Content-Type: application/json (found \(request.header("content-type") ?? "none"))",
-                field: "Content-Type")
-        }
-    }
-
-    // MARK: Responses
-
-    /// A JSON response carrying the revision it reflects in `X-Hostess-Index`.
-    static func json(_ status: HTTPStatus, _ value: JSONValue, book: GuestBook) -> HTTPResponse {
-        var response = HTTPResponse.json(status, body: value.jsonBytes)
-        response.headers.append(HTTPHeader(name: "X-Hostess-Index", value: String(book.revision)))
-        return response
-    }
-
-    /// An error response: `{"error": {"code", "message", "field"?}}` with the status the code maps to.
-    static func failure(_ error: HostessError, book: GuestBook?) -> HTTPResponse {
-        var response = HTTPResponse.json(status(for: error.code), body: JSONValue.object(["error": error.json]).jsonBytes)
-        if error.code == .unauthorized {
-            response.headers.append(HTTPHeader(name: "WWW-Authenticate", value: RequestSignature.scheme))
-        }
-        if let book { response.headers.append(HTTPHeader(name: "X-Hostess-Index", value: String(book.revision))) }
-        return response
-    }
-
-    /// The HTTP status for an error code.
-    static func status(for code: HostessError.Code) -> HTTPStatus {
-        switch code {
-        case .parseError, .badRequest, .invalidName, .unknownCommand: .badRequest
-        case .notFound: .notFound
-        case .conflict: .conflict
-        case .forbidden: .forbidden
-        case .unauthorized: .unauthorized
-        case .tooLarge: .contentTooLarge
-        case .capacity: .insufficientStorage
-        case .timeout: .requestTimeout
-        case .unavailable, .disconnected: .serviceUnavailable
-        case .methodNotAllowed: .methodNotAllowed
-        case .unsupportedMediaType: .unsupportedMediaType
-        case .internal: .internalServerError
-        }
+    /// Whether `hostess_requests_total` counts requests to `endpoint`: writes and reservation reads, the
+    /// endpoints that are protocol commands; guest-book reads are not counted.
+    private static func countsAsRequest(_ endpoint: HTTPEndpoint) -> Bool {
+        isWrite(endpoint) || endpoint == .reservations || endpoint == .reservation
     }
 }

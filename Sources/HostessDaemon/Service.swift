@@ -3,10 +3,12 @@ import HostessSystem
 
 // MARK: - Service
 
-/// The protocol's commands over the guest book: reads a request object, applies it, builds the reply.
+/// The protocol's commands over the guest book: the executor of ``Command``s, and the line protocol's
+/// decoding and encoding around it.
 ///
-/// No I/O: the event loop hands it parsed requests with the caller's kernel-reported identity and the time,
-/// and writes back what it returns. A `watch` that cannot be answered yet comes back as ``Outcome/park(_:)``.
+/// No I/O: the event loop hands it request lines with the caller's kernel-reported identity and the time,
+/// and writes back what it returns; the HTTP interface hands ``execute(_:caller:connection:now:)`` the commands
+/// its routes decode. A `watch` that cannot be answered yet comes back as ``Outcome/park(_:)``.
 public struct Service: Sendable {
     /// Counters reported by `status`.
     public struct Counters: Sendable {
@@ -37,15 +39,6 @@ public struct Service: Sendable {
         /// Hold the request until the revision passes or the deadline comes.
         case park(Watch)
     }
-
-    /// The commands, as they appear in a request's `command`.
-    public static let commands = [
-        "register", "unregister", "heartbeat", "getServer", "listAll", "query", "markInUse", "markAvailable", "watch",
-        "status", "reserve", "cancelReservation", "getReservation", "listReservations", "queryCapabilities",
-    ]
-
-    /// The longest a watch may wait, in seconds.
-    public static let maximumWatchSeconds = 300.0
 
     /// The guest book.
     public private(set) var book: GuestBook
@@ -91,163 +84,100 @@ public struct Service: Sendable {
 
     // MARK: Requests
 
-    /// Handles one request line.
+    /// Handles one request line: decodes it, runs it, and encodes the reply.
     /// - Parameters:
     ///   - line: the bytes of the line, without its newline.
     ///   - caller: who sent it, from the kernel.
-    ///   - connection: the sending connection, for session-bound registrations.
+    ///   - connection: the sending connection, for session-bound registrations and reservations.
     ///   - now: the current time.
     public mutating func handle(line: some Collection<UInt8>, caller: Caller, connection: UInt64, now: Timestamp) -> Outcome {
-        let value: JSONValue
-        do { value = try JSONParser.parse(line) } catch {
-            counters.requests += 1
-            return .reply(reply(id: .null, error: HostessError(.parseError, error.description)))
-        }
-        guard case .object(let object) = value else {
-            counters.requests += 1
-            return .reply(reply(id: .null, error: HostessError(.badRequest, "a request is a JSON object, found \(value.typeName)")))
-        }
-        return handle(request: object, caller: caller, connection: connection, now: now)
-    }
-
-    /// Handles one request object (a parsed line, or what the HTTP interface builds from a request).
-    public mutating func handle(request object: JSONObject, caller: Caller, connection: UInt64, now: Timestamp) -> Outcome {
         counters.requests += 1
-        let requestID = object["id"] ?? .null
+        let request: Request
+        do { request = try Request(line: line) } catch { return .reply(reply(id: error.id, error: error.error)) }
         do throws(HostessError) {
-            switch requestID {
-            case .null, .int, .string: break
-            default: throw HostessError(.badRequest, "expected an integer or a string, found \(requestID.typeName)", field: "id")
+            switch try execute(request.command, caller: caller, connection: connection, now: now) {
+            case .done(let result): return .reply(reply(id: request.id, result: result.json))
+            case .park(let sinceRevision, let deadline):
+                return .park(Watch(requestID: request.id, sinceRevision: sinceRevision, deadline: deadline))
             }
-            return try execute(JSONReader(object), id: requestID, caller: caller, connection: connection, now: now)
         } catch {
-            // An id of the wrong type is not echoed back: the reply's id is always an integer, a string or null.
-            let echoed: JSONValue
-            switch requestID {
-            case .null, .int, .string: echoed = requestID
-            default: echoed = .null
-            }
-            return .reply(reply(id: echoed, error: error))
+            return .reply(reply(id: request.id, error: error))
         }
     }
 
-    private mutating func execute(
-        _ request: JSONReader, id: JSONValue, caller: Caller, connection: UInt64, now: Timestamp
-    ) throws(HostessError) -> Outcome {
-        let command = try request.requireString("command")
-        func allow(_ keys: Set<String>) throws(HostessError) {
-            try request.rejectUnknownKeys(allowed: keys.union(["id", "command"]))
-        }
+    // MARK: Executing
+
+    /// What running a command came to.
+    public enum Execution: Hashable, Sendable {
+        /// The command is done.
+        case done(CommandResult)
+        /// A watch that must wait until the revision passes `sinceRevision` or the monotonic clock reaches
+        /// `deadline` (nanoseconds).
+        case park(sinceRevision: UInt64, deadline: UInt64)
+    }
+
+    /// Runs a command against the guest book for `caller`.
+    /// - Parameters:
+    ///   - command: the decoded command.
+    ///   - caller: who asks: the kernel's record of a socket peer, or an HTTP signing key's owners.
+    ///   - connection: the asking connection, which session-bound entries and reservations are bound to.
+    ///   - now: the current time.
+    /// - Throws: the command's refusal: `forbidden`, `not_found`, `conflict`, `capacity`, `too_large`, `bad_request`.
+    public mutating func execute(_ command: Command, caller: Caller, connection: UInt64, now: Timestamp) throws(HostessError) -> Execution {
+        if let result = try command.read(book) { return .done(result) }
         switch command {
-        case "register":
-            try allow(["entry", "session"])
-            let registration = try Registration(reader: try request.requireReader("entry"))
-            let session = try request.bool("session") ?? false
-            let (entry, created) = try book.register(
-                registration, by: caller, session: session ? connection : nil, now: now)
+        case .register(let registration, let session):
+            let (entry, created) = try book.register(registration, by: caller, session: session ? connection : nil, now: now)
             if created { counters.registrations += 1 }
-            return .reply(
-                reply(
-                    id: id,
-                    result: [
-                        "entry": entry.json, "created": .bool(created),
-                        "ttl": .double(Double(book.ttlNanoseconds) / 1e9), "heartbeatInterval": .double(heartbeatInterval),
-                    ]))
-        case "unregister":
-            try allow(["serverId"])
-            let entry = try book.unregister(id: try serverID(request), by: caller, now: now)
-            return .reply(reply(id: id, result: ["entry": entry.json]))
-        case "heartbeat":
-            try allow(["serverId"])
-            let entry = try book.heartbeat(id: try serverID(request), by: caller, now: now)
+            return .done(.registered(entry, created: created, ttl: ttlSeconds, heartbeatInterval: heartbeatInterval))
+        case .unregister(let name):
+            return .done(.entry(try book.unregister(id: name.description, by: caller, now: now)))
+        case .heartbeat(let name):
+            let entry = try book.heartbeat(id: name.description, by: caller, now: now)
             heartbeats.append((entry.id, entry.lastHeartbeat))
-            return .reply(reply(id: id, result: ["serverId": .string(entry.id), "lastHeartbeat": .int(entry.lastHeartbeat)]))
-        case "getServer":
-            try allow(["serverId"])
-            return .reply(reply(id: id, result: ["entry": try book.entry(id: try serverID(request)).json]))
-        case "listAll":
-            try allow([])
-            return .reply(reply(id: id, result: ["entries": .array(book.all().map(\.json))]))
-        case "query":
-            try allow(["filter"])
-            let filter = try ServerFilter(reader: try request.reader("filter") ?? JSONReader(JSONObject(), path: "filter"))
-            return .reply(reply(id: id, result: ["entries": .array(book.query(filter).map(\.json))]))
-        case "markInUse":
-            try allow(["serverId", "terminal", "connectomeId"])
-            let entry = try book.markInUse(
-                id: try serverID(request), terminal: try request.requireString("terminal"),
-                connectomeID: try request.requireString("connectomeId"), by: caller)
-            return .reply(reply(id: id, result: ["entry": entry.json]))
-        case "markAvailable":
-            try allow(["serverId", "terminal", "connectomeId"])
-            let entry = try book.markAvailable(
-                id: try serverID(request), terminal: try request.requireString("terminal"),
-                connectomeID: try request.string("connectomeId"), by: caller)
-            return .reply(reply(id: id, result: ["entry": entry.json]))
-        case "watch":
-            try allow(["sinceRevision", "timeout"])
-            let since = UInt64(try request.int("sinceRevision", in: 0...Int64.max) ?? Int64(clamping: book.revision))
-            let timeout = try request.number("timeout", in: 0...Self.maximumWatchSeconds) ?? 30
-            let watch = Watch(
-                requestID: id, sinceRevision: since, deadline: now.monotonicNanoseconds &+ UInt64(timeout * 1e9))
-            if book.revision > since || timeout == 0 { return .reply(answer(watch)) }
-            return .park(watch)
-        case "reserve":
-            try allow(["reservation"])
-            let reservationRequest = try ReservationRequest(reader: try request.requireReader("reservation"))
+            return .done(.heartbeat(serverID: entry.id, lastHeartbeat: entry.lastHeartbeat))
+        case .markInUse(let name, let terminal, let connectomeID):
+            return .done(.entry(try book.markInUse(id: name.description, terminal: terminal, connectomeID: connectomeID, by: caller)))
+        case .markAvailable(let name, let terminal, let connectomeID):
+            return .done(.entry(try book.markAvailable(id: name.description, terminal: terminal, connectomeID: connectomeID, by: caller)))
+        case .watch(let sinceRevision, let timeout):
+            let since = sinceRevision ?? book.revision
+            if book.revision > since || timeout == 0 { return .done(watchResult(since: since)) }
+            return .park(sinceRevision: since, deadline: now.monotonicNanoseconds &+ UInt64(timeout * 1e9))
+        case .status:
+            return .done(.status(status(caller: caller)))
+        case .reserve(let request):
             let reservation = try book.reserve(
-                reservationRequest, id: Syscall.randomUUID(), by: caller, session: reservationRequest.session ? connection : nil, now: now)
-            return .reply(reply(id: id, result: ["reservation": reservation.json(servers: book.servers(of: reservation))]))
-        case "cancelReservation":
-            try allow(["reservationId"])
-            let reservation = try book.cancelReservation(id: try request.requireString("reservationId"), by: caller, now: now)
-            return .reply(reply(id: id, result: ["reservation": reservation.json(servers: [])]))
-        case "getReservation":
-            try allow(["reservationId"])
-            let reservation = try book.reservation(id: try request.requireString("reservationId"))
-            return .reply(reply(id: id, result: ["reservation": reservation.json(servers: book.servers(of: reservation))]))
-        case "listReservations":
-            try allow(["status"])
-            var status: Reservation.Status?
-            if let text = try request.string("status") {
-                guard let known = Reservation.Status(rawValue: text) else {
-                    throw HostessError(
-                        .badRequest, "expected one of \(Reservation.Status.allCases.map(\.rawValue).joined(separator: ", "))", field: "status")
-                }
-                status = known
-            }
-            let listed = book.reservations(status: status).map { $0.json(servers: book.servers(of: $0)) }
-            return .reply(reply(id: id, result: ["reservations": .array(listed)]))
-        case "queryCapabilities":
-            try allow(["filter"])
-            let filter = try ServerFilter(reader: try request.reader("filter") ?? JSONReader(JSONObject(), path: "filter"))
-            return .reply(reply(id: id, result: ["capabilities": .array(book.capabilitySummary(filter))]))
-        case "status":
-            try allow([])
-            var result = statusFacts
-            result["revision"] = .int(Int64(clamping: book.revision))
-            result["entries"] = .int(Int64(book.count))
-            result["ttl"] = .double(Double(book.ttlNanoseconds) / 1e9)
-            result["heartbeatInterval"] = .double(heartbeatInterval)
-            result["requests"] = .int(Int64(clamping: counters.requests))
-            result["evictions"] = .int(Int64(clamping: counters.evictions))
-            result["registrations"] = .int(Int64(clamping: counters.registrations))
-            result["sessionEnds"] = .int(Int64(clamping: counters.sessionEnds))
-            result["caller"] = ["uid": .int(Int64(caller.uid)), "ownerNames": .array(caller.ownerNames.sorted().map(JSONValue.string))]
-            return .reply(reply(id: id, result: .object(result)))
-        default:
-            throw HostessError(
-                .unknownCommand, "unknown command '\(command)'; known: \(Self.commands.joined(separator: ", "))",
-                field: "command")
+                request, id: Syscall.randomUUID(), by: caller, session: request.session ? connection : nil, now: now)
+            return .done(.reservation(book.reply(for: reservation)))
+        case .cancelReservation(let id):
+            return .done(.reservation(ReservationReply(reservation: try book.cancelReservation(id: id, by: caller, now: now), servers: [])))
+        case .getServer, .listAll, .query, .queryCapabilities, .getReservation, .listReservations:
+            throw HostessError(.internal, "\(command.kind.rawValue) was not answered as a read")
         }
     }
 
-    /// The canonical id named by `serverId`: the name is parsed, so equivalent spellings find the same entry.
-    private func serverID(_ request: JSONReader) throws(HostessError) -> String {
-        let text = try request.requireString("serverId")
-        do { return try ServerName(parsing: text).description } catch {
-            throw HostessError(.invalidName, error.message, field: "serverId")
-        }
+    /// Seconds an entry lives without a heartbeat.
+    private var ttlSeconds: Double { Double(book.ttlNanoseconds) / 1e9 }
+
+    /// The facts `status` reports to `caller`, in their wire order.
+    private func status(caller: Caller) -> JSONObject {
+        var result = statusFacts
+        result["revision"] = .int(Int64(clamping: book.revision))
+        result["entries"] = .int(Int64(book.count))
+        result["ttl"] = .double(ttlSeconds)
+        result["heartbeatInterval"] = .double(heartbeatInterval)
+        result["requests"] = .int(Int64(clamping: counters.requests))
+        result["evictions"] = .int(Int64(clamping: counters.evictions))
+        result["registrations"] = .int(Int64(clamping: counters.registrations))
+        result["sessionEnds"] = .int(Int64(clamping: counters.sessionEnds))
+        result["caller"] = ["uid": .int(Int64(caller.uid)), "ownerNames": .array(caller.ownerNames.sorted().map(JSONValue.string))]
+        return result
+    }
+
+    /// A watch's answer: whether the revision passed `since`, and the changes since, when the log has them.
+    private func watchResult(since: UInt64) -> CommandResult {
+        .watched(changed: book.revision > since, changes: book.changes(since: since))
     }
 
     // MARK: Time-driven changes
@@ -275,16 +205,9 @@ public struct Service: Sendable {
 
     // MARK: Replies
 
-    /// The reply to a watch: whether the revision passed, and the changes since, when the log still has them.
+    /// The reply to a parked watch, as the guest book stands now.
     public func answer(_ watch: Watch) -> JSONValue {
-        let changed = book.revision > watch.sinceRevision
-        var result: JSONObject = ["changed": .bool(changed)]
-        if let changes = book.changes(since: watch.sinceRevision) {
-            result["changes"] = .array(changes.map(\.json))
-        } else {
-            result["changes"] = .null
-        }
-        return reply(id: watch.requestID, result: .object(result))
+        reply(id: watch.requestID, result: watchResult(since: watch.sinceRevision).json)
     }
 
     /// A success reply.

@@ -272,6 +272,12 @@ public struct ReservationReply: Hashable, Sendable {
     /// The held entries (empty once it ended).
     public var servers: [GuestBookEntry]
 
+    /// A reservation and the entries it holds.
+    public init(reservation: Reservation, servers: [GuestBookEntry]) {
+        self.reservation = reservation
+        self.servers = servers
+    }
+
     /// Reads a reply's `reservation` object.
     public init(json: JSONValue) throws(HostessError) {
         reservation = try Reservation(json: json)

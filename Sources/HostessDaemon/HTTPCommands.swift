@@ -1,0 +1,68 @@
+import HostessHTTP
+import HostessModel
+
+// MARK: - HTTPRouter: commands
+
+extension HTTPRouter {
+    /// The command a request to `endpoint` asks for: path segments, query parameters and body decoded into
+    /// its typed arguments, each checked once. Field paths name the body's members (`terminals`, not
+    /// `entry.terminals`), the path's id as `id`, and query parameters by name.
+    static func command(_ endpoint: HTTPEndpoint, request: HTTPRequest, segments: [String]) throws(HostessError) -> Command {
+        switch endpoint {
+        case .servers, .server:
+            return try readCommand(endpoint, segments: segments, items: try queryItems(request))
+        case .query:
+            return .query(try ServerFilter(reader: try bodyObject(request, required: false)))
+        case .capabilities:
+            return .queryCapabilities(try ServerFilter(reader: try bodyObject(request, required: false)))
+        case .register:
+            return .register(try Registration(reader: try bodyObject(request, required: true)), session: false)
+        case .unregister:
+            try requireEmptyBody(request)
+            return .unregister(try Command.serverName(segments[1], field: "id"))
+        case .heartbeat:
+            try requireEmptyBody(request)
+            return .heartbeat(try Command.serverName(segments[1], field: "id"))
+        case .inUse, .available:
+            let name = try Command.serverName(segments[1], field: "id")
+            let body = try bodyObject(request, required: endpoint == .inUse)
+            try body.rejectUnknownKeys(allowed: ["connectomeId"])
+            if endpoint == .inUse { return .markInUse(name, terminal: segments[3], connectomeID: try body.requireString("connectomeId")) }
+            return .markAvailable(name, terminal: segments[3], connectomeID: try body.string("connectomeId"))
+        case .reserve:
+            let reservation = try ReservationRequest(reader: try bodyObject(request, required: true))
+            guard !reservation.session else {
+                throw HostessError(.badRequest, "session reservations end with their socket connection; over HTTP give a duration", field: "session")
+            }
+            return .reserve(reservation)
+        case .reservations:
+            var status: String?
+            for item in try queryItems(request) {
+                guard item.name == "status" else { throw HostessError(.badRequest, "unknown query parameter; known: status", field: item.name) }
+                status = item.value
+            }
+            return .listReservations(status: try Command.reservationStatus(status))
+        case .reservation:
+            return .getReservation(id: segments[1])
+        case .cancelReservation:
+            try requireEmptyBody(request)
+            return .cancelReservation(id: segments[1])
+        case .health, .metrics, .other:
+            throw HostessError(.notFound, "no such endpoint")
+        }
+    }
+
+    /// The response carrying a command's result: entries and reservations bare (not wrapped in the socket
+    /// protocol's result object), `201 Created` for a new entry and for a reservation made.
+    static func response(_ endpoint: HTTPEndpoint, _ result: CommandResult, book: GuestBook) -> HTTPResponse {
+        switch result {
+        case .registered(_, let created, _, _): json(created ? .created : .ok, result.json, book: book)
+        case .entry(let entry) where endpoint == .server: json(.ok, entry.json, book: book)
+        case .entries(let entries): json(.ok, .array(entries.map(\.json)), book: book)
+        case .capabilities(let summaries): json(.ok, .array(summaries), book: book)
+        case .reservation(let reply): json(endpoint == .reserve ? .created : .ok, reply.json, book: book)
+        case .reservations(let replies): json(.ok, .array(replies.map(\.json)), book: book)
+        case .entry, .heartbeat, .watched, .status: json(.ok, result.json, book: book)
+        }
+    }
+}

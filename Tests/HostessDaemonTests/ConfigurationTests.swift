@@ -1,0 +1,158 @@
+import Foundation
+import HostessModel
+import Testing
+
+@testable import HostessDaemon
+
+// MARK: - Fixtures
+
+/// An environment that names the socket, so that defaults do not depend on who runs the tests.
+private let environment = ["HOSTESS_SOCKET": "/tmp/hostess-unit/hostess.sock"]
+
+/// Writes `text` to a fresh file and returns its path.
+private func configFile(_ text: String) throws -> String {
+    let path = NSTemporaryDirectory() + "hostess-config-\(UUID().uuidString).json"
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
+/// The error parsing `arguments` gives; nil when it parses.
+private func parseError(_ arguments: [String], environment given: [String: String] = environment) -> ConfigurationError? {
+    do {
+        _ = try Configuration.parse(arguments: arguments, environment: given)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+// MARK: - Flags
+
+@Suite("hostessd configuration: flags")
+struct ConfigurationFlagTests {
+    @Test("the defaults")
+    func defaults() throws {
+        let configuration = try Configuration.parse(arguments: [], environment: environment)
+        #expect(configuration.socketPath == "/tmp/hostess-unit/hostess.sock")
+        #expect(configuration.reservationsPath == "/tmp/hostess-unit/hostess.sock.reservations")
+        #expect(configuration.ttl == 15)
+        #expect(configuration.heartbeatInterval == 5)
+        #expect(configuration.maxConnections == 4096)
+        #expect(configuration.maxConnectionsPerUID == 256)
+        #expect(configuration.maxWatchesPerConnection == 64)
+        #expect(configuration.maxWatchesPerUID == 1024)
+        #expect(configuration.reservationPolicy == .standard)
+        #expect(configuration.reservationPolicy.priorityLimit == 100)
+        #expect(configuration.sharedMemoryName == "/hostess-registry")
+        #expect(configuration.httpAddress == nil)
+    }
+
+    @Test("flags, with and without '='")
+    func flags() throws {
+        let configuration = try Configuration.parse(
+            arguments: [
+                "--max-connections-per-uid", "8", "--max-watches-per-connection=3", "--max-watches-per-uid", "30",
+                "--reservation-priority-limit", "-5", "--max-reservations-per-holder", "2", "--max-reserved-servers-per-holder=9",
+                "--reservation-default-duration", "1.5", "--reservation-max-duration", "60", "--ttl", "9", "--max-connections", "100",
+                "--socket", "/tmp/hostess-unit/other.sock", "--no-shm", "--http", "127.0.0.1:0", "--http-auth-reads",
+            ], environment: environment)
+        #expect(configuration.maxConnectionsPerUID == 8)
+        #expect(configuration.maxWatchesPerConnection == 3)
+        #expect(configuration.maxWatchesPerUID == 30)
+        #expect(configuration.reservationPolicy.priorityLimit == -5)
+        #expect(configuration.reservationPolicy.maximumActivePerHolder == 2)
+        #expect(configuration.reservationPolicy.maximumServersPerHolder == 9)
+        #expect(configuration.reservationPolicy.defaultDuration == 1500)
+        #expect(configuration.reservationPolicy.maximumDuration == 60_000)
+        #expect(configuration.ttl == 9)
+        #expect(configuration.heartbeatInterval == 3)
+        #expect(configuration.maxConnections == 100)
+        #expect(configuration.socketPath == "/tmp/hostess-unit/other.sock")
+        #expect(configuration.sharedMemoryName == nil)
+        #expect(configuration.httpAddress == "127.0.0.1:0")
+        #expect(configuration.httpAuthenticateReads)
+    }
+
+    @Test("usage errors name the flag")
+    func usage() {
+        #expect(parseError(["--help"]) == .help)
+        #expect(parseError(["--version"]) == .version)
+        #expect(parseError(["--bogus"]) == .usage("unknown argument '--bogus'"))
+        #expect(parseError(["--ttl"]) == .usage("--ttl needs a value"))
+        #expect(
+            parseError(["--max-connections-per-uid", "0"])
+                == .usage("--max-connections-per-uid: expected a whole number from 1 to 1000000, found '0'"))
+        #expect(
+            parseError(["--max-watches-per-connection", "many"])
+                == .usage("--max-watches-per-connection: expected a whole number from 1 to 1000000, found 'many'"))
+        #expect(
+            parseError(["--reservation-priority-limit", "2000000"])
+                == .usage("--reservation-priority-limit: expected a whole number from -1000000 to 1000000, found '2000000'"))
+        #expect(
+            parseError(["--socket", "@abstract"]) == .usage("--socket: abstract socket names (@…) are not supported; give a file system path"))
+        #expect(
+            parseError(["--ttl", "3", "--heartbeat-interval", "3"])
+                == .usage("the heartbeat interval (3.0 s) must be shorter than the TTL (3.0 s)"))
+    }
+}
+
+// MARK: - Config file
+
+@Suite("hostessd configuration: the config file")
+struct ConfigurationFileTests {
+    @Test("keys set the limits, reservationPrivileged names uids and keys, flags override the file")
+    func keys() throws {
+        let path = try configFile(
+            """
+            {"maxConnectionsPerUid": 7, "maxWatchesPerConnection": 2, "maxWatchesPerUid": 20, "reservationPriorityLimit": 50,
+             "reservationPrivileged": ["0", "1001", "key:peer-a"], "maxReservationsPerHolder": 4, "ttl": 6,
+             "reservationDefaultDuration": 2, "owners": {"1000": ["system"]}, "shm": "/hostess-unit"}
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let configuration = try Configuration.parse(arguments: ["--config", path, "--max-connections-per-uid", "9"], environment: environment)
+        #expect(configuration.maxConnectionsPerUID == 9)
+        #expect(configuration.maxWatchesPerConnection == 2)
+        #expect(configuration.maxWatchesPerUID == 20)
+        #expect(configuration.reservationPolicy.priorityLimit == 50)
+        #expect(configuration.reservationPolicy.privilegedHolders == [.user(uid: 0), .user(uid: 1001), .key("peer-a")])
+        #expect(configuration.reservationPolicy.maximumActivePerHolder == 4)
+        #expect(configuration.reservationPolicy.defaultDuration == 2000)
+        #expect(configuration.ttl == 6)
+        #expect(configuration.heartbeatInterval == 2)
+        #expect(configuration.ownerNames[1000] == ["system"])
+        #expect(configuration.sharedMemoryName == "/hostess-unit")
+    }
+
+    @Test("HOSTESS_CONFIG names the file; the environment overrides it")
+    func environmentFile() throws {
+        let path = try configFile(#"{"socket": "/tmp/hostess-unit/file.sock", "maxWatchesPerConnection": 5}"#)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let configuration = try Configuration.parse(arguments: [], environment: environment.merging(["HOSTESS_CONFIG": path]) { $1 })
+        #expect(configuration.maxWatchesPerConnection == 5)
+        #expect(configuration.socketPath == "/tmp/hostess-unit/hostess.sock")
+        let unset = try Configuration.parse(arguments: [], environment: ["HOSTESS_CONFIG": path])
+        #expect(unset.socketPath == "/tmp/hostess-unit/file.sock")
+    }
+
+    @Test("errors name the file and the key")
+    func errors() throws {
+        let cases: [(String, String)] = [
+            (#"{"bogus": 1}"#, "bogus: unknown field"),
+            (#"{"maxConnectionsPerUid": 0}"#, "maxConnectionsPerUid: 0 is outside 1...1000000"),
+            (#"{"maxWatchesPerConnection": "many"}"#, "maxWatchesPerConnection: expected an integer, found string"),
+            (#"{"reservationPriorityLimit": 1.5}"#, "reservationPriorityLimit: expected an integer, found number"),
+            (
+                #"{"reservationPrivileged": ["key:x", "no-such-user-hostess-unit"]}"#,
+                "reservationPrivileged[1]: no user 'no-such-user-hostess-unit' on this machine (give a user name, a uid, or key:ID)"
+            ),
+            (#"{"reservationPrivileged": "root"}"#, "reservationPrivileged: expected an array of strings, found string"),
+            ("[]", "document: expected a JSON object, found array"),
+        ]
+        for (text, message) in cases {
+            let path = try configFile(text)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            #expect(parseError(["--config", path]) == .file(path, message), "\(text)")
+        }
+        #expect(parseError(["--config", "/nonexistent/hostess.json"])?.description.hasPrefix("config file /nonexistent/hostess.json: cannot read it") == true)
+    }
+}
