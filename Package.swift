@@ -58,6 +58,7 @@ let package = Package(
 
         .testTarget(name: "HostessModelTests", dependencies: ["HostessModel"], swiftSettings: strict),
         .testTarget(name: "HostessHTTPTests", dependencies: ["HostessHTTP"], swiftSettings: strict),
+        .testTarget(name: "HostessSystemTests", dependencies: ["HostessSystem"], swiftSettings: strict),
         .testTarget(
             name: "HostessIntegrationTests",
             dependencies: [
