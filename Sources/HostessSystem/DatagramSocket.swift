@@ -119,7 +119,7 @@ public final class DatagramSocket: Sendable {
             _ = try address.withSockaddr { (pointer, length) throws(SystemError) in
                 try bytes.withUnsafeBytes { raw in
                     Result { () throws(SystemError) in
-                        try retrying("sendto \(address) (UDP, \(bytes.count) bytes)") {
+                        try retrying("sendto") {
                             sendto(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL), pointer, length)
                         }
                     }
@@ -128,7 +128,8 @@ public final class DatagramSocket: Sendable {
             return true
         } catch {
             if error.errno == EAGAIN || error.errno == EWOULDBLOCK { return false }
-            throw error
+            // Named here, not before the call: a send on the hot path builds no message.
+            throw SystemError("sendto \(address) (UDP, \(bytes.count) bytes)", errno: error.errno)
         }
     }
 

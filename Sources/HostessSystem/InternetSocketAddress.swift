@@ -2,12 +2,12 @@ import Glibc
 
 // MARK: - InternetSocketAddress
 
-/// An IPv4 or IPv6 address and TCP port, as `HOST:PORT` (`127.0.0.1:8080`, `0.0.0.0:8080`, `[::1]:8080`,
+/// An IPv4 or IPv6 address and TCP or UDP port, as `HOST:PORT` (`127.0.0.1:8080`, `0.0.0.0:8080`, `[::1]:8080`,
 /// `localhost:8080`).
 public struct InternetSocketAddress: Sendable, CustomStringConvertible {
     /// The host as given (without IPv6 brackets).
     public let host: String
-    /// The TCP port.
+    /// The port.
     public let port: UInt16
     /// The resolved `sockaddr_in` or `sockaddr_in6`, as bytes.
     private let storage: [UInt8]
