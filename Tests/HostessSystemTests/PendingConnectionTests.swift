@@ -17,6 +17,17 @@ import Testing
         Syscall.close(accepted)
     }
 
+    @Test("a connect that finished by the time it is looked at succeeds, even past its deadline")
+    func finishedBeforeLookingLate() throws {
+        let listener = try Syscall.tcpListener(InternetSocketAddress(parsing: "127.0.0.1:0"))
+        defer { Syscall.close(listener) }
+        let address = try InternetSocketAddress(parsing: "127.0.0.1:\(Syscall.localPort(listener))")
+        let pending = try PendingConnection.start(to: address, deadline: SystemClock.monotonicNanoseconds() + 1_000_000)
+        #expect(waitUntilReady(pending.fd, events: POLLOUT, milliseconds: 2000))
+        let fd = try #require(try pending.finish(now: pending.deadline + 1_000_000_000))
+        Syscall.close(fd)
+    }
+
     @Test("a connect to a closed loopback port is refused, naming the address")
     func refused() throws {
         // A port that was just free: bound, then closed.
