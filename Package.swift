@@ -60,6 +60,8 @@ let package = Package(
         .testTarget(name: "HostessHTTPTests", dependencies: ["HostessHTTP"], swiftSettings: strict),
         /// hostessd's decoding, executor, HTTP routes and configuration, without sockets or processes.
         .testTarget(name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP"], swiftSettings: strict),
+        /// The syscall wrappers against loopback peers: the deadline heap, datagram sockets, outbound connects.
+        .testTarget(name: "HostessSystemTests", dependencies: ["HostessSystem"], swiftSettings: strict),
         .testTarget(
             name: "HostessIntegrationTests",
             dependencies: [

@@ -116,6 +116,32 @@ int cshim_take_write_lock(int fd) {
     return fcntl(fd, F_OFD_SETLK, &lock);
 }
 
+// MARK: - Datagrams
+
+int cshim_recvmmsg(
+    int fd, uint8_t *buffer, size_t slot_size, unsigned int count, struct sockaddr_storage *addresses,
+    uint32_t *address_lengths, size_t *lengths, uint8_t *truncated) {
+    struct mmsghdr messages[256];
+    struct iovec vectors[256];
+    if (count > 256) count = 256;
+    memset(messages, 0, sizeof(messages[0]) * count);
+    for (unsigned int i = 0; i < count; i++) {
+        vectors[i].iov_base = buffer + (size_t)i * slot_size;
+        vectors[i].iov_len = slot_size;
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+        messages[i].msg_hdr.msg_name = &addresses[i];
+        messages[i].msg_hdr.msg_namelen = sizeof(addresses[i]);
+    }
+    int received = recvmmsg(fd, messages, count, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    for (int i = 0; i < received; i++) {
+        lengths[i] = messages[i].msg_len;
+        truncated[i] = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+        address_lengths[i] = messages[i].msg_hdr.msg_namelen;
+    }
+    return received;
+}
+
 // MARK: - libcrypto
 
 int cshim_sha256(const void *data, size_t length, uint8_t *digest) {

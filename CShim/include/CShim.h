@@ -9,6 +9,7 @@
 #include <sys/signalfd.h>
 #include <stddef.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include "CShimAtomics.h"
 
 /// Why C: `struct ucred` and SO_PEERCRED need _GNU_SOURCE, which Swift's Glibc import does not define.
@@ -67,5 +68,15 @@ int cshim_hmac_sha256(const void *key, size_t key_length, const void *data, size
 /// Why C: libcrypto's CRYPTO_memcmp takes time independent of the bytes compared (no early exit the
 /// compiler could introduce). Returns 1 when the `length` bytes at `a` and `b` are equal, else 0.
 int cshim_equal_constant_time(const void *a, const void *b, size_t length);
+
+/// Why C: recvmmsg and `struct mmsghdr` are declared only under _GNU_SOURCE.
+/// Receives up to `count` datagrams without waiting (MSG_DONTWAIT), datagram `i` into the `slot_size` bytes
+/// at `buffer + i * slot_size` and its source into `addresses[i]`. For each one received, sets `lengths[i]`
+/// to the datagram's full length (MSG_TRUNC: larger than `slot_size` when it did not fit), `truncated[i]` to
+/// 1 when it did not fit (else 0) and `address_lengths[i]` to the source's length. `count` above 256 is
+/// taken as 256. Returns how many were received, or -1 with errno set (EAGAIN: none was waiting).
+int cshim_recvmmsg(
+    int fd, uint8_t *buffer, size_t slot_size, unsigned int count, struct sockaddr_storage *addresses,
+    uint32_t *address_lengths, size_t *lengths, uint8_t *truncated);
 
 #endif

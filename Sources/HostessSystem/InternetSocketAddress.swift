@@ -2,12 +2,12 @@ import Glibc
 
 // MARK: - InternetSocketAddress
 
-/// An IPv4 or IPv6 address and TCP port, as `HOST:PORT` (`127.0.0.1:8080`, `0.0.0.0:8080`, `[::1]:8080`,
+/// An IPv4 or IPv6 address and TCP or UDP port, as `HOST:PORT` (`127.0.0.1:8080`, `0.0.0.0:8080`, `[::1]:8080`,
 /// `localhost:8080`).
 public struct InternetSocketAddress: Sendable, CustomStringConvertible {
     /// The host as given (without IPv6 brackets).
     public let host: String
-    /// The TCP port.
+    /// The port.
     public let port: UInt16
     /// The resolved `sockaddr_in` or `sockaddr_in6`, as bytes.
     private let storage: [UInt8]
@@ -53,6 +53,26 @@ public struct InternetSocketAddress: Sendable, CustomStringConvertible {
         self.port = port
         family = first.pointee.ai_family
         storage = Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(address), count: Int(first.pointee.ai_addrlen)))
+    }
+
+    /// The address the kernel wrote into `storage` (a datagram's source, a socket's name): its numeric host
+    /// and port. Nil when it is not an IPv4 or IPv6 address.
+    init?(storage: sockaddr_storage, length: socklen_t) {
+        let family = Int32(storage.ss_family)
+        let size = family == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size
+        guard family == AF_INET || family == AF_INET6, Int(length) >= size else { return nil }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let converted = withUnsafeBytes(of: storage) { raw -> Bool in
+            // sin_addr follows family and port; sin6_addr follows them and the flow label.
+            let addressOffset = family == AF_INET ? 4 : 8
+            guard let base = raw.baseAddress else { return false }
+            return inet_ntop(family, base + addressOffset, &text, socklen_t(text.count)) != nil
+        }
+        guard converted else { return nil }
+        host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        port = withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
+        self.family = family
+        self.storage = withUnsafeBytes(of: storage) { Array($0.prefix(size)) }
     }
 
     public var description: String { family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
