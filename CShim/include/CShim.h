@@ -9,7 +9,6 @@
 #include <sys/signalfd.h>
 #include <stddef.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include "CShimAtomics.h"
 
 /// Why C: `struct ucred` and SO_PEERCRED need _GNU_SOURCE, which Swift's Glibc import does not define.
@@ -68,6 +67,10 @@ int cshim_hmac_sha256(const void *key, size_t key_length, const void *data, size
 /// Why C: libcrypto's CRYPTO_memcmp takes time independent of the bytes compared (no early exit the
 /// compiler could introduce). Returns 1 when the `length` bytes at `a` and `b` are equal, else 0.
 int cshim_equal_constant_time(const void *a, const void *b, size_t length);
+
+/// Declared, not included: <sys/socket.h> in this header would make this module own the socket constants
+/// (SOCK_STREAM, …) in release builds, hiding Glibc's.
+struct sockaddr_storage;
 
 /// Why C: recvmmsg and `struct mmsghdr` are declared only under _GNU_SOURCE.
 /// Receives up to `count` datagrams without waiting (MSG_DONTWAIT), datagram `i` into the `slot_size` bytes
