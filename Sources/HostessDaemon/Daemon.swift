@@ -464,8 +464,7 @@ public final class Daemon {
     private func close(_ connection: Connection, reason: String?) {
         guard connections.removeValue(forKey: connection.token) != nil else { return }
         forgetWatches(of: connection)
-        connectionsByUID[connection.caller.uid, default: 1] -= 1
-        if connectionsByUID[connection.caller.uid] == 0 { connectionsByUID.removeValue(forKey: connection.caller.uid) }
+        Self.subtract(1, from: &connectionsByUID, uid: connection.caller.uid)
         if let reason { Log.info("closed \(connection.label): \(reason)") }
         let now = Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: SystemClock.monotonicNanoseconds())
         for entry in service.endSession(connection: connection.token, now: now) {
@@ -512,9 +511,13 @@ public final class Daemon {
     /// Drops a closing connection's watches from the counts.
     private func forgetWatches(of connection: Connection) {
         watchers.remove(connection.token)
-        let uid = connection.caller.uid
-        let left = (watchesByUID[uid] ?? 0) - connection.watches.count
-        watchesByUID[uid] = left > 0 ? left : nil
+        Self.subtract(connection.watches.count, from: &watchesByUID, uid: connection.caller.uid)
+    }
+
+    /// Takes `count` from a uid's tally, dropping the uid at zero so the tallies hold only uids with something open.
+    private static func subtract(_ count: Int, from tally: inout [UInt32: Int], uid: UInt32) {
+        let left = (tally[uid] ?? 0) - count
+        tally[uid] = left > 0 ? left : nil
     }
 
     /// Answers a connection's watches that are due (the revision passed, or the deadline came), in order,
@@ -537,9 +540,7 @@ public final class Daemon {
         guard answered > 0 else { return false }
         connection.watches = kept
         connection.lastActivity = now
-        let uid = connection.caller.uid
-        let left = (watchesByUID[uid] ?? 0) - answered
-        watchesByUID[uid] = left > 0 ? left : nil
+        Self.subtract(answered, from: &watchesByUID, uid: connection.caller.uid)
         if kept.isEmpty { watchers.remove(connection.token) }
         return true
     }
