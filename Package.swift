@@ -30,11 +30,14 @@ let package = Package(
         .target(name: "HostessModel", swiftSettings: strict),
         /// Thin, EINTR-retrying wrappers over the syscalls the daemon and the client use.
         .target(name: "HostessSystem", dependencies: ["CShim"], swiftSettings: strict),
+        /// The event loop: epoll, a deadline heap, signals, stream and datagram channels, the acceptor. No protocol.
+        .target(name: "HostessLoop", dependencies: ["HostessSystem"], swiftSettings: strict),
         /// The shared-memory guest book: layout, the writer (hostessd) and the zero-copy reader.
         .target(name: "HostessRegion", dependencies: ["HostessModel", "HostessSystem", "CShim"], swiftSettings: strict),
         /// hostessd's interfaces: event loop, Unix socket and stdio protocol servers, configuration.
         .target(
-            name: "HostessDaemon", dependencies: ["HostessModel", "HostessSystem", "HostessRegion", "HostessHTTP"], swiftSettings: strict),
+            name: "HostessDaemon", dependencies: ["HostessModel", "HostessSystem", "HostessRegion", "HostessHTTP", "HostessLoop"],
+            swiftSettings: strict),
         /// What a server links to talk to hostessd.
         .target(
             name: "HostessClient", dependencies: ["HostessModel", "HostessSystem", "HostessRegion", "HostessHTTP"], swiftSettings: strict),
@@ -44,9 +47,9 @@ let package = Package(
         // MARK: - Executables
 
         .executableTarget(name: "hostessd", dependencies: ["HostessDaemon", "HostessSystem"], swiftSettings: strict),
-        .executableTarget(name: "hostess", dependencies: ["HostessClient"], swiftSettings: strict),
-        .executableTarget(name: "shmdump", dependencies: ["HostessRegion", "HostessSystem"], swiftSettings: strict),
-        .executableTarget(name: "hostess-example-server", dependencies: ["HostessClient"], swiftSettings: strict),
+        .executableTarget(name: "hostess", dependencies: ["HostessClient", "HostessModel", "HostessSystem"], swiftSettings: strict),
+        .executableTarget(name: "shmdump", dependencies: ["HostessModel", "HostessRegion", "HostessSystem"], swiftSettings: strict),
+        .executableTarget(name: "hostess-example-server", dependencies: ["HostessClient", "HostessModel", "HostessSystem"], swiftSettings: strict),
 
         // MARK: - Benchmarks
 
@@ -59,9 +62,11 @@ let package = Package(
         .testTarget(name: "HostessModelTests", dependencies: ["HostessModel"], swiftSettings: strict),
         .testTarget(name: "HostessHTTPTests", dependencies: ["HostessHTTP"], swiftSettings: strict),
         /// hostessd's decoding, executor, HTTP routes and configuration, without sockets or processes.
-        .testTarget(name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP"], swiftSettings: strict),
+        .testTarget(name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP", "HostessLoop"], swiftSettings: strict),
         /// The syscall wrappers against loopback peers: the deadline heap, datagram sockets, outbound connects.
         .testTarget(name: "HostessSystemTests", dependencies: ["HostessSystem"], swiftSettings: strict),
+        /// The loop's channels against loopback echo peers: outbound streams, datagrams, deadlines.
+        .testTarget(name: "HostessLoopTests", dependencies: ["HostessLoop", "HostessSystem"], swiftSettings: strict),
         .testTarget(
             name: "HostessIntegrationTests",
             dependencies: [

@@ -3,7 +3,8 @@ import HostessSystem
 
 // MARK: - Options
 
-/// The command line: `hostess-bench [--quick] [--json] [--entries N,…] [--redis-socket PATH]`.
+/// The command line: `hostess-bench [--quick] [--json] [--entries N,…] [--redis-socket PATH]`, or
+/// `hostess-bench --idle-connections N [--quick] [--json] [--entries N] [--hostessd PATH]`.
 struct Options {
     /// A subset that runs in under a minute.
     var quick = false
@@ -22,6 +23,14 @@ struct Options {
     /// `--spin-reader SHM SECONDS`: only look entries up in region SHM for that long (the second reader
     /// process of the two-readers row).
     var spinReader: (name: String, seconds: Double)?
+    /// `--idle-connections N`: only run the idle-load benchmark (socket lookups by a busy client with no
+    /// other connection, then with N idle connections held open; IdleLoad.swift) and exit.
+    var idleConnections: Int?
+    /// Entries registered for the idle-load run: the first `--entries` size when given, else 1,000.
+    var idleEntries = 1_000
+    /// `--hostessd PATH`: the hostessd binary the idle-load run starts (default: the one beside hostess-bench),
+    /// so that one bench build can measure two daemon builds.
+    var hostessd: String?
 
     init(_ arguments: [String]) {
         var index = 0
@@ -52,13 +61,21 @@ struct Options {
                 guard index + 2 < arguments.count, let seconds = Double(arguments[index + 2]) else { usage("--spin-reader SHM SECONDS") }
                 spinReader = (arguments[index + 1], seconds)
                 index += 2
+            case "--idle-connections":
+                guard let count = Int(value("--idle-connections")), (1...100_000).contains(count) else {
+                    usage("--idle-connections takes a count from 1 to 100000")
+                }
+                idleConnections = count
+            case "--hostessd": hostessd = value("--hostessd")
             case "-h", "--help":
                 print("usage: hostess-bench [--quick] [--json] [--entries N[,N…]] [--redis-socket PATH]")
+                print("       hostess-bench --idle-connections N [--quick] [--json] [--entries N] [--hostessd PATH]")
                 exit(0)
             default: usage("unknown argument '\(arguments[index])'")
             }
             index += 1
         }
+        if entriesGiven, let first = entries.first { idleEntries = first }
         if quick && !entriesGiven { entries = [1_000, 10_000] }
     }
 }

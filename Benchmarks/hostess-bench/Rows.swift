@@ -100,14 +100,28 @@ func lookupRows(_ fixture: Fixture, options: Options) throws -> [Measurement] {
     rows.append(measure("lookup-by-id", "shm", entries: count, samples: samples(options.quick), batch: 64, fixture.shmLookup))
     let client = try LineClient(path: fixture.daemon.socketPath)
     defer { client.close() }
-    let requests = fixture.ids.map { id in Array(#"{"id":1,"command":"getServer","serverId":"\#(id)"}"#.utf8) + [0x0A] }
+    let requests = fixture.ids.map(getServerLine)
     rows.append(
         measure("lookup-by-id", "socket", entries: count, samples: samples(options.quick, slow: true), batch: 1, warmup: 500) { call in
-            let reply = client.roundTrip(requests[fixture.order[call % fixture.order.count]])
-            if case .object(let object)? = try? JSONParser.parse(reply) { sink &+= UInt64(object.count) }
+            socketLookup(client, requests[fixture.order[call % fixture.order.count]])
         })
     rows.append(try redisRow(fixture, options: options))
     return rows
+}
+
+/// The `getServer` request line the socket lookup rows send for `id`.
+func getServerLine(_ id: String) -> [UInt8] {
+    Array(#"{"id":1,"command":"getServer","serverId":"\#(id)"}"#.utf8) + [0x0A]
+}
+
+/// One socket lookup, as the lookup-by-id and idle-load rows time it: a `getServer` round trip with the reply
+/// parsed. Returns the parsed reply, or nil when it was not a JSON object (the connection failed).
+@discardableResult
+func socketLookup(_ client: LineClient, _ request: [UInt8]) -> JSONObject? {
+    let reply = client.roundTrip(request)
+    guard case .object(let object)? = try? JSONParser.parse(reply) else { return nil }
+    sink &+= UInt64(object.count)
+    return object
 }
 
 /// Redis GET of the entry stored as its JSON, over Redis's Unix socket, reply parsed as JSON.

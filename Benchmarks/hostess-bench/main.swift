@@ -4,6 +4,8 @@
 // Build in release and run through Scripts/bench.sh (which also starts Redis), or directly:
 //   swift build -c release --product hostess-bench --product hostessd
 //   .build/release/hostess-bench [--quick] [--json] [--entries 1000,10000,100000] [--redis-socket PATH]
+// The idle-load run (socket lookups while N idle connections are held open) is separate; Scripts/idle-load.sh:
+//   .build/release/hostess-bench --idle-connections 10000 [--quick] [--json] [--entries 1000] [--hostessd PATH]
 
 import Glibc
 import HostessModel
@@ -34,6 +36,9 @@ if let probe = options.probe {
 if let spin = options.spinReader {
     do { try spinReader(name: spin.name, seconds: spin.seconds) } catch { usage("\(error)") }
     exit(0)
+}
+if let connections = options.idleConnections {
+    exit(idleLoad(connections: connections, options: options))
 }
 
 var rows: [Measurement] = []

@@ -58,7 +58,8 @@ public final class HostessClient: Sendable {
     /// How registrations come back after the connection is lost.
     public let reconnectPolicy: ReconnectPolicy
     private let events: @Sendable (ConnectionEvent) -> Void
-    private let doorbell = Doorbell()
+    private let heartbeatExecutor = HeartbeatExecutor()
+    private let doorbell: Doorbell
     private let state: Mutex<State>
 
     /// The current protocol connection, for commands this type does not wrap. After an outage it is a new one.
@@ -77,6 +78,8 @@ public final class HostessClient: Sendable {
         self.socketPath = path
         reconnectPolicy = reconnect
         self.events = events
+        let doorbell = Doorbell(queue: heartbeatExecutor.queue)
+        self.doorbell = doorbell
         state = Mutex(State(connection: try ProtocolConnection(socketPath: path, onClose: { [doorbell] _ in doorbell.ring() })))
     }
 
@@ -191,7 +194,7 @@ public final class HostessClient: Sendable {
 
     /// Starts the heartbeat loop; it holds the client only while it works, not while it waits.
     private func startHeartbeats(pause first: Double) -> Task<Void, Never> {
-        Task { [weak self, doorbell] in
+        Task(executorPreference: heartbeatExecutor) { [weak self, doorbell] in
             var pause = first
             while !Task.isCancelled {
                 await doorbell.wait(seconds: pause)

@@ -72,11 +72,31 @@ extension HostessClient {
     }
 }
 
+// MARK: - HeartbeatExecutor
+
+/// Where a client's heartbeat loop runs: its own serial queue, not the shared cooperative pool, so an
+/// application that keeps the pool's threads busy (or blocks them) does not starve its heartbeats and lose
+/// its registrations to eviction. One per client; the loop's work is a few small writes per interval.
+final class HeartbeatExecutor: TaskExecutor {
+    let queue = DispatchQueue(label: "hostess.client.heartbeats")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { [self] in job.runSynchronously(on: asUnownedTaskExecutor()) }
+    }
+}
+
 // MARK: - Doorbell
 
 /// Ends the heartbeat loop's pause early: it sleeps until its timeout or until the connection closes, so an
 /// outage is handled at once, not a heartbeat interval later.
 final class Doorbell: Sendable {
+    /// The queue the timer of a wait fires on.
+    private let queue: DispatchQueue
+
+    /// A doorbell whose waits time out on `queue`.
+    init(queue: DispatchQueue) { self.queue = queue }
+
     private struct State {
         var rung = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -111,7 +131,7 @@ final class Doorbell: Sendable {
                 return state.generation
             }
             guard let generation else { return continuation.resume() }
-            DispatchQueue.global().asyncAfter(deadline: .now() + max(0, seconds)) { [self] in
+            queue.asyncAfter(deadline: .now() + max(0, seconds)) { [self] in
                 let waiter = state.withLock { state in
                     guard state.generation == generation, let waiter = state.waiter else { return nil as CheckedContinuation<Void, Never>? }
                     state.waiter = nil

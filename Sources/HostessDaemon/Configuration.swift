@@ -154,7 +154,7 @@ public struct Configuration: Sendable, Equatable {
         var ttlGiven = false
         var intervalGiven = false
         if let configPath {
-            try configuration.apply(file: configPath, ttlGiven: &ttlGiven, intervalGiven: &intervalGiven)
+            try ConfigurationFile(path: configPath).apply(to: &configuration, ttlGiven: &ttlGiven, intervalGiven: &intervalGiven)
             // The environment overrides the file.
             if let path = environment["HOSTESS_SOCKET"], !path.isEmpty { configuration.socketPath = path }
             if let name = environment["HOSTESS_SHM"], !name.isEmpty { configuration.sharedMemoryName = name }
@@ -253,123 +253,6 @@ public struct Configuration: Sendable, Equatable {
             throw .usage("\(what): expected seconds greater than 0 and at most 86400, found '\(text)'")
         }
         return value
-    }
-
-    // MARK: Config file
-
-    /// Reads a JSON config file:
-    /// `{"socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "shm", "capacity",
-    ///   "entryBytes", "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout",
-    ///   "maxConnectionsPerUid", "maxWatchesPerConnection", "maxWatchesPerUid", "reservationDefaultDuration",
-    ///   "reservationMaxDuration", "reservationPriorityLimit", "maxReservationsPerHolder",
-    ///   "maxReservedServersPerHolder", "maxCapabilitiesPerUid", "reservationPrivileged": ["alice", "1001", "key:peer-a"],
-    ///   "owners": {"alice": ["system"], "1001": ["builder"]}}`; `owners` keys are user names or numeric uids.
-    mutating func apply(file path: String, ttlGiven: inout Bool, intervalGiven: inout Bool) throws(ConfigurationError) {
-        let bytes: [UInt8]
-        do { bytes = try FileContents.read(path, limit: 1 << 20) } catch {
-            throw .file(path, "cannot read it: \(error)")
-        }
-        do {
-            let document = try JSONParser.parse(bytes)
-            guard case .object(let object) = document else {
-                throw HostessError(.badRequest, "expected a JSON object, found \(document.typeName)")
-            }
-            let reader = JSONReader(object)
-            try reader.rejectUnknownKeys(
-                allowed: ["socket", "ttl", "heartbeatInterval", "clientTimeout", "idleTimeout", "maxConnections", "owners", "shm", "capacity", "entryBytes",
-                    "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout", "reservationsFile",
-                    "reservationRetention", "maxConnectionsPerUid", "maxWatchesPerConnection", "maxWatchesPerUid",
-                    "reservationDefaultDuration", "reservationMaxDuration", "reservationPriorityLimit", "maxReservationsPerHolder",
-                    "maxReservedServersPerHolder", "reservationPrivileged", "maxCapabilitiesPerUid",
-                ])
-            if let name = try reader.string("shm") {
-                guard (try? SharedMemory.path(of: name)) != nil else {
-                    throw HostessError(.badRequest, "expected /NAME with no other '/'", field: "shm")
-                }
-                sharedMemoryName = name
-            }
-            if let value = try reader.int("capacity", in: 1...1_000_000) { capacity = Int(value) }
-            if let value = try reader.int("entryBytes", in: 1024...65536) { entryBytes = Int(value) }
-            if let socket = try reader.string("socket") { socketPath = socket }
-            if let address = try reader.string("http") { httpAddress = address }
-            if let secrets = try reader.string("secrets") { secretsPath = secrets }
-            if let value = try reader.bool("httpAuthReads") { httpAuthenticateReads = value }
-            if let value = try reader.int("httpMaxConnections", in: 1...1_000_000) { httpMaxConnections = Int(value) }
-            if let value = try reader.number("httpRequestTimeout", in: 0.001...86_400) { httpRequestTimeout = value }
-            if let path = try reader.string("reservationsFile") { reservationsPath = path }
-            if let value = try reader.number("reservationRetention", in: 0.001...86_400) { reservationRetention = value }
-            if let value = try reader.int("maxCapabilitiesPerUid", in: 1...1_000_000) { maxCapabilitiesPerUID = Int(value) }
-            if let value = try reader.number("ttl", in: 0.001...86_400) {
-                ttl = value
-                ttlGiven = true
-            }
-            if let value = try reader.number("heartbeatInterval", in: 0.001...86_400) {
-                heartbeatInterval = value
-                intervalGiven = true
-            }
-            if let value = try reader.number("clientTimeout", in: 0.001...86_400) { clientTimeout = value }
-            if let value = try reader.number("idleTimeout", in: 0.001...86_400) { idleTimeout = value }
-            if let value = try reader.int("maxConnections", in: 1...1_000_000) { maxConnections = Int(value) }
-            if let value = try reader.int("maxConnectionsPerUid", in: 1...1_000_000) { maxConnectionsPerUID = Int(value) }
-            if let value = try reader.int("maxWatchesPerConnection", in: 1...1_000_000) { maxWatchesPerConnection = Int(value) }
-            if let value = try reader.int("maxWatchesPerUid", in: 1...1_000_000) { maxWatchesPerUID = Int(value) }
-            try applyReservationPolicy(reader)
-            if let owners = try reader.reader("owners") {
-                for member in owners.object {
-                    let uid: UInt32
-                    if let number = UInt32(member.key) {
-                        uid = number
-                    } else if let looked = Syscall.userID(name: member.key) {
-                        uid = looked
-                    } else {
-                        throw HostessError(.badRequest, "no user '\(member.key)' on this machine", field: owners.fieldPath(member.key))
-                    }
-                    guard let names = try owners.strings(member.key) else { continue }
-                    ownerNames[uid, default: []].formUnion(names)
-                }
-            }
-        } catch let error as JSONParseError {
-            throw .file(path, error.description)
-        } catch let error as HostessError {
-            throw .file(path, "\(error.field ?? "document"): \(error.message)")
-        } catch {
-            throw .file(path, "\(error)")
-        }
-    }
-}
-
-// MARK: - Reservation policy
-
-extension Configuration {
-    /// Reads the reservation limits of a config file. Durations are in seconds; `reservationPrivileged` names
-    /// who may use priorities above the limit: user names, numeric uids, or `key:ID` for an HTTP key.
-    mutating func applyReservationPolicy(_ reader: JSONReader) throws(HostessError) {
-        let longest = Double(ReservationRequest.maximumDuration / 1000)
-        if let value = try reader.number("reservationDefaultDuration", in: 0.001...longest) {
-            reservationPolicy.defaultDuration = Int64(value * 1000)
-        }
-        if let value = try reader.number("reservationMaxDuration", in: 0.001...longest) {
-            reservationPolicy.maximumDuration = Int64(value * 1000)
-        }
-        let priorities = Int64(ReservationRequest.priorities.lowerBound)...Int64(ReservationRequest.priorities.upperBound)
-        if let value = try reader.int("reservationPriorityLimit", in: priorities) { reservationPolicy.priorityLimit = Int(value) }
-        if let value = try reader.int("maxReservationsPerHolder", in: 1...Int64(GuestBook.maximumReservations)) {
-            reservationPolicy.maximumActivePerHolder = Int(value)
-        }
-        if let value = try reader.int("maxReservedServersPerHolder", in: 1...1_000_000) {
-            reservationPolicy.maximumServersPerHolder = Int(value)
-        }
-        for (position, name) in (try reader.strings("reservationPrivileged") ?? []).enumerated() {
-            if name.hasPrefix("key:"), name.count > 4 {
-                reservationPolicy.privilegedHolders.insert(.key(String(name.dropFirst(4))))
-            } else if let uid = UInt32(name) ?? Syscall.userID(name: name) {
-                reservationPolicy.privilegedHolders.insert(.user(uid: uid))
-            } else {
-                throw HostessError(
-                    .badRequest, "no user '\(name)' on this machine (give a user name, a uid, or key:ID)",
-                    field: "reservationPrivileged[\(position)]")
-            }
-        }
     }
 }
 

@@ -193,9 +193,6 @@ public struct Service: Sendable {
         return evicted
     }
 
-    /// Moves heartbeat deadlines later by the time the loop did not run (see ``GuestBook/postponeDeadlines(by:)``).
-    public mutating func postponeDeadlines(by nanoseconds: UInt64) { book.postponeDeadlines(by: nanoseconds) }
-
     /// Removes the entries bound to a closed connection; returns them.
     public mutating func endSession(connection: UInt64, now: Timestamp) -> [GuestBookEntry] {
         let ended = book.endSession(connection: connection, now: now)

@@ -177,6 +177,9 @@ public struct GuestBook: Sendable {
     private var capabilityUseByAccount: [CapabilityAccount: [String: Int]] = [:]
     /// The ids of each class's entries, so that a query naming a class (the usual one) looks at those only.
     private var idsByClass: [ClassCode: Set<String>] = [:]
+    /// The ids of each connection's session-bound entries, so that a closing connection costs its own entries,
+    /// not a pass over the guest book.
+    private var idsBySession: [UInt64: Set<String>] = [:]
     private var nextSerial: UInt64 = 1
     /// Reservations, active and ended (kept for the retention window), by id.
     var reservations: [String: Reservation] = [:]
@@ -272,6 +275,7 @@ public struct GuestBook: Sendable {
             record.entry.session = session != nil
             record.payload = try admit(record.entry, replacing: records[id]?.payload)
             record.deadline = deadline
+            moveSession(of: id, from: record.sessionConnection, to: session)
             record.sessionConnection = session
             if let old = records[id] { releaseCapabilities(of: old) }
             record.account = account
@@ -293,6 +297,7 @@ public struct GuestBook: Sendable {
         records[id] = record
         retainCapabilities(of: record)
         idsByClass[entry.name.classCode, default: []].insert(id)
+        moveSession(of: id, from: nil, to: session)
         log(.registered, id)
         return (entry, true)
     }
@@ -371,13 +376,6 @@ public struct GuestBook: Sendable {
         return record.entry
     }
 
-    /// Moves every entry's heartbeat deadline `nanoseconds` later: the time the daemon's loop did not run
-    /// (stopped, or stuck on one request), during which no heartbeat could be handled. A server that really
-    /// stopped is then evicted at most one TTL after the loop runs again.
-    public mutating func postponeDeadlines(by nanoseconds: UInt64) {
-        for id in records.keys { records[id]?.deadline &+= nanoseconds }
-    }
-
     /// Removes every entry whose liveness deadline has passed.
     /// - Returns: the evicted entries.
     public mutating func evictExpired(now: Timestamp) -> [GuestBookEntry] {
@@ -393,7 +391,7 @@ public struct GuestBook: Sendable {
     /// - Returns: the removed entries.
     public mutating func endSession(connection: UInt64, now: Timestamp) -> [GuestBookEntry] {
         endReservationSessions(connection: connection, now: now)
-        let ended = records.values.filter { $0.sessionConnection == connection }.map(\.entry)
+        let ended = (idsBySession[connection] ?? []).compactMap { records[$0]?.entry }
         for entry in ended.sorted(by: { $0.serial < $1.serial }) {
             remove(entry.id, reason: "session_ended", at: now.wallMilliseconds)
             log(.sessionEnded, entry.id)
@@ -549,11 +547,22 @@ public struct GuestBook: Sendable {
     private mutating func remove(_ id: String, reason: String, at wallMilliseconds: Int64) {
         if let holder = records[id]?.entry.reservedBy { releaseLost(id, from: holder, reason: reason, at: wallMilliseconds) }
         guard let record = records.removeValue(forKey: id) else { return }
+        moveSession(of: id, from: record.sessionConnection, to: nil)
         payloadBytes -= record.payload.count
         releaseCapabilities(of: record)
         let classCode = record.entry.name.classCode
         idsByClass[classCode]?.remove(id)
         if idsByClass[classCode]?.isEmpty == true { idsByClass[classCode] = nil }
+    }
+
+    /// Keeps ``idsBySession`` in step when an entry's session connection changes.
+    private mutating func moveSession(of id: String, from old: UInt64?, to new: UInt64?) {
+        guard old != new else { return }
+        if let old {
+            idsBySession[old]?.remove(id)
+            if idsBySession[old]?.isEmpty == true { idsBySession[old] = nil }
+        }
+        if let new { idsBySession[new, default: []].insert(id) }
     }
 
     private func record(id: String) throws(HostessError) -> Record {

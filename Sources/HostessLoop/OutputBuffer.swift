@@ -2,20 +2,24 @@ import HostessSystem
 
 // MARK: - OutputBuffer
 
-/// Bytes queued for a client and how many of them are written: what both the protocol's connections and the
-/// HTTP interface's write without blocking.
-struct OutputBuffer {
+/// Bytes queued for a peer and how many of them are written: what a ``StreamChannel`` writes without blocking.
+public struct OutputBuffer {
     /// Above this capacity an emptied buffer gives its storage back.
     private static let keptCapacity = 1 << 20
 
-    private(set) var bytes: [UInt8] = []
-    private(set) var written = 0
+    /// The bytes queued, written ones included.
+    public private(set) var bytes: [UInt8] = []
+    /// How many of ``bytes`` are written.
+    public private(set) var written = 0
+
+    /// An empty buffer.
+    public init() {}
 
     /// Bytes waiting to be written.
-    var pending: Int { bytes.count - written }
+    public var pending: Int { bytes.count - written }
 
     /// Queues bytes that `body` appends (after dropping what is already written, when that is all of it).
-    mutating func append(_ body: (inout [UInt8]) -> Void) {
+    public mutating func append(_ body: (inout [UInt8]) -> Void) {
         if written > 0 && written == bytes.count {
             bytes.removeAll(keepingCapacity: true)
             written = 0
@@ -24,14 +28,14 @@ struct OutputBuffer {
     }
 
     /// Drops what is queued.
-    mutating func discard() {
+    public mutating func discard() {
         bytes.removeAll()
         written = 0
     }
 
     /// Writes what `fd` takes without blocking.
     /// - Returns: nil when the peer is gone; otherwise whether any byte was written.
-    mutating func flush(to fd: Int32, socket: Bool) -> Bool? {
+    public mutating func flush(to fd: Int32, socket: Bool) -> Bool? {
         var progressed = false
         while written < bytes.count {
             let result = bytes.withUnsafeBytes { raw -> Result<Int?, SystemError> in

@@ -1,0 +1,229 @@
+import HostessLoop
+import HostessModel
+import HostessRegion
+import HostessSystem
+
+// MARK: - RevisionWaiter
+
+/// A session holding requests that wait for the guest book to change: socket watches, HTTP blocking reads.
+protocol RevisionWaiter: AnyObject {
+    /// The revision moved: answer what is due.
+    func revisionMoved()
+}
+
+// MARK: - Registry
+
+/// What every interface serves: the guest book and its executor (``Service``), the shared-memory publication,
+/// the saved reservations, and the requests waiting for the book to change.
+///
+/// Interfaces decode requests into ``Command``s, run them here, and encode what comes back. Every change is
+/// published before the reply that caused it is written (read-your-writes): an interface calls
+/// ``publishChanges()`` after handling what it read and before writing; one loop turn's burst is one publication.
+final class Registry: LoopHandler {
+    /// How often evictions run and the region's writer heartbeat beats, in nanoseconds.
+    static let tickNanoseconds: UInt64 = 250_000_000
+
+    /// The guest book and the commands over it.
+    var service: Service
+    /// The shared-memory region's publisher, when there is a region.
+    private(set) var publisher: Publisher?
+    /// Where reservations are saved, when configured.
+    let store: ReservationStore?
+    private let configuration: Configuration
+    private unowned let loop: Loop
+    /// Watches waiting per uid (`--max-watches-per-uid`).
+    private var watchesByUID: [UInt32: Int] = [:]
+    private var waiters: [ObjectIdentifier: RevisionWaiter] = [:]
+    private var answeredRevision: UInt64 = 0
+
+    /// An empty guest book with the configured limits.
+    init(configuration: Configuration, loop: Loop) {
+        self.configuration = configuration
+        self.loop = loop
+        store = configuration.reservationsPath.map(ReservationStore.init(path:))
+        service = Service(
+            ttlSeconds: configuration.ttl, heartbeatInterval: configuration.heartbeatInterval,
+            capacity: GuestBook.Capacity(
+                entries: configuration.capacity, payloadBytes: configuration.capacity * configuration.entryBytes,
+                capabilities: RegionLayout.maximumLiveCapabilities, capabilitiesPerUID: configuration.maxCapabilitiesPerUID))
+        service.reservationRetention = Int64(configuration.reservationRetention * 1000)
+        service.reservationPolicy = configuration.reservationPolicy
+    }
+
+    /// The time as the guest book reads it: wall clock, and the loop clock for deadlines.
+    var now: Timestamp { Timestamp(wallMilliseconds: SystemClock.wallMilliseconds(), monotonicNanoseconds: loop.now) }
+
+    // MARK: Starting
+
+    /// Creates the shared-memory region, first taking over what a dead predecessor left under its name (its
+    /// entries and then its saved reservations come back). A successor's region is filled under a temporary
+    /// name; ``installRegion()`` puts it over the old one once everything else started.
+    func open(environment: [String: String]) throws(DaemonError) {
+        // Read before the region is opened: publishing the adopted entries saves the (still empty) reservations.
+        let saved = store?.load()
+        var adopted = false
+        if let name = configuration.sharedMemoryName { adopted = try openRegion(name: name, environment: environment) }
+        let reservations = adopted ? saved?.reservations ?? [] : []
+        service.restoreReservations(reservations, lastToken: saved?.lastToken ?? 0, now: now)
+        let active = service.book.reservations(status: .active).count
+        if adopted, let saved { Log.info("restored \(saved.reservations.count) reservations (\(active) active) from \(store?.path ?? "")") }
+        store?.save(service.book)
+        publishChanges()
+        loop.schedule(at: loop.now &+ Self.tickNanoseconds, for: self)
+    }
+
+    private func openRegion(name: String, environment: [String: String]) throws(DaemonError) -> Bool {
+        var abandoned: AbandonedRegion?
+        do {
+            switch try RegionWriter.examine(name) {
+            case .none: break
+            case .movedAside(let aside, let reason):
+                Log.warning("shared-memory region \(name) is not trusted (\(reason)); moved it aside to \(aside)")
+            case .abandoned(let region): abandoned = region
+            }
+        } catch {
+            throw .listen("\(error)")
+        }
+        let writer: RegionWriter
+        do {
+            writer = try RegionWriter(
+                name: name, capacity: configuration.capacity, arenaBytes: configuration.capacity * configuration.entryBytes,
+                environment: environment, succeeding: abandoned)
+        } catch {
+            throw .listen("cannot create shared-memory region \(name): \(error)")
+        }
+        publisher = Publisher(writer: writer)
+        if let abandoned {
+            let refused = service.restore(abandoned.entries, revision: abandoned.revision, now: now)
+            for (entry, error) in refused { Log.warning("could not restore \(entry.id): \(error)") }
+            Log.info(
+                "adopted \(abandoned.entries.count - refused.count) entries from the region of a previous hostessd (pid \(abandoned.writerPID)); each has \(configuration.ttl) s to heartbeat again"
+            )
+        }
+        publishChanges()
+        Log.info("publishing the guest book in shared memory \(name) (capacity \(configuration.capacity) entries, \(writer.layout.regionSize) bytes)")
+        return abandoned != nil
+    }
+
+    /// Puts the region in place of a predecessor's. Until now a failure left the old region (and its entries)
+    /// for the next start.
+    func installRegion() throws(DaemonError) {
+        guard let writer = publisher?.writer else { return }
+        do { try writer.install() } catch {
+            throw .listen("cannot put shared-memory region \(writer.name) in place: \(error)")
+        }
+    }
+
+    // MARK: Commands
+
+    /// Handles one protocol line for `caller` on `connection`, logging what it changed.
+    func handle(line: ArraySlice<UInt8>, caller: Caller, connection: UInt64) -> Service.Outcome {
+        let before = service.book.revision
+        let outcome = service.handle(line: line, caller: caller, connection: connection, now: now)
+        logChanges(since: before, by: "by uid \(caller.uid)")
+        return outcome
+    }
+
+    /// Runs `body` over the service (an HTTP route), logging what it changed as done `who` ("over HTTP by …").
+    func change<Result>(by who: String, _ body: (inout Service) -> Result) -> Result {
+        let before = service.book.revision
+        let result = body(&service)
+        logChanges(since: before, by: who)
+        return result
+    }
+
+    private func logChanges(since before: UInt64, by who: String) {
+        guard service.book.revision != before, let changes = service.book.changes(since: before) else { return }
+        for change in changes where change.kind != .terminals && change.kind != .hold {
+            Log.info("\(change.kind.rawValue) \(change.id) \(who) (revision \(change.revision))")
+        }
+    }
+
+    /// Removes the entries bound to a closed connection.
+    func endSession(connection: UInt64) {
+        for entry in service.endSession(connection: connection, now: now) {
+            Log.info("session ended: removed \(entry.id) (revision \(service.book.revision))")
+        }
+    }
+
+    /// Publishes guest book changes and heartbeats to the region, and saves the reservations when they changed.
+    func publishChanges() {
+        store?.saveIfChanged(service.book)
+        guard let publisher else { return }
+        publisher.publish(service.book)
+        for heartbeat in service.takeHeartbeats() {
+            publisher.writer.heartbeat(id: heartbeat.id, wallMilliseconds: heartbeat.wallMilliseconds)
+        }
+    }
+
+    /// Publications made so far.
+    var publications: UInt64 { publisher?.publications ?? 0 }
+
+    // MARK: Waiting requests
+
+    /// Admits one more watch for `caller` on a connection that has `waiting` already, or says why not: each
+    /// waiting watch holds memory, and its answer output, until the revision moves.
+    func admitWatch(caller: Caller, waiting: Int) -> String? {
+        let held = watchesByUID[caller.uid] ?? 0
+        if waiting >= configuration.maxWatchesPerConnection {
+            return "this connection has \(waiting) watches waiting, the most one may (--max-watches-per-connection); wait for their answers"
+        }
+        if !caller.isRoot && held >= configuration.maxWatchesPerUID {
+            return "uid \(caller.uid) has \(held) watches waiting, the most one user may (--max-watches-per-uid); wait for their answers"
+        }
+        watchesByUID[caller.uid] = held + 1
+        return nil
+    }
+
+    /// Gives back `count` watches of `uid` (answered, or their connection closed).
+    func releaseWatches(_ count: Int, uid: UInt32) { Self.subtract(count, from: &watchesByUID, uid: uid) }
+
+    /// Takes `count` from a uid's tally, dropping the uid at zero so the tally holds only uids with something open.
+    static func subtract(_ count: Int, from tally: inout [UInt32: Int], uid: UInt32) {
+        let left = (tally[uid] ?? 0) - count
+        tally[uid] = left > 0 ? left : nil
+    }
+
+    /// Starts or stops telling `waiter` when the revision moves.
+    func setWaiting(_ waiter: RevisionWaiter, _ waiting: Bool) {
+        waiters[ObjectIdentifier(waiter)] = waiting ? waiter : nil
+    }
+
+    /// The end of a loop turn: publishes what deadlines changed, then answers the requests waiting for a
+    /// revision that passed.
+    func endTurn() {
+        publishChanges()
+        // Requests pipelined behind an answered read may change the book again: a few rounds, bounded, so
+        // that the other waiters hear of it this turn.
+        for _ in 0..<4 where service.book.revision != answeredRevision {
+            answeredRevision = service.book.revision
+            for waiter in Array(waiters.values) { waiter.revisionMoved() }
+            publishChanges()
+        }
+    }
+
+    /// Every waiting session, for shutdown.
+    var waitingSessions: [RevisionWaiter] { Array(waiters.values) }
+
+    // MARK: Housekeeping
+
+    /// Every tick: the region's writer heartbeat, expired reservations, evictions.
+    func handle(_ event: LoopEvent, on loop: Loop) {
+        guard case .deadline = event else { return }
+        publisher?.writer.beat()
+        for entry in service.evictExpired(now: now) {
+            Log.info(
+                "evicted \(entry.id): no heartbeat for \(configuration.ttl) s (revision \(service.book.revision), \(service.counters.evictions) evictions in all)"
+            )
+        }
+        loop.schedule(at: loop.now &+ Self.tickNanoseconds, for: self)
+    }
+
+    /// Closes and removes the region.
+    func close() {
+        guard let publisher else { return }
+        publisher.writer.close()
+        self.publisher = nil
+        Log.info("closed and removed shared-memory region \(publisher.writer.name)")
+    }
+}
