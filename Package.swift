@@ -32,6 +32,9 @@ let package = Package(
         .target(name: "HostessSystem", dependencies: ["CShim"], swiftSettings: strict),
         /// The event loop: epoll, a deadline heap, signals, stream and datagram channels, the acceptor. No protocol.
         .target(name: "HostessLoop", dependencies: ["HostessSystem"], swiftSettings: strict),
+        /// Static wiring: manifests and wiring files (JSON, and a block subset of YAML) with source locations,
+        /// server patterns, and the rules a wiring must keep. No I/O.
+        .target(name: "HostessWiring", dependencies: ["HostessModel"], swiftSettings: strict),
         /// The shared-memory guest book: layout, the writer (hostessd) and the zero-copy reader.
         .target(name: "HostessRegion", dependencies: ["HostessModel", "HostessSystem", "CShim"], swiftSettings: strict),
         /// hostessd's interfaces: event loop, Unix socket and stdio protocol servers, configuration.
@@ -60,6 +63,7 @@ let package = Package(
         // MARK: - Tests
 
         .testTarget(name: "HostessModelTests", dependencies: ["HostessModel"], swiftSettings: strict),
+        .testTarget(name: "HostessWiringTests", dependencies: ["HostessWiring", "HostessModel"], swiftSettings: strict),
         .testTarget(name: "HostessHTTPTests", dependencies: ["HostessHTTP"], swiftSettings: strict),
         /// hostessd's decoding, executor, HTTP routes and configuration, without sockets or processes.
         .testTarget(name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP", "HostessLoop"], swiftSettings: strict),
