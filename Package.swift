@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "hostessd", targets: ["hostessd"]),
         .executable(name: "hostess", targets: ["hostess"]),
         .executable(name: "shmdump", targets: ["shmdump"]),
+        /// Compiles a target's `*.manifest.json` into it and checks its wiring files when it builds.
+        .plugin(name: "HostessManifests", targets: ["HostessManifests"]),
     ],
     dependencies: [],
     targets: [
@@ -50,9 +52,19 @@ let package = Package(
         // MARK: - Executables
 
         .executableTarget(name: "hostessd", dependencies: ["HostessDaemon", "HostessSystem"], swiftSettings: strict),
-        .executableTarget(name: "hostess", dependencies: ["HostessClient", "HostessModel", "HostessSystem"], swiftSettings: strict),
+        .executableTarget(name: "hostess", dependencies: ["HostessClient", "HostessModel", "HostessSystem", "HostessWiring"], swiftSettings: strict),
         .executableTarget(name: "shmdump", dependencies: ["HostessModel", "HostessRegion", "HostessSystem"], swiftSettings: strict),
-        .executableTarget(name: "hostess-example-server", dependencies: ["HostessClient", "HostessModel", "HostessSystem"], swiftSettings: strict),
+        .executableTarget(
+            name: "hostess-example-server", dependencies: ["HostessClient", "HostessModel", "HostessSystem"], swiftSettings: strict,
+            plugins: ["HostessManifests"]),
+
+        // MARK: - Build tools
+
+        /// The HostessManifests plugin's worker: checks manifests and wiring, writes `CompiledManifests`.
+        .executableTarget(name: "hostess-manifest-tool", dependencies: ["HostessWiring", "HostessModel"], swiftSettings: strict),
+        .plugin(
+            name: "HostessManifests", capability: .buildTool(), dependencies: ["hostess-manifest-tool"],
+            path: "Sources/HostessManifestsPlugin"),
 
         // MARK: - Benchmarks
 

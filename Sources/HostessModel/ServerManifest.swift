@@ -83,3 +83,49 @@ extension ServerManifest {
             capabilities: try reader.strings("capabilities") ?? [], metadata: try reader.objectMember("metadata") ?? JSONObject())
     }
 }
+
+// MARK: - Wire form
+
+extension ServerManifest {
+    /// The manifest in the design's JSON form, members in schema order; ``init(json:)`` reads it back equal.
+    public var json: JSONValue {
+        let terminals = terminals.map { terminal -> JSONValue in
+            var object: JSONObject = [
+                "name": .string(terminal.name), "direction": .string(terminal.direction.rawValue),
+                "multiplexing": .string(terminal.multiplexing.rawValue),
+            ]
+            if let `protocol` = terminal.protocol { object["protocol"] = .string(`protocol`) }
+            if !terminal.metadata.isEmpty { object["metadata"] = .object(terminal.metadata) }
+            return .object(object)
+        }
+        let object: JSONObject = [
+            "name": .string(name), "class": .string(classCode.description), "owner": .string(owner),
+            "authentication": ["required": .string(authentication.rawValue), "mechanism": .string(authMechanism)],
+            "terminals": .array(terminals), "capabilities": .array(capabilities.map(JSONValue.string)), "metadata": .object(metadata),
+        ]
+        return .object(object)
+    }
+}
+
+// MARK: - CompiledManifest
+
+/// A manifest compiled into a binary by the HostessManifests build-tool plugin: its file name and its
+/// canonical JSON, which the plugin checked with this same decoder when the binary was built.
+public struct CompiledManifest: Sendable {
+    /// The manifest file it was compiled from.
+    public let file: String
+    /// Its canonical JSON text (what `--print-manifest` prints).
+    public let json: String
+    /// The manifest.
+    public let manifest: ServerManifest
+
+    /// A compiled manifest. The text was checked at build time; it failing to decode here means the binary
+    /// was built by a different decoder than the one it runs, a build error rather than an input error.
+    public init(file: String, json: String) {
+        self.file = file
+        self.json = json
+        do { manifest = try ServerManifest(json: try JSONParser.parse(json)) } catch {
+            preconditionFailure("the manifest compiled from \(file) does not decode (\(error)); rebuild the target")
+        }
+    }
+}

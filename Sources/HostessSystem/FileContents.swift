@@ -55,4 +55,21 @@ public enum FileContents {
         Syscall.close(fd)
         _ = try retrying("rename \(temporary) to \(path)") { Glibc.rename(temporary, path) }
     }
+
+    /// The names in directory `path` (without `.` and `..`), sorted, at most `limit` of them. The
+    /// corresponding C functions are `opendir`, `readdir` and `closedir`.
+    public static func directoryNames(_ path: String, limit: Int) throws(SystemError) -> [String] {
+        guard let directory = opendir(path) else { throw SystemError("opendir \(path)", errno: errno) }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard name != ".", name != ".." else { continue }
+            guard names.count < limit else { throw SystemError("\(path): more than \(limit) entries", errno: E2BIG) }
+            names.append(name)
+        }
+        return names.sorted()
+    }
 }

@@ -277,6 +277,7 @@ let commands: [Command] = [
                 for member in status { print("\(member.key): \(Output.plain(member.value))") }
             }
         }),
+    wiringCommand,
 ]
 
 // MARK: - register
