@@ -91,9 +91,10 @@ private struct YAMLParser {
                     offset += encoded.count
                     continue
                 }
+                let name = "U+" + String(scalar, radix: 16, uppercase: true)
                 message = scalar == 0x0D
                     ? "a carriage return must be followed by a line feed"
-                    : "control character U+\(String(scalar, radix: 16, uppercase: true)) is not allowed; write it as an escape in a double-quoted string"
+                    : "control character \(name) is not allowed; write it as an escape in a double-quoted string"
             }
             throw SourceError(file: file, location: SourceDocument.location(ofByte: offset, in: bytes, from: first), message: message)
         }
@@ -110,7 +111,9 @@ private struct YAMLParser {
         if text > content { throw error("tabs are not allowed in indentation; indent with spaces", content, line) }
         guard line.indent == 0 else { return lines.append(line) }
         if isMarker("---", line) {
-            guard lines.isEmpty, !sawStart else { throw error("multiple documents are not supported; a file holds one document", start, line) }
+            guard lines.isEmpty, !sawStart else {
+                throw error("multiple documents are not supported; a file holds one document", start, line)
+            }
             let rest = skipBlanks(start + 3, line)
             guard rest == end || bytes[rest] == hash else {
                 throw error("content after '---' is not supported; start the document on the next line", rest, line)
@@ -181,7 +184,9 @@ private struct YAMLParser {
             if current < lines.count {
                 let line = lines[current]
                 if line.indent < first.indent {
-                    throw error("bad indentation: this line is indented less than the document's first line (line \(first.number))", line.content, line)
+                    throw error(
+                        "bad indentation: this line is indented less than the document's first line (line \(first.number))",
+                        line.content, line)
                 }
                 if kind == .scalar { throw multiLine(line) }
                 throw error("expected '- ' to continue the sequence at line \(first.number)", line.content, line)
@@ -252,9 +257,16 @@ private struct YAMLParser {
     /// A mapping key: its bytes, where it starts, and where its value may start (after the `:`).
     private struct Key {
         let bytes: [UInt8]
+        let text: String
         let start: Int
         let valueStart: Int
-        var text: String { String(decoding: bytes, as: UTF8.self) }
+
+        init(bytes: [UInt8], start: Int, valueStart: Int) {
+            self.bytes = bytes
+            text = String(decoding: bytes, as: UTF8.self)
+            self.start = start
+            self.valueStart = valueStart
+        }
     }
 
     private mutating func mapping(first key: Key, in line: Line, indent: Int, path: String, depth: Int) throws(SourceError) {
@@ -289,7 +301,8 @@ private struct YAMLParser {
                 kind = .scalar
             } else {
                 current += 1
-                kind = try blockValue(path: memberPath, deeperThan: indent, depth: depth, or: location(key.start, line), sameIndentSequence: true)
+                kind = try blockValue(
+                    path: memberPath, deeperThan: indent, depth: depth, or: location(key.start, line), sameIndentSequence: true)
             }
             guard current < lines.count else { break }
             let next = lines[current]
@@ -409,14 +422,17 @@ private struct YAMLParser {
         let hexadecimal = text.hasPrefix("0x") && digits.allSatisfy { Self.hexValue($0) != nil }
         let octal = text.hasPrefix("0o") && digits.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "7")).contains($0) }
         if plain.count > 2, hexadecimal || octal {
-            throw error("hexadecimal and octal numbers are not supported; write it in decimal, or quote it to write a string", position, line)
+            throw error(
+                "hexadecimal and octal numbers are not supported; write it in decimal, or quote it to write a string", position, line)
         }
         guard let isInteger = Self.decimalForm(plain) else { return .string(text) }
         guard plain.count <= JSONParser.maximumNumberBytes else {
             throw error("a number is longer than \(JSONParser.maximumNumberBytes) bytes; to write a string, quote it", position, line)
         }
         if isInteger {
-            guard let integer = Int64(text) else { throw error("\(text) does not fit in 64 bits; to write a string, quote it", position, line) }
+            guard let integer = Int64(text) else {
+                throw error("\(text) does not fit in 64 bits; to write a string, quote it", position, line)
+            }
             return .int(integer)
         }
         guard let double = Double(text), double.isFinite else {

@@ -174,6 +174,10 @@ struct YAMLExampleTests {
         #expect(document.locations["[0][1]"] == SourceLocation(line: 2, column: 5))
         #expect(document.locations["[1].l"] == SourceLocation(line: 5, column: 3))
         #expect(document.locations["[1].l[0]"] == SourceLocation(line: 5, column: 5))
+        let below = try yaml("a:\n  # the value\n  'x'\nb:\n    c: 1\n")
+        #expect(below.value == ["a": "x", "b": ["c": 1]])
+        #expect(below.locations["a"] == SourceLocation(line: 3, column: 3))
+        #expect(below.locations["b"] == SourceLocation(line: 5, column: 5))
     }
 }
 
