@@ -100,3 +100,34 @@ public struct SourceDocument: Sendable {
         return ""
     }
 }
+
+// MARK: - Reading
+
+extension SourceDocument {
+    /// The largest file ``yaml(_:file:)`` and ``json(_:file:)`` read: 1 MiB, far more than a wiring or a
+    /// manifest needs, and a bound on the work a hostile file can cause.
+    public static let maximumBytes = 1 << 20
+
+    /// The refusal of a file larger than ``maximumBytes``.
+    static func tooLarge(_ count: Int, file: String) -> SourceError {
+        SourceError(file: file, location: .start, message: "the file is \(count) bytes; at most \(maximumBytes) (1 MiB) are read")
+    }
+
+    /// The path of member `key` of the value at `parent`.
+    static func path(_ parent: String, member key: String) -> String { parent.isEmpty ? key : parent + "." + key }
+
+    /// The path of element `index` of the array at `parent`.
+    static func path(_ parent: String, element index: Int) -> String { parent + "[\(index)]" }
+
+    /// The line and column of byte `offset` of `bytes`, counting line 1's columns from byte `start` (after a
+    /// byte order mark).
+    static func location(ofByte offset: Int, in bytes: [UInt8], from start: Int = 0) -> SourceLocation {
+        var line = 1
+        var lineStart = start
+        for index in start..<max(start, min(offset, bytes.count)) where bytes[index] == UInt8(ascii: "\n") {
+            line += 1
+            lineStart = index + 1
+        }
+        return SourceLocation(line: line, column: max(offset, lineStart) - lineStart + 1)
+    }
+}

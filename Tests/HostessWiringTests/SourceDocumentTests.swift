@@ -3,6 +3,9 @@ import Testing
 
 @testable import HostessWiring
 
+/// Testing has a `SourceLocation` too; in these tests the name is HostessWiring's.
+typealias SourceLocation = HostessWiring.SourceLocation
+
 // MARK: - SourceDocument
 
 @Suite("SourceDocument locations")
