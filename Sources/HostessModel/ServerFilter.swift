@@ -22,7 +22,7 @@ public struct ServerFilter: Hashable, Sendable {
         didSet { serverIDSet = serverIDs.map(Set.init) }
     }
     /// ``serverIDs`` as a set, for matching.
-    public private(set) var serverIDSet: Set<String>?
+    private var serverIDSet: Set<String>?
 
     /// Most ids one filter may name.
     public static let maximumServerIDs = 1024
