@@ -369,6 +369,44 @@ public final class HostessClient: Sendable {
         return items
     }
 
+    // MARK: Connectomes
+
+    /// Records a connectome the caller set up (its terminals already marked in use with the link ids), so that
+    /// what a terminal is connected to can be asked. Recording the same connectome again changes nothing.
+    /// - Returns: the record, its state as of now, and whether it is new (false: it was already recorded).
+    /// - Throws: `conflict` when another connectome has the id; `not_found` for an endpoint whose server or
+    ///   terminal is not in the guest book; `capacity` past the daemon's limits.
+    @discardableResult
+    public func recordConnectome(_ connectome: Connectome) async throws(HostessError) -> (record: ConnectomeRecord, created: Bool) {
+        let result = try await send("recordConnectome", ["connectome": connectome.json]).result
+        guard case .bool(let created)? = result["created"] else { throw HostessError(.internal, "reply has no created flag") }
+        return (try ConnectomeRecord(json: result["connectome"] ?? .null), created)
+    }
+
+    /// One recorded connectome, with its state as of now.
+    /// - Throws: `not_found` when none is recorded under `id`.
+    public func connectome(id: String) async throws(HostessError) -> ConnectomeRecord {
+        try ConnectomeRecord(json: try await send("getConnectome", ["connectomeId": .string(id)]).result["connectome"] ?? .null)
+    }
+
+    /// Every recorded connectome, oldest first, each with its state as of now.
+    public func connectomes() async throws(HostessError) -> [ConnectomeRecord] {
+        guard case .array(let items)? = try await send("listConnectomes").result["connectomes"] else {
+            throw HostessError(.internal, "reply has no connectomes array")
+        }
+        var result: [ConnectomeRecord] = []
+        for item in items { result.append(try ConnectomeRecord(json: item)) }
+        return result
+    }
+
+    /// Forgets a recorded connectome; only the uid that recorded it, or root, may. Its terminals are not
+    /// touched: mark them available yourself.
+    /// - Returns: the record as it was.
+    @discardableResult
+    public func removeConnectome(id: String) async throws(HostessError) -> ConnectomeRecord {
+        try ConnectomeRecord(json: try await send("removeConnectome", ["connectomeId": .string(id)]).result["connectome"] ?? .null)
+    }
+
     // MARK: Watching
 
     /// What a watch saw.

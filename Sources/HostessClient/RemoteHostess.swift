@@ -124,6 +124,24 @@ public final class RemoteHostess: Sendable {
         try ReservationReply(json: try send("DELETE", "/reservations/" + Self.encode(id)))
     }
 
+    // MARK: Connectomes
+
+    /// Every recorded connectome (`GET /connectomes`), oldest first, with its state as of now.
+    public func connectomes() throws(HostessError) -> [ConnectomeRecord] {
+        guard case .array(let items)? = try send("GET", "/connectomes").objectValue?["connectomes"] else {
+            throw HostessError(.internal, "GET /connectomes did not answer a connectomes array")
+        }
+        var result: [ConnectomeRecord] = []
+        for item in items { result.append(try ConnectomeRecord(json: item)) }
+        return result
+    }
+
+    /// One recorded connectome (`GET /connectomes/{id}`), with its state as of now.
+    /// - Throws: `not_found` when none is recorded under `id`.
+    public func connectome(id: String) throws(HostessError) -> ConnectomeRecord {
+        try ConnectomeRecord(json: try send("GET", "/connectomes/" + Self.encode(id)).objectValue?["connectome"] ?? .null)
+    }
+
     /// The daemon's health (`GET /health`): instance id, revision, uptime.
     public func health() throws(HostessError) -> JSONObject {
         guard case .object(let object) = try send("GET", "/health") else { throw HostessError(.internal, "GET /health did not answer an object") }

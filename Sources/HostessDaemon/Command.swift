@@ -38,11 +38,20 @@ public enum Command: Hashable, Sendable {
     case listReservations(status: Reservation.Status?)
     /// Summarizes, per class, the entries a filter matches.
     case queryCapabilities(ServerFilter)
+    /// Records a connectome a StateManager set up.
+    case recordConnectome(Connectome)
+    /// Reads one recorded connectome.
+    case getConnectome(id: String)
+    /// Reads every recorded connectome.
+    case listConnectomes
+    /// Forgets a recorded connectome.
+    case removeConnectome(id: String)
 
     /// The commands' names, as a request's `command` spells them, in the order error messages list them.
     public enum Kind: String, CaseIterable, Sendable {
         case register, unregister, heartbeat, getServer, listAll, query, markInUse, markAvailable, watch, status
         case reserve, cancelReservation, getReservation, listReservations, queryCapabilities
+        case recordConnectome, getConnectome, listConnectomes, removeConnectome
     }
 
     /// The command's name.
@@ -63,6 +72,10 @@ public enum Command: Hashable, Sendable {
         case .getReservation: .getReservation
         case .listReservations: .listReservations
         case .queryCapabilities: .queryCapabilities
+        case .recordConnectome: .recordConnectome
+        case .getConnectome: .getConnectome
+        case .listConnectomes: .listConnectomes
+        case .removeConnectome: .removeConnectome
         }
     }
 }
@@ -75,13 +88,15 @@ extension Command.Kind {
         switch self {
         case .register: ["entry", "session"]
         case .unregister, .heartbeat, .getServer: ["serverId"]
-        case .listAll, .status: []
+        case .listAll, .status, .listConnectomes: []
         case .query, .queryCapabilities: ["filter"]
         case .markInUse, .markAvailable: ["serverId", "terminal", "connectomeId"]
         case .watch: ["sinceRevision", "timeout"]
         case .reserve: ["reservation"]
         case .cancelReservation, .getReservation: ["reservationId"]
         case .listReservations: ["status"]
+        case .recordConnectome: ["connectome"]
+        case .getConnectome, .removeConnectome: ["connectomeId"]
         }
     }
 }

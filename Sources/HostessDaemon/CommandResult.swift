@@ -22,6 +22,12 @@ public enum CommandResult: Hashable, Sendable {
     case reservations([ReservationReply])
     /// `queryCapabilities`: the per-class summaries.
     case capabilities([JSONValue])
+    /// `recordConnectome`: the record, its state as of now, and whether it is new.
+    case recordedConnectome(ConnectomeRecord, created: Bool)
+    /// `getConnectome`, `removeConnectome` (the record as it was).
+    case connectome(ConnectomeRecord)
+    /// `listConnectomes`, oldest first.
+    case connectomes([ConnectomeRecord])
 
     /// The `result` object of a line-protocol reply.
     public var json: JSONValue {
@@ -36,6 +42,9 @@ public enum CommandResult: Hashable, Sendable {
         case .reservation(let reply): ["reservation": reply.json]
         case .reservations(let replies): ["reservations": .array(replies.map(\.json))]
         case .capabilities(let summaries): ["capabilities": .array(summaries)]
+        case .recordedConnectome(let record, let created): ["connectome": record.json, "created": .bool(created)]
+        case .connectome(let record): ["connectome": record.json]
+        case .connectomes(let records): ["connectomes": .array(records.map(\.json))]
         }
     }
 }
@@ -53,7 +62,10 @@ extension Command {
         case .queryCapabilities(let filter): return .capabilities(book.capabilitySummary(filter))
         case .getReservation(let id): return .reservation(book.reply(for: try book.reservation(id: id)))
         case .listReservations(let status): return .reservations(book.reservations(status: status).map(book.reply(for:)))
-        case .register, .unregister, .heartbeat, .markInUse, .markAvailable, .watch, .status, .reserve, .cancelReservation:
+        case .getConnectome(let id): return .connectome(try book.connectome(id: id))
+        case .listConnectomes: return .connectomes(book.allConnectomes())
+        case .register, .unregister, .heartbeat, .markInUse, .markAvailable, .watch, .status, .reserve, .cancelReservation,
+            .recordConnectome, .removeConnectome:
             return nil
         }
     }

@@ -47,13 +47,19 @@ extension HTTPRouter {
         case .cancelReservation:
             try requireEmptyBody(request)
             return .cancelReservation(id: segments[1])
+        case .connectomes, .connectome:
+            if let item = try queryItems(request).first {
+                throw HostessError(.badRequest, "unknown query parameter; \(request.path) takes none", field: item.name)
+            }
+            return endpoint == .connectomes ? .listConnectomes : .getConnectome(id: segments[1])
         case .health, .metrics, .other:
             throw HostessError(.notFound, "no such endpoint")
         }
     }
 
     /// The response carrying a command's result: entries and reservations bare (not wrapped in the socket
-    /// protocol's result object), `201 Created` for a new entry and for a reservation made.
+    /// protocol's result object), connectomes wrapped as on the socket (`{"connectomes": [...]}`,
+    /// `{"connectome": ...}`); `201 Created` for a new entry and for a reservation made.
     static func response(_ endpoint: HTTPEndpoint, _ result: CommandResult, book: GuestBook) -> HTTPResponse {
         switch result {
         case .registered(_, let created, _, _): json(created ? .created : .ok, result.json, book: book)
@@ -62,7 +68,7 @@ extension HTTPRouter {
         case .capabilities(let summaries): json(.ok, .array(summaries), book: book)
         case .reservation(let reply): json(endpoint == .reserve ? .created : .ok, reply.json, book: book)
         case .reservations(let replies): json(.ok, .array(replies.map(\.json)), book: book)
-        case .entry, .heartbeat, .watched, .status: json(.ok, result.json, book: book)
+        case .entry, .heartbeat, .watched, .status, .recordedConnectome, .connectome, .connectomes: json(.ok, result.json, book: book)
         }
     }
 }

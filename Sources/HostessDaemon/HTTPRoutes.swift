@@ -11,6 +11,7 @@ enum HTTPEndpoint: String, CaseIterable, Sendable {
     case available, capabilities, health, metrics
     case reserve, reservations, reservation
     case cancelReservation = "cancel_reservation"
+    case connectomes, connectome
     case other
 }
 
@@ -82,6 +83,7 @@ struct HTTPRouter {
             case "capabilities": return (.capabilities, ["POST"])
             case "reserve": return (.reserve, ["POST"])
             case "reservations": return (.reservations, ["GET", "HEAD"])
+            case "connectomes": return (.connectomes, ["GET", "HEAD"])
             case "health": return (.health, ["GET", "HEAD"])
             case "metrics": return (.metrics, ["GET", "HEAD"])
             default: return nil
@@ -90,6 +92,8 @@ struct HTTPRouter {
             return (method == "DELETE" ? .unregister : .server, ["GET", "HEAD", "DELETE"])
         case 2 where segments[0] == "reservations" && !segments[1].isEmpty:
             return (method == "DELETE" ? .cancelReservation : .reservation, ["GET", "HEAD", "DELETE"])
+        case 2 where segments[0] == "connectomes" && !segments[1].isEmpty:
+            return (.connectome, ["GET", "HEAD"])
         case 3 where segments[0] == "servers" && segments[2] == "heartbeat":
             return (.heartbeat, ["POST"])
         case 5 where segments[0] == "servers" && segments[2] == "terminals" && !segments[3].isEmpty:
@@ -228,9 +232,12 @@ struct HTTPRouter {
             ], book: book)
     }
 
-    /// Whether `hostess_requests_total` counts requests to `endpoint`: writes and reservation reads, the
-    /// endpoints that are protocol commands; guest-book reads are not counted.
+    /// Whether `hostess_requests_total` counts requests to `endpoint`: writes, reservation and connectome
+    /// reads, the endpoints that are protocol commands; guest-book reads are not counted.
     private static func countsAsRequest(_ endpoint: HTTPEndpoint) -> Bool {
-        isWrite(endpoint) || endpoint == .reservations || endpoint == .reservation
+        switch endpoint {
+        case .reservations, .reservation, .connectomes, .connectome: true
+        default: isWrite(endpoint)
+        }
     }
 }

@@ -21,8 +21,8 @@ final class Publisher {
         var ids: [String]
         if let changes = book.changes(since: publishedRevision) {
             var seen = Set<String>()
-            // Reservation changes name reservations, not entries; the holds they make are entry changes.
-            ids = changes.filter { $0.kind != .reservation }.map(\.id).filter { seen.insert($0).inserted }
+            // Reservation and connectome changes name those, not entries; the holds reservations make are entry changes.
+            ids = changes.filter(\.kind.namesEntry).map(\.id).filter { seen.insert($0).inserted }
         } else {
             // The change log no longer reaches back (a restore, or a very large burst): publish everything.
             ids = Array(publishedIDs.union(book.all().map(\.id)))

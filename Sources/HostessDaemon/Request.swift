@@ -107,6 +107,10 @@ extension Command {
         case .getReservation: self = .getReservation(id: try request.requireString("reservationId"))
         case .listReservations: self = .listReservations(status: try Self.reservationStatus(try request.string("status")))
         case .queryCapabilities: self = .queryCapabilities(try Self.filter(request))
+        case .recordConnectome: self = .recordConnectome(try Connectome(reader: try request.requireReader("connectome")))
+        case .getConnectome: self = .getConnectome(id: try request.requireString("connectomeId"))
+        case .listConnectomes: self = .listConnectomes
+        case .removeConnectome: self = .removeConnectome(id: try request.requireString("connectomeId"))
         }
     }
 

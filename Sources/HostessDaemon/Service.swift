@@ -152,7 +152,12 @@ public struct Service: Sendable {
             return .done(.reservation(book.reply(for: reservation)))
         case .cancelReservation(let id):
             return .done(.reservation(ReservationReply(reservation: try book.cancelReservation(id: id, by: caller, now: now), servers: [])))
-        case .getServer, .listAll, .query, .queryCapabilities, .getReservation, .listReservations:
+        case .recordConnectome(let connectome):
+            let (record, created) = try book.recordConnectome(connectome, by: caller, now: now)
+            return .done(.recordedConnectome(record, created: created))
+        case .removeConnectome(let id):
+            return .done(.connectome(try book.removeConnectome(id: id, by: caller)))
+        case .getServer, .listAll, .query, .queryCapabilities, .getReservation, .listReservations, .getConnectome, .listConnectomes:
             throw HostessError(.internal, "\(command.kind.rawValue) was not answered as a read")
         }
     }

@@ -75,13 +75,18 @@ public struct Change: Hashable, Sendable {
         case hold
         /// A reservation was made or ended; the change's id is the reservation's.
         case reservation
+        /// A connectome was recorded or removed; the change's id is the connectome's.
+        case connectome
+
+        /// Whether the change's id names an entry (not a reservation or a connectome).
+        public var namesEntry: Bool { self != .reservation && self != .connectome }
     }
 
     /// The guest book revision this change produced.
     public var revision: UInt64
     /// What happened.
     public var kind: Kind
-    /// The entry id (the reservation id for ``Kind/reservation``).
+    /// The entry id (the reservation id for ``Kind/reservation``, the connectome id for ``Kind/connectome``).
     public var id: String
 
     /// A change.
@@ -185,6 +190,8 @@ public struct GuestBook: Sendable {
     var reservations: [String: Reservation] = [:]
     /// The connection whose close ends each session-bound active reservation.
     var reservationSessions: [String: UInt64] = [:]
+    /// Recorded connectomes by id, as recorded: their state is worked out from the entries when read.
+    var connectomes: [String: ConnectomeRecord] = [:]
     /// The last fencing token granted.
     var lastToken: UInt64 = 0
     /// The limits on reservations; the standard ones unless the operator configured others.
@@ -220,6 +227,10 @@ public struct GuestBook: Sendable {
 
     /// The entries matching `filter`, in registration order.
     public func query(_ filter: ServerFilter) -> [GuestBookEntry] {
+        // Named ids are looked up directly, whatever else the filter says.
+        if let ids = filter.serverIDs {
+            return ids.lazy.compactMap { records[$0]?.entry }.filter(filter.matches).sorted { $0.serial < $1.serial }
+        }
         guard let classCode = filter.classCode else {
             return records.values.lazy.map(\.entry).filter(filter.matches).sorted { $0.serial < $1.serial }
         }

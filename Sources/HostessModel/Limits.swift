@@ -23,6 +23,16 @@ public enum Limits {
     public static let metadataBytes = 2048
     /// Bytes of one terminal's metadata, as compact JSON.
     public static let terminalMetadataBytes = 512
+    /// Links in one recorded connectome.
+    public static let connectomeLinks = 1024
+    /// Sources, and targets, of one link of a recorded connectome.
+    public static let linkEndpoints = 64
+    /// Bytes in a recorded connectome's `source`.
+    public static let connectomeSourceBytes = 256
+    /// Connectomes the daemon keeps recorded at once.
+    public static let connectomes = 1024
+    /// Connectomes one uid (or HTTP key) may have recorded at once; root is not limited.
+    public static let connectomesPerCreator = 256
     /// Bytes in one protocol line (request or response), newline excluded.
     public static let lineBytes = 1 << 20
 }

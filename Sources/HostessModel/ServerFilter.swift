@@ -16,11 +16,21 @@ public struct ServerFilter: Hashable, Sendable {
     public var availableTerminals: Int?
     /// With true, only entries no active reservation holds.
     public var unreserved: Bool
+    /// Only the entries with these ids (canonical server names, as ``ServerName/description`` spells them),
+    /// in the order given; nil: any id. The wire form's `serverIds`.
+    public var serverIDs: [String]? {
+        didSet { serverIDSet = serverIDs.map(Set.init) }
+    }
+    /// ``serverIDs`` as a set, for matching.
+    private var serverIDSet: Set<String>?
+
+    /// Most ids one filter may name.
+    public static let maximumServerIDs = 1024
 
     /// A filter; every criterion is optional.
     public init(
         fqdn: String? = nil, servername: String? = nil, classCode: ClassCode? = nil, owner: String? = nil,
-        capabilities: [String] = [], availableTerminals: Int? = nil, unreserved: Bool = false
+        capabilities: [String] = [], availableTerminals: Int? = nil, unreserved: Bool = false, serverIDs: [String]? = nil
     ) {
         self.fqdn = fqdn
         self.servername = servername
@@ -29,10 +39,13 @@ public struct ServerFilter: Hashable, Sendable {
         self.capabilities = capabilities
         self.availableTerminals = availableTerminals
         self.unreserved = unreserved
+        self.serverIDs = serverIDs
+        serverIDSet = serverIDs.map(Set.init)
     }
 
     /// Whether `entry` satisfies every criterion.
     public func matches(_ entry: GuestBookEntry) -> Bool {
+        if let serverIDSet, !serverIDSet.contains(entry.id) { return false }
         if let classCode, entry.name.classCode != classCode { return false }
         if let servername, entry.name.servername != servername { return false }
         if let fqdn, entry.name.fqdn != fqdn { return false }
@@ -49,7 +62,8 @@ public struct ServerFilter: Hashable, Sendable {
 extension ServerFilter {
     /// Reads a `filter` object.
     public init(reader: JSONReader) throws(HostessError) {
-        try reader.rejectUnknownKeys(allowed: ["fqdn", "servername", "class", "owner", "capabilities", "availableTerminals", "unreserved"])
+        try reader.rejectUnknownKeys(
+            allowed: ["fqdn", "servername", "class", "owner", "capabilities", "availableTerminals", "unreserved", "serverIds"])
         var classCode: ClassCode?
         if let classText = try reader.string("class") {
             do { classCode = try ClassCode(parsing: classText) } catch {
@@ -64,7 +78,33 @@ extension ServerFilter {
         self.init(
             fqdn: try reader.string("fqdn"), servername: try reader.string("servername"), classCode: classCode,
             owner: try reader.string("owner"), capabilities: capabilities, availableTerminals: available.map { Int($0) },
-            unreserved: try reader.bool("unreserved") ?? false)
+            unreserved: try reader.bool("unreserved") ?? false, serverIDs: try Self.serverIDs(reader))
+    }
+
+    /// The optional `serverIds`: 1 to ``maximumServerIDs`` server names, each canonicalized, none twice.
+    private static func serverIDs(_ reader: JSONReader) throws(HostessError) -> [String]? {
+        guard let texts = try reader.strings("serverIds") else { return nil }
+        let field = reader.fieldPath("serverIds")
+        guard !texts.isEmpty else {
+            throw HostessError(.badRequest, "expected 1 to \(maximumServerIDs) server ids; leave serverIds out to match any server", field: field)
+        }
+        guard texts.count <= maximumServerIDs else {
+            throw HostessError(.tooLarge, "at most \(maximumServerIDs) server ids, found \(texts.count)", field: field)
+        }
+        var ids: [String] = []
+        var seen = Set<String>()
+        ids.reserveCapacity(texts.count)
+        for (position, text) in texts.enumerated() {
+            let id: String
+            do { id = try ServerName(parsing: text).description } catch {
+                throw HostessError(.invalidName, error.message, field: "\(field)[\(position)]")
+            }
+            guard seen.insert(id).inserted else {
+                throw HostessError(.badRequest, "'\(id)' is given twice", field: "\(field)[\(position)]")
+            }
+            ids.append(id)
+        }
+        return ids
     }
 
     /// The filter as a `filter` object; absent criteria are left out.
@@ -77,6 +117,7 @@ extension ServerFilter {
         if !capabilities.isEmpty { object["capabilities"] = .array(capabilities.map(JSONValue.string)) }
         if let availableTerminals { object["availableTerminals"] = .int(Int64(availableTerminals)) }
         if unreserved { object["unreserved"] = true }
+        if let serverIDs { object["serverIds"] = .array(serverIDs.map(JSONValue.string)) }
         return .object(object)
     }
 }

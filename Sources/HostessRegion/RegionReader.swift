@@ -345,6 +345,33 @@ public final class RegionReader: @unchecked Sendable {
         let wantedClass = UInt32(filter.classCode?.value ?? 0)
         let available = UInt32(clamping: filter.availableTerminals ?? 0)
         let summaries = copy + layout.summariesOffsetInCopy
+        /// Whether the entry in `slot` satisfies the filter (its ids aside), and its view when it does.
+        @inline(__always)
+        func candidate(_ slot: Int) -> EntryView? {
+            let summary = summaries &+ slot &* RegionLayout.summarySize
+            let word = u32(summary + S.classCode)
+            if word & classMask != wantedClass { return nil }
+            if word >> 24 < available { return nil }
+            if u64(summary + S.capabilityMask) & requiredMask != requiredMask { return nil }
+            if u64(summary + S.serial) == 0 { return nil }
+            if filter.unreserved && u8(summary + S.flags) & RegionLayout.Flags.reserved != 0 { return nil }
+            let view = view(slot: slot, copy: copy)
+            if view.serial == 0 { return nil }
+            for index in required where !view.hasCapability(index) { return nil }
+            if let fqdn = filter.fqdn, !view.fqdn.elementsEqual(fqdn.utf8) { return nil }
+            if let servername = filter.servername, !view.servername.elementsEqual(servername.utf8) { return nil }
+            if let owner = filter.owner, !view.owner.elementsEqual(owner.utf8) { return nil }
+            return view
+        }
+        // Named ids are looked up in the id index, one probe sequence each, instead of a walk of the slots.
+        if let serverIDs = filter.serverIDs {
+            for id in serverIDs {
+                var text = id
+                let slot = text.withUTF8 { find(UnsafeRawBufferPointer($0), copy: copy) }
+                if let slot, let view = candidate(slot) { match(view) }
+            }
+            return
+        }
         // With a class, walk that class's bucket chain instead of every slot: bounded by the capacity, every
         // link checked before use, entries of other classes in the same bucket skipped.
         let links = copy + layout.classLinksOffsetInCopy
@@ -360,25 +387,7 @@ public final class RegionReader: @unchecked Sendable {
                 slot = position
                 position += 1
             }
-            let summary = summaries &+ slot &* RegionLayout.summarySize
-            let word = u32(summary + S.classCode)
-            if word & classMask != wantedClass { continue }
-            if word >> 24 < available { continue }
-            if u64(summary + S.capabilityMask) & requiredMask != requiredMask { continue }
-            if u64(summary + S.serial) == 0 { continue }
-            if filter.unreserved && u8(summary + S.flags) & RegionLayout.Flags.reserved != 0 { continue }
-            let view = view(slot: slot, copy: copy)
-            if view.serial == 0 { continue }
-            var hasAll = true
-            for index in required where !view.hasCapability(index) {
-                hasAll = false
-                break
-            }
-            if !hasAll { continue }
-            if let fqdn = filter.fqdn, !view.fqdn.elementsEqual(fqdn.utf8) { continue }
-            if let servername = filter.servername, !view.servername.elementsEqual(servername.utf8) { continue }
-            if let owner = filter.owner, !view.owner.elementsEqual(owner.utf8) { continue }
-            match(view)
+            if let view = candidate(slot) { match(view) }
         }
     }
 

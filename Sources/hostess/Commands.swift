@@ -105,14 +105,14 @@ let commands: [Command] = [
         name: "query", summary: "list the entries matching a filter",
         usage: """
             usage: hostess [--via shm|socket] query [--fqdn FQDN] [--servername NAME] [--class 0xNNNN] [--owner OWNER]
-                                 [--capability C]... [--available-terminals N] [--unreserved]
+                                 [--capability C]... [--available-terminals N] [--unreserved] [--server ID]...
 
             Every criterion given must hold; --capability may repeat and all must be present; --unreserved
-            leaves out servers a reservation holds.
+            leaves out servers a reservation holds; --server may repeat and keeps only the servers with those ids.
             get, list and query read the daemon's shared-memory region while its writer lives, else the
             socket (--via shm insists on the region, --via socket skips it).
             """,
-        valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals"], flags: ["--unreserved"],
+        valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals", "--server"], flags: ["--unreserved"],
         run: { arguments, context in
             _ = try arguments.expect()
             let filter = try serverFilter(arguments)
@@ -189,17 +189,18 @@ let commands: [Command] = [
         name: "reserve", summary: "hold servers matching a filter, all or none",
         usage: """
             usage: hostess reserve --count N [--class 0xNNNN] [--capability C]... [--available-terminals N]
-                                   [--fqdn FQDN] [--servername NAME] [--owner OWNER]
+                                   [--fqdn FQDN] [--servername NAME] [--owner OWNER] [--server ID]...
                                    [--duration SECONDS] [--priority P] [--requested-by WHO] [--session]
 
             Holds N servers that match and no other reservation holds, or fails saying how many matched and
-            how many were free. A higher --priority may preempt lower-priority reservations. Without
+            how many were free. --server (repeatable) names the servers exactly: with --count equal to the
+            number of --server ids, it holds exactly those, all or none. A higher --priority may preempt lower-priority reservations. Without
             --duration it lasts until 'hostess cancel ID'. --session stays in the foreground after printing
             the reservation, and the reservation ends when this command exits (SIGINT or SIGTERM).
             """,
         valued: [
             "--count", "--class", "--capability", "--available-terminals", "--fqdn", "--servername", "--owner", "--duration", "--priority",
-            "--requested-by",
+            "--requested-by", "--server",
         ],
         flags: ["--session"],
         run: { arguments, context in
@@ -263,6 +264,30 @@ let commands: [Command] = [
             let reply: ReservationReply
             if let remote = context.remote { reply = try remote.cancelReservation(id) } else { reply = try await context.client().cancelReservation(id) }
             print(context.json ? reply.reservation.json(servers: reply.servers).jsonText : "cancelled \(id)")
+        }),
+    Command(
+        name: "connectomes", summary: "list the recorded connectomes, one row per link endpoint pair",
+        usage: """
+            usage: hostess connectomes [--json]
+
+            One row per source and target of each link of each recorded connectome, with the state the
+            guest book gives it now: active, or degraded and why (server_gone, terminal_gone, not_marked).
+            --json prints the connectomes as the daemon reports them.
+            """,
+        valued: [], flags: ["--json"],
+        run: { arguments, context in
+            _ = try arguments.expect()
+            let records = if let remote = context.remote { try remote.connectomes() } else { try await context.client().connectomes() }
+            print(context.json || arguments.flag("--json") ? JSONValue.array(records.map(\.json)).jsonText : Output.connectomeTable(records))
+        }),
+    Command(
+        name: "connectome", summary: "show one recorded connectome",
+        usage: "usage: hostess connectome ID [--json]\n\nShows the connectome, its links and its problems; --json prints it as the daemon reports it.",
+        valued: [], flags: ["--json"],
+        run: { arguments, context in
+            let id = try arguments.expect("id")[0]
+            let record = if let remote = context.remote { try remote.connectome(id: id) } else { try await context.client().connectome(id: id) }
+            print(context.json || arguments.flag("--json") ? record.json.jsonText : Output.connectome(record))
         }),
     Command(
         name: "status", summary: "show the daemon's status and who it thinks you are", usage: "usage: hostess status",
@@ -363,13 +388,25 @@ func register(_ arguments: Arguments, _ context: Context) async throws {
 let defaultGiveUpAfter = 60.0
 
 /// The filter that `--fqdn`, `--servername`, `--class`, `--owner`, `--capability` (repeatable),
-/// `--available-terminals` and `--unreserved` spell (each command lists the ones it takes).
+/// `--available-terminals`, `--unreserved` and `--server` (repeatable) spell (each command lists the ones it takes).
 func serverFilter(_ arguments: Arguments) throws(UsageError) -> ServerFilter {
     var filter = ServerFilter(
         fqdn: arguments.value("--fqdn"), servername: arguments.value("--servername"), owner: arguments.value("--owner"),
         capabilities: arguments.all("--capability"),
         availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals), unreserved: arguments.flag("--unreserved"))
     if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
+    let servers = arguments.all("--server")
+    if !servers.isEmpty {
+        guard servers.count <= ServerFilter.maximumServerIDs else { throw UsageError("--server: at most \(ServerFilter.maximumServerIDs) ids") }
+        var ids: [String] = []
+        for text in servers {
+            let id: String
+            do { id = try ServerName(parsing: text).description } catch { throw UsageError("--server \(text): \(error.message)") }
+            guard !ids.contains(id) else { throw UsageError("--server \(text) is given twice") }
+            ids.append(id)
+        }
+        filter.serverIDs = ids
+    }
     return filter
 }
 

@@ -57,6 +57,53 @@ enum Output {
         return lines.joined(separator: "\n")
     }
 
+    /// Recorded connectomes as a table, one row per source and target of each link (CONNECTOME, LINK, MODE,
+    /// FROM and TO as `serverId.terminal`, STATE), then a count line. STATE is the row's: `active`, or
+    /// `degraded` with the reasons its endpoints are not as recorded. `hostess wiring apply` prints this too.
+    static func connectomeTable(_ connectomes: [ConnectomeRecord]) -> String {
+        var rows: [[String]] = []
+        var links = 0
+        for record in connectomes {
+            for link in record.connectome.links {
+                links += 1
+                let problems = record.problems.filter { $0.linkID == link.id }
+                func reasons(_ endpoint: Connectome.Endpoint) -> [String] {
+                    problems.filter { $0.serverID == endpoint.serverID.description && $0.terminal == endpoint.terminal }.map(\.reason.rawValue)
+                }
+                for source in link.sources {
+                    for target in link.targets {
+                        let found = reasons(source).map { "from \($0)" } + reasons(target).map { "to \($0)" }
+                        let state = found.isEmpty ? ConnectomeRecord.State.active.rawValue : "degraded (\(found.joined(separator: ", ")))"
+                        rows.append([record.connectome.id, link.id, link.mode.rawValue, source.description, target.description, state])
+                    }
+                }
+            }
+        }
+        let count = "\(connectomes.count) connectome\(connectomes.count == 1 ? "" : "s"), \(links) link\(links == 1 ? "" : "s")"
+        return table(header: ["CONNECTOME", "LINK", "MODE", "FROM", "TO", "STATE"], rows: rows) + "\n" + count
+    }
+
+    /// One recorded connectome, for people: its facts, its links as ``connectomeTable(_:)`` shows them, and
+    /// its problems.
+    static func connectome(_ record: ConnectomeRecord) -> String {
+        let connectome = record.connectome
+        var lines = [
+            "id:            \(connectome.id)",
+            "state:         \(record.state.rawValue)",
+            "source:        \(connectome.source ?? "-")",
+            "reservationId: \(connectome.reservationID ?? "-")",
+            "createdBy:     \(record.createdBy)",
+            "createdAt:     \(record.createdAt)",
+            "links:",
+            connectomeTable([record]),
+        ]
+        if !record.problems.isEmpty {
+            lines.append("problems:")
+            lines += record.problems.map { "  \($0.serverID).\($0.terminal) (link \($0.linkID)): \($0.reason.rawValue)" }
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// One entry, field by field.
     static func details(_ entry: GuestBookEntry) -> String {
         var lines = [

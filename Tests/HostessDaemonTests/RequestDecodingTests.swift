@@ -47,6 +47,19 @@ struct RequestDecodingTests {
             (#"{"command":"listReservations"}"#, .listReservations(status: nil)),
             (#"{"command":"listReservations","status":"active"}"#, .listReservations(status: .active)),
             (#"{"command":"queryCapabilities","filter":{"owner":"alice"}}"#, .queryCapabilities(ServerFilter(owner: "alice"))),
+            (
+                #"{"command":"recordConnectome","connectome":{"id":"w-1","links":[{"id":"l-1","mode":"direct","sources":[{"serverId":"\#(aliceIDUpperCase)","terminal":"output"}],"targets":[{"serverId":"\#(aliceID)","terminal":"input"}]}]}}"#,
+                .recordConnectome(
+                    Connectome(
+                        id: "w-1",
+                        links: [
+                            .init(
+                                id: "l-1", mode: .direct, sources: [.init(serverID: id, terminal: "output")], targets: [.init(serverID: id, terminal: "input")])
+                        ]))
+            ),
+            (#"{"command":"getConnectome","connectomeId":"w-1"}"#, .getConnectome(id: "w-1")),
+            (#"{"command":"listConnectomes"}"#, .listConnectomes),
+            (#"{"command":"removeConnectome","connectomeId":"w-1"}"#, .removeConnectome(id: "w-1")),
         ]
         for (line, command) in cases {
             #expect(try decode(line).command == command, "\(line)")
@@ -70,7 +83,7 @@ struct RequestDecodingTests {
             error.error
                 == HostessError(
                     .unknownCommand,
-                    "unknown command 'nope'; known: register, unregister, heartbeat, getServer, listAll, query, markInUse, markAvailable, watch, status, reserve, cancelReservation, getReservation, listReservations, queryCapabilities",
+                    "unknown command 'nope'; known: register, unregister, heartbeat, getServer, listAll, query, markInUse, markAvailable, watch, status, reserve, cancelReservation, getReservation, listReservations, queryCapabilities, recordConnectome, getConnectome, listConnectomes, removeConnectome",
                     field: "command"))
     }
 }

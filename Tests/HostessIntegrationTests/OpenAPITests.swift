@@ -23,6 +23,8 @@ struct OpenAPITests {
         "/reserve": ["post"],
         "/reservations": ["get", "head"],
         "/reservations/{id}": ["get", "head", "delete"],
+        "/connectomes": ["get", "head"],
+        "/connectomes/{id}": ["get", "head"],
         "/health": ["get", "head"],
         "/metrics": ["get", "head"],
     ]
