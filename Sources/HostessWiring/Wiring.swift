@@ -75,8 +75,10 @@ public struct Wiring: Hashable, Sendable {
 // MARK: - Decoding
 
 extension Wiring {
-    /// Decodes a wiring document; returns nil and the diagnostics when it is not one. Every connection and
-    /// requirement is decoded on its own, so one mistake does not hide the others.
+    /// Decodes a wiring document. Every connection and requirement is decoded on its own, so one mistake
+    /// does not hide the others: the wiring holds what decoded (nil only when the document is not a mapping
+    /// at all), and the diagnostics say what did not. A wiring with diagnostics is not to be applied; it is
+    /// still validated, so that every broken rule is reported at once.
     public static func decode(_ document: SourceDocument) -> (wiring: Wiring?, diagnostics: [WiringDiagnostic]) {
         var diagnostics: [WiringDiagnostic] = []
         func report(_ error: HostessError) {
@@ -85,7 +87,7 @@ extension Wiring {
         let root: JSONReader
         do {
             root = try JSONReader(document.value, path: "")
-            try root.rejectUnknownKeys(allowed: ["version", "connections", "validation"])
+            try rejectUnknown(root, allowed: ["version", "connections", "validation"], in: "a wiring")
         } catch {
             report(error)
             return (nil, diagnostics)
@@ -112,15 +114,14 @@ extension Wiring {
         var requirements: [Requirement] = []
         do {
             if let validation = try root.reader("validation") {
-                try validation.rejectUnknownKeys(allowed: ["required_servers"])
+                try rejectUnknown(validation, allowed: ["required_servers"], in: "validation")
                 for (index, item) in try list(validation, "required_servers", required: false, maximum: maximumRequirements).enumerated() {
                     do { requirements.append(try requirement(item, path: "validation.required_servers[\(index)]")) } catch { report(error) }
                 }
             }
         } catch { report(error) }
 
-        guard diagnostics.isEmpty else { return (nil, diagnostics) }
-        return (Wiring(version: version, connections: connections, requiredServers: requirements), [])
+        return (Wiring(version: version, connections: connections, requiredServers: requirements), diagnostics)
     }
 
     private static func list(_ reader: JSONReader, _ key: String, required: Bool, maximum: Int) throws(HostessError) -> [JSONValue] {
@@ -141,12 +142,12 @@ extension Wiring {
         _ value: JSONValue, path: String, diagnostics: inout [WiringDiagnostic], document: SourceDocument
     ) throws(HostessError) -> Connection {
         let reader = try JSONReader(value, path: path)
-        try reader.rejectUnknownKeys(allowed: ["source", "target", "targets", "mode"])
+        try rejectUnknown(reader, allowed: ["source", "target", "targets", "mode"], in: "a connection")
         let connectionMerges = try mode(reader)
         guard let source = try reader.reader("source") else {
             throw HostessError(.badRequest, "missing: the source (server or servers, and terminal)", field: reader.fieldPath("source"))
         }
-        try source.rejectUnknownKeys(allowed: ["server", "servers", "terminal"])
+        try rejectUnknown(source, allowed: ["server", "servers", "terminal"], in: "a source")
         let terminal = try terminalName(source)
         var sources: [Endpoint] = []
         switch (source.object["server"], source.object["servers"]) {
@@ -191,10 +192,18 @@ extension Wiring {
     }
 
     private static func target(_ reader: JSONReader, merges connectionMerges: Bool) throws(HostessError) -> Target {
-        try reader.rejectUnknownKeys(allowed: ["server", "terminal", "mode"])
+        try rejectUnknown(reader, allowed: ["server", "terminal", "mode"], in: "a target")
         let merges = try mode(reader)
         let endpoint = try endpoint(try reader.requireString("server"), terminal: try terminalName(reader), path: reader.fieldPath("server"))
         return Target(endpoint: endpoint, merges: merges || connectionMerges)
+    }
+
+    /// Refuses a member `allowed` does not name, saying which members `what` takes.
+    private static func rejectUnknown(_ reader: JSONReader, allowed: [String], in what: String) throws(HostessError) {
+        for member in reader.object where !allowed.contains(member.key) {
+            throw HostessError(
+                .badRequest, "unknown member '\(member.key)'; \(what) takes \(allowed.joined(separator: ", "))", field: reader.fieldPath(member.key))
+        }
     }
 
     private static func mode(_ reader: JSONReader) throws(HostessError) -> Bool {
@@ -221,7 +230,7 @@ extension Wiring {
 
     private static func requirement(_ value: JSONValue, path: String) throws(HostessError) -> Requirement {
         let reader = try JSONReader(value, path: path)
-        try reader.rejectUnknownKeys(allowed: ["class", "count"])
+        try rejectUnknown(reader, allowed: ["class", "count"], in: "a required server")
         let classCode: ClassCode
         do { classCode = try ClassCode(parsing: try reader.requireString("class")) } catch {
             throw HostessError(.badRequest, error.message, field: reader.fieldPath("class"))

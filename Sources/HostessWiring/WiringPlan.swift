@@ -10,56 +10,28 @@ import HostessModel
 /// Links are numbered in file order: for each connection and each target, one link that carries all the
 /// sources when they merge, else one link per source.
 public struct WiringPlan: Hashable, Sendable {
-    /// One end of a link.
-    public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
-        /// The server's id.
-        public var serverID: String
-        /// Its terminal.
-        public var terminal: String
-
-        public var description: String { "\(serverID).\(terminal)" }
-    }
-
-    /// How a link carries its sources.
-    public enum Mode: String, Hashable, Sendable {
-        /// One source to one target.
-        case direct
-        /// One of several targets of a source.
-        case fanout
-        /// One of several sources of a target, each its own connection.
-        case fanin
-        /// Several sources combined into one connection into the target.
-        case merge
-    }
-
-    /// One connection: its id (a connectome id), its mode, what it connects.
-    public struct Link: Hashable, Sendable {
-        /// The connectome id the link's terminals are marked with: the wiring's id, `.`, the link's number.
-        public var id: String
-        /// How it carries its sources.
-        public var mode: Mode
-        /// The sending terminals.
-        public var sources: [Endpoint]
-        /// The receiving terminal.
-        public var target: Endpoint
-    }
-
     /// The wiring's connectome id.
     public var connectomeID: String
     /// Which server each slot means.
     public var servers: [WiringValidator.Slot: String]
-    /// The links, in file order.
-    public var links: [Link]
+    /// The links, in file order; each link's id is the connectome id its terminals are marked with: the
+    /// wiring's id, `.`, the link's number.
+    public var links: [Connectome.Link]
 
     /// Every distinct server the plan uses, in the order its links first use them.
     public var serverIDs: [String] {
         var seen = Set<String>()
-        return links.flatMap { $0.sources + [$0.target] }.map(\.serverID).filter { seen.insert($0).inserted }
+        return links.flatMap(\.endpoints).map(\.serverID.description).filter { seen.insert($0).inserted }
     }
 
     /// The marks the plan makes: each (server, terminal, link id), sources first, each once.
-    public var marks: [(endpoint: Endpoint, linkID: String)] {
-        links.flatMap { link in (link.sources + [link.target]).map { (endpoint: $0, linkID: link.id) } }
+    public var marks: [(endpoint: Connectome.Endpoint, linkID: String)] {
+        links.flatMap { link in link.endpoints.map { (endpoint: $0, linkID: link.id) } }
+    }
+
+    /// The connectome to record once the marks are made.
+    public func connectome(source: String?, reservationID: String?) -> Connectome {
+        Connectome(id: connectomeID, source: source, reservationID: reservationID, links: links)
     }
 
     /// Resolves `wiring` against `entries` (the live guest book).
@@ -102,21 +74,22 @@ public struct WiringPlan: Hashable, Sendable {
         }
         guard diagnostics.isEmpty else { throw WiringRejection(diagnostics) }
 
-        var links: [Link] = []
-        func endpoint(_ wired: Wiring.Endpoint) -> Endpoint {
-            Endpoint(serverID: servers[WiringValidator.Slot(wired.pattern)]?.id ?? "", terminal: wired.terminal)
+        var links: [Connectome.Link] = []
+        func endpoint(_ wired: Wiring.Endpoint) -> Connectome.Endpoint? {
+            servers[WiringValidator.Slot(wired.pattern)].map { Connectome.Endpoint(serverID: $0.name, terminal: wired.terminal) }
         }
         for connection in wiring.connections {
-            let sources = connection.sources.map(endpoint)
+            // Every slot has a server here: a slot without one was a diagnostic above.
+            let sources = connection.sources.compactMap(endpoint)
             for target in connection.targets {
-                let to = endpoint(target.endpoint)
+                guard let to = endpoint(target.endpoint) else { continue }
                 if target.merges {
-                    links.append(Link(id: "\(connectomeID).\(links.count + 1)", mode: .merge, sources: sources, target: to))
+                    links.append(Connectome.Link(id: "\(connectomeID).\(links.count + 1)", mode: .merge, sources: sources, targets: [to]))
                     continue
                 }
-                let mode: Mode = sources.count > 1 ? .fanin : connection.targets.count > 1 ? .fanout : .direct
+                let mode: Connectome.Mode = sources.count > 1 ? .fanin : connection.targets.count > 1 ? .fanout : .direct
                 for source in sources {
-                    links.append(Link(id: "\(connectomeID).\(links.count + 1)", mode: mode, sources: [source], target: to))
+                    links.append(Connectome.Link(id: "\(connectomeID).\(links.count + 1)", mode: mode, sources: [source], targets: [to]))
                 }
             }
         }

@@ -118,7 +118,7 @@ private func readWiring(_ path: String) throws(WiringRefused) -> (document: Sour
         throw WiringRefused(description: "\(error)")
     }
     let (wiring, diagnostics) = Wiring.decode(document)
-    guard let wiring else {
+    guard let wiring, diagnostics.isEmpty else {
         report(diagnostics)
         throw WiringRefused(description: "\(path): \(diagnostics.count) error\(diagnostics.count == 1 ? "" : "s")")
     }
@@ -137,10 +137,10 @@ private func applyWiring(_ path: String, manifests places: [String], reserveFor 
     }
     let id = WiringPlan.connectomeID(of: document)
     let client = try context.client()
-    if let existing = try await client.connectomeIfRecorded(id: id) {
+    if let existing = try await recorded(id, client: client) {
         guard existing.state == .active else {
             throw WiringRefused(
-                description: "\(path) is applied as connectome \(id), which is degraded (\(existing.problemSummary)); release it (hostess wiring release \(path)) and apply it again")
+                description: "\(path) is applied as connectome \(id), which is degraded (\(problems(of: existing))); release it (hostess wiring release \(path)) and apply it again")
         }
         printConnectome(existing, note: "already applied; nothing changed", context: context)
         return
@@ -151,24 +151,24 @@ private func applyWiring(_ path: String, manifests places: [String], reserveFor 
         throw WiringRefused(description: "\(path) cannot be applied to the servers running now; nothing was changed")
     }
     var filter = ServerFilter()
-    filter.serverIds = plan.serverIDs
+    filter.serverIDs = plan.serverIDs
     let request = ReservationRequest(
         requestedBy: "hostess wiring \(id)", filter: filter, count: plan.serverIDs.count, duration: seconds.map { Int64(($0 * 1000).rounded(.up)) })
     let reservation: ReservationReply
     do { reservation = try await client.reserve(request) } catch {
         throw HostessError(error.code, "reserving the \(plan.serverIDs.count) servers of \(path) failed, nothing was changed: \(error.message)", field: error.field)
     }
-    var marked: [(endpoint: WiringPlan.Endpoint, linkID: String)] = []
+    var marked: [(endpoint: Connectome.Endpoint, linkID: String)] = []
     do {
         for mark in plan.marks {
-            _ = try await client.markInUse(mark.endpoint.serverID, terminal: mark.endpoint.terminal, connectomeID: mark.linkID)
+            _ = try await client.markInUse(mark.endpoint.serverID.description, terminal: mark.endpoint.terminal, connectomeID: mark.linkID)
             marked.append(mark)
         }
-        let record = try await client.recordConnectome(Connectome(plan: plan, source: path, reservationID: reservation.reservation.id))
-        printConnectome(record.connectome, note: "applied (reservation \(reservation.reservation.id))", context: context)
+        let record = try await client.recordConnectome(plan.connectome(source: path, reservationID: reservation.reservation.id))
+        printConnectome(record.record, note: "applied (reservation \(reservation.reservation.id))", context: context)
     } catch {
         for mark in marked.reversed() {
-            _ = try? await client.markAvailable(mark.endpoint.serverID, terminal: mark.endpoint.terminal, connectomeID: mark.linkID)
+            _ = try? await client.markAvailable(mark.endpoint.serverID.description, terminal: mark.endpoint.terminal, connectomeID: mark.linkID)
         }
         _ = try? await client.cancelReservation(reservation.reservation.id)
         throw HostessError(error.code, "applying \(path) failed and was undone (\(marked.count) marks removed, reservation cancelled): \(error.message)", field: error.field)
@@ -182,17 +182,17 @@ private func releaseWiring(_ operand: String, context: Context) async throws {
     var info = stat()
     let id = stat(operand, &info) == 0 ? WiringPlan.connectomeID(of: try readWiring(operand).document) : operand
     let client = try context.client()
-    guard let record = try await client.connectomeIfRecorded(id: id) else {
+    guard let record = try await recorded(id, client: client) else {
         throw HostessError(.notFound, "no connectome '\(id)' is recorded\(id == operand ? "" : " for \(operand)"); nothing to release")
     }
     var freed = 0
-    for link in record.links {
-        for endpoint in link.sources + link.targets {
+    for link in record.connectome.links {
+        for endpoint in link.endpoints {
             if (try? await client.markAvailable(endpoint.serverID.description, terminal: endpoint.terminal, connectomeID: link.id)) != nil { freed += 1 }
         }
     }
     var cancelled = ""
-    if let reservation = record.reservationID, (try? await client.cancelReservation(reservation)) != nil { cancelled = ", reservation \(reservation) cancelled" }
+    if let reservation = record.connectome.reservationID, (try? await client.cancelReservation(reservation)) != nil { cancelled = ", reservation \(reservation) cancelled" }
     let removed = try await client.removeConnectome(id: id)
     if context.json {
         print(removed.json.jsonText)
@@ -206,7 +206,17 @@ private func printConnectome(_ record: ConnectomeRecord, note: String, context: 
     if context.json {
         print(record.json.jsonText)
     } else {
-        print("connectome \(record.id): \(note)")
-        print(connectomeTable([record]), terminator: "")
+        print("connectome \(record.connectome.id): \(note)")
+        print(Output.connectomeTable([record]))
     }
+}
+
+/// The connectome recorded as `id`, or nil when there is none.
+private func recorded(_ id: String, client: HostessClient) async throws(HostessError) -> ConnectomeRecord? {
+    do { return try await client.connectome(id: id) } catch where error.code == .notFound { return nil }
+}
+
+/// What is wrong with a degraded connectome, in a few words: `server_gone: ID.output, …`.
+private func problems(of record: ConnectomeRecord) -> String {
+    record.problems.map { "\($0.reason.rawValue): \($0.serverID).\($0.terminal)" }.joined(separator: ", ")
 }

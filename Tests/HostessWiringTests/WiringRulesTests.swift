@@ -144,8 +144,8 @@ struct WiringRulesTests {
             "needs a required_servers entry for class 0x0001 with count 2 or more"
         ),
         (
-            "source:\n  server: '*.pty-server.*'\n  terminal: stdout\n  extra: 1\ntarget:\n  server: '*.gpu-renderer.*'\n  terminal: input", "2:3",
-            .schema, "extra"
+            "source:\n  server: '*.pty-server.*'\n  terminal: stdout\n  extra: 1\ntarget:\n  server: '*.gpu-renderer.*'\n  terminal: input", "5:14",
+            .schema, "unknown member 'extra'; a source takes server, servers, terminal"
         ),
     ] as [(String, String, WiringDiagnostic.Rule, String)])
     func rules(body: String, place: String, rule: WiringDiagnostic.Rule, message: String) throws {
@@ -158,22 +158,21 @@ struct WiringRulesTests {
         let diagnostics = try check(
             """
             connections:
-              - source: {server: '*.pty-server.*', terminal: stdout}
-            """.replacingOccurrences(of: "{server: '*.pty-server.*', terminal: stdout}", with: "\n      server: '*.pty-server.*'\n      terminal: stdout")
-                + """
-
-                    target:
-                      server: '*.gpu-renderer.*'
-                      terminal: input
-                  - source:
-                      server: '*.pty-server.*'
-                      terminal: stderr
-                    target:
-                      server: '*.gpu-renderer.*'
-                      terminal: input
-                """)
+              - source:
+                  server: '*.pty-server.*'
+                  terminal: stdout
+                target:
+                  server: '*.gpu-renderer.*'
+                  terminal: input
+              - source:
+                  server: '*.pty-server.*'
+                  terminal: stderr
+                target:
+                  server: '*.gpu-renderer.*'
+                  terminal: input
+            """)
         #expect(diagnostics.map(\.rule) == [.multiplexing], "\(diagnostics)")
-        #expect(diagnostics.first.map { "\($0.location)" } == "12:17")
+        #expect(diagnostics.first.map { "\($0.location)" } == "13:17")
         #expect(diagnostics.first?.message.contains("receives on 2 connections (with the one at line 7)") == true, "\(diagnostics)")
     }
 
@@ -196,7 +195,7 @@ struct WiringRulesTests {
                   count: 1
             """)
         #expect(diagnostics.map(\.rule) == [.pattern, .terminal, .schema, .required], "\(diagnostics)")
-        #expect(diagnostics.map { "\($0.location)" } == ["3:15", "7:17", "8:5", "12:16"])
+        #expect(diagnostics.map { "\($0.location)" } == ["3:15", "7:17", "9:7", "12:14"])
         #expect(diagnostics.allSatisfy { $0.description.hasPrefix("w.yaml:") && $0.description.contains(": error: ") })
     }
 
@@ -207,7 +206,7 @@ struct WiringRulesTests {
         let check = WiringCheck(manifests: [("a.manifest.json", good), ("b.manifest.json", badClass), ("c.manifest.json", good)], wirings: [])
         #expect(check.manifests.count == 1)
         #expect(check.diagnostics.map(\.description) == [
-            "b.manifest.json:3:12: error: expected 0x followed by 4 hex digits, e.g. 0x0001; found '0x1' [manifest]",
+            "b.manifest.json:3:12: error: hexcode: expected 0x followed by 4 hex digits, e.g. 0x0001; found '0x1' [manifest]",
             "c.manifest.json:1:9: error: a second manifest named 'a' (the first is a.manifest.json); servernames must be unique [manifest]",
         ])
     }
@@ -257,8 +256,10 @@ struct WiringPlanTests {
         let entries = [try entry("pty-server", serial: 1), try entry("gpu-renderer", serial: 2), try entry("gpu-renderer", serial: 3, reservedBy: "x")]
         #expect(throws: WiringRejection.self) { try WiringPlan.make(wiring, in: document, entries: entries, connectomeID: "w") }
         do { _ = try WiringPlan.make(wiring, in: document, entries: entries, connectomeID: "w") } catch {
-            #expect(error.diagnostics.map(\.rule) == [.pattern, .pattern, .required, .required], "\(error)")
-            #expect(error.diagnostics[2].message == "required_servers asks for 2 of class 0x0002; 2 run, 1 of them not held by another reservation")
+            // The second renderer is missing where both connections name it; the encoder is missing.
+            #expect(error.diagnostics.map(\.rule) == [.pattern, .pattern, .pattern, .required, .required], "\(error)")
+            #expect(error.diagnostics.map { "\($0.location)" } == ["12:17", "19:11", "22:15", "32:14", "34:14"])
+            #expect(error.diagnostics[3].message == "required_servers asks for 2 of class 0x0002; 2 run, 1 of them not held by another reservation")
         }
     }
 }
