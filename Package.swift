@@ -74,19 +74,22 @@ let package = Package(
 
         // MARK: - Tests
 
-        .testTarget(name: "HostessModelTests", dependencies: ["HostessModel"], swiftSettings: strict),
-        .testTarget(name: "HostessWiringTests", dependencies: ["HostessWiring", "HostessModel"], swiftSettings: strict),
-        .testTarget(name: "HostessHTTPTests", dependencies: ["HostessHTTP"], swiftSettings: strict),
+        /// What several test targets share: the seeded generator of their random and fuzz tests.
+        .target(name: "HostessTestSupport", path: "Tests/HostessTestSupport", swiftSettings: strict),
+        .testTarget(name: "HostessModelTests", dependencies: ["HostessModel", "HostessTestSupport"], swiftSettings: strict),
+        .testTarget(name: "HostessWiringTests", dependencies: ["HostessWiring", "HostessModel", "HostessTestSupport"], swiftSettings: strict),
+        .testTarget(name: "HostessHTTPTests", dependencies: ["HostessHTTP", "HostessTestSupport"], swiftSettings: strict),
         /// hostessd's decoding, executor, HTTP routes and configuration, without sockets or processes.
-        .testTarget(name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP", "HostessLoop"], swiftSettings: strict),
+        .testTarget(name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP", "HostessLoop", "HostessTestSupport"], swiftSettings: strict),
         /// The syscall wrappers against loopback peers: the deadline heap, datagram sockets, outbound connects.
-        .testTarget(name: "HostessSystemTests", dependencies: ["HostessSystem"], swiftSettings: strict),
+        .testTarget(name: "HostessSystemTests", dependencies: ["HostessSystem", "HostessTestSupport"], swiftSettings: strict),
         /// The loop's channels against loopback echo peers: outbound streams, datagrams, deadlines.
         .testTarget(name: "HostessLoopTests", dependencies: ["HostessLoop", "HostessSystem"], swiftSettings: strict),
         .testTarget(
             name: "HostessIntegrationTests",
             dependencies: [
                 "HostessModel", "HostessSystem", "HostessRegion", "HostessClient", "hostessd", "hostess", "hostess-example-server", "shmdump",
+                "HostessTestSupport",
             ],
             // Run by the tests with python3 (standard library only), found next to its Swift caller.
             exclude: ["Support/http_client.py"],

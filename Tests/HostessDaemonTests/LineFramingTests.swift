@@ -1,23 +1,11 @@
 import HostessLoop
 import HostessModel
+import HostessTestSupport
 import Testing
 
 @testable import HostessDaemon
 
 // MARK: - Helpers
-
-/// A small deterministic generator (SplitMix64), so that "random" chunkings are the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// How a byte stream is cut into the reads a framing sees.
 enum Chunking: Sendable, CustomTestStringConvertible {
@@ -36,7 +24,7 @@ enum Chunking: Sendable, CustomTestStringConvertible {
         case .byteByByte:
             return bytes.indices.map { bytes[$0..<($0 + 1)] }
         case .random(let seed, let largest):
-            var generator = SeededGenerator(seed: seed)
+            var generator = SplitMix64(seed: seed)
             var chunks: [ArraySlice<UInt8>] = []
             var start = 0
             while start < bytes.count {
@@ -249,7 +237,7 @@ struct LineFramingTests {
     func longIncompleteLine() {
         var framing = LineFraming(maximum: 1 << 20)
         var input = InputBuffer()
-        var generator = SeededGenerator(seed: 64)
+        var generator = SplitMix64(seed: 64)
         var written: [UInt8] = []
         for _ in 0..<64 {
             // Printable bytes, never a newline.

@@ -1,4 +1,5 @@
 import HostessHTTP
+import HostessTestSupport
 import Testing
 
 @Suite struct HTTPParserIncrementalTests {

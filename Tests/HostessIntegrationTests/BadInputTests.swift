@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import HostessModel
+import HostessTestSupport
 import Testing
 
 /// Bad input from one client gets a clear error or a closed connection, and changes nothing for anyone else.
@@ -133,7 +134,7 @@ struct BadInputTests {
     func garbage(seed: UInt64) throws {
         let daemon = try DaemonProcess()
         let client = try daemon.client()
-        var generator = SeededGenerator(state: seed &* 0x9E37_79B9_7F4A_7C15)
+        var generator = SplitMix64(seed: seed &* 0x9E37_79B9_7F4A_7C15)
         func next() -> UInt64 { generator.next() }
         let alphabet = Array(#"{}[]":,0123456789.-eE truefalsnul\u"#.utf8) + [0xC3, 0xFF, 0x00]
         for _ in 0..<200 {

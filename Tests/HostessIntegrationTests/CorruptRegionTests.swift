@@ -3,6 +3,7 @@ import Glibc
 import HostessModel
 import HostessRegion
 import HostessSystem
+import HostessTestSupport
 import Testing
 
 // MARK: - Region copies
@@ -319,7 +320,7 @@ struct CorruptRegionTests {
 
     @Test("random bytes are not a Hostess region", arguments: [1, 2, 3] as [UInt64])
     func randomBytes(seed: UInt64) throws {
-        var generator = SeededGenerator(state: seed)
+        var generator = SplitMix64(seed: seed)
         var bytes = (0..<RegionCopies.layout.regionSize).map { _ in UInt8.random(in: 0...255, using: &generator) }
         if bytes.little(UInt64.self, at: 0) == RegionLayout.magic { bytes[0] ^= 1 }
         let file = try RegionCopies.File(bytes)
@@ -678,7 +679,7 @@ struct CorruptRegionTests {
     @Test("64 random bytes flipped after the header: every read API returns, nothing crashes", arguments: Array(1...12) as [UInt64])
     func fuzz(seed: UInt64) throws {
         var (bytes, entries) = try RegionCopies.sound()
-        var generator = SeededGenerator(state: seed)
+        var generator = SplitMix64(seed: seed)
         for _ in 0..<64 {
             let offset = Int.random(in: RegionLayout.headerSize..<bytes.count, using: &generator)
             bytes[offset] ^= UInt8.random(in: 1...255, using: &generator)
@@ -697,7 +698,7 @@ struct CorruptRegionTests {
         let used = [layout.copy0Offset, layout.copy1Offset].map { copy in
             (copy, layout.arenaOffsetInCopy + Int(bytes.little(UInt64.self, at: copy + RegionLayout.CopyHeader.arenaUsed)))
         }
-        var generator = SeededGenerator(state: seed)
+        var generator = SplitMix64(seed: seed)
         for _ in 0..<64 {
             let (copy, length) = used[Int.random(in: 0...1, using: &generator)]
             let offset = copy + Int.random(in: 0..<length, using: &generator)

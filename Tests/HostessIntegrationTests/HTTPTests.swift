@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import HostessModel
+import HostessTestSupport
 import Testing
 
 // The HTTP interface (`hostessd --http`), driven over loopback only with curl, Python's http.client (requests
@@ -681,7 +682,7 @@ struct HTTPMalformedRequestTests {
             "GET /servers?index=0&wait=0s HTTP/1.1\r\nHost: t\r\n\r\n",
         ]
         let seed: UInt64 = 0x4854_5450_4655_5A5A
-        var generator = SeededGenerator(state: seed)
+        var generator = SplitMix64(seed: seed)
         let alphabet = Array("\r\n :%/?&=\"{}[]0123456789abcdefGHIJ\u{0}\u{7f}\t,;-+".utf8) + [0xC3, 0xFF]
         for round in 0..<150 {
             var bytes = Array(seeds[generator.below(seeds.count)].utf8)

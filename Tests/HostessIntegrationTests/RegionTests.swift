@@ -3,6 +3,7 @@ import Glibc
 import HostessClient
 import HostessModel
 import HostessRegion
+import HostessTestSupport
 import Testing
 
 /// The shared-memory guest book, read by the real reader from the region the real hostessd publishes.
@@ -15,7 +16,7 @@ struct RegionTests {
         let daemon = try DaemonProcess()
         let client = try daemon.client()
         let reader = try RegionReader(name: daemon.sharedMemoryName)
-        var generator = SeededGenerator(state: seed)
+        var generator = SplitMix64(seed: seed)
         var ids: [String] = []
         let classes = ["0x0001", "0x0002", "0x0003"]
         let capabilityPool = ["gpu", "h264", "pty", "vt100", "cuda"]

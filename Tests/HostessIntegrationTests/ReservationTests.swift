@@ -3,6 +3,7 @@ import Glibc
 import HostessModel
 import HostessRegion
 import HostessSystem
+import HostessTestSupport
 import Testing
 
 // Reservations (issue 6) against the real hostessd: over the socket, the CLI (also as user nobody), HTTP, the
@@ -234,7 +235,7 @@ struct ReservationTests {
             Thread.detachNewThread {
                 defer { group.leave() }
                 start.wait()
-                var random = SeededGenerator(state: UInt64(index + 1))
+                var random = SplitMix64(seed: UInt64(index + 1))
                 for _ in 0..<rounds {
                     let count = 1 + random.below(3)
                     let priority = random.below(4)

@@ -1,4 +1,5 @@
 @testable import HostessModel
+import HostessTestSupport
 import Testing
 
 @Suite struct JSONTests {

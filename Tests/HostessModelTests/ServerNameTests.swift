@@ -1,30 +1,6 @@
 @testable import HostessModel
+import HostessTestSupport
 import Testing
-
-// MARK: - Deterministic randomness
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator, so that property tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &self) < percent }
-
-    mutating func pick<T>(_ choices: [T]) -> T { choices[Int.random(in: 0..<choices.count, using: &self)] }
-
-    mutating func string(from alphabet: [Character], count: Int) -> String {
-        String((0..<count).map { _ in pick(alphabet) })
-    }
-}
 
 // MARK: - Helpers shared by the model tests
 

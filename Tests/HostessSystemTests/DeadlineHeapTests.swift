@@ -1,4 +1,5 @@
 import HostessSystem
+import HostessTestSupport
 import Testing
 
 @Suite struct DeadlineHeapTests {

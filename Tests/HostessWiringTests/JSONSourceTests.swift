@@ -1,4 +1,5 @@
 import HostessModel
+import HostessTestSupport
 import Testing
 
 @testable import HostessWiring

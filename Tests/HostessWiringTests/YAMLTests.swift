@@ -1,4 +1,5 @@
 import HostessModel
+import HostessTestSupport
 import Testing
 
 @testable import HostessWiring
@@ -96,23 +97,6 @@ func yamlError(_ text: String) -> SourceError? {
     } catch {
         return error
     }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator, so that the mutation test is reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ bound: Int) -> Int { Int.random(in: 0..<bound, using: &self) }
 }
 
 // MARK: - The example
