@@ -23,6 +23,12 @@ extension GuestBook {
             }
             return (live(existing), false)
         }
+        let endpointCount = connectome.links.reduce(0) { $0 + $1.sources.count + $1.targets.count }
+        guard endpointCount <= Limits.connectomeEndpoints else {
+            throw HostessError(
+                .tooLarge, "a connectome has at most \(Limits.connectomeEndpoints) endpoints in all its links; this one has \(endpointCount)",
+                field: "connectome.links")
+        }
         for (linkPosition, link) in connectome.links.enumerated() {
             for (side, endpoints) in [("sources", link.sources), ("targets", link.targets)] {
                 for (position, endpoint) in endpoints.enumerated() {
@@ -44,10 +50,16 @@ extension GuestBook {
                 .capacity, "hostessd keeps at most \(Limits.connectomes) connectomes and has \(connectomes.count); remove some first")
         }
         if !caller.isRoot {
-            let own = connectomes.values.count { $0.createdBy == creator }
-            guard own < Limits.connectomesPerCreator else {
+            let own = connectomes.values.filter { $0.createdBy == creator }
+            guard own.count < Limits.connectomesPerCreator else {
                 throw HostessError(
-                    .capacity, "\(creator) has \(own) connectomes recorded, the most one user may (\(Limits.connectomesPerCreator)); remove some first")
+                    .capacity, "\(creator) has \(own.count) connectomes recorded, the most one user may (\(Limits.connectomesPerCreator)); remove some first")
+            }
+            let held = own.reduce(0) { total, record in record.connectome.links.reduce(total) { $0 + $1.sources.count + $1.targets.count } }
+            guard held + endpointCount <= Limits.connectomeEndpointsPerCreator else {
+                throw HostessError(
+                    .capacity,
+                    "\(creator)'s connectomes have \(held) endpoints and this one \(endpointCount); one user may record at most \(Limits.connectomeEndpointsPerCreator); remove some first")
             }
         }
         let record = ConnectomeRecord(connectome: connectome, createdBy: creator, createdAt: now.wallMilliseconds)

@@ -27,6 +27,11 @@ public enum Limits {
     public static let connectomeLinks = 1024
     /// Sources, and targets, of one link of a recorded connectome.
     public static let linkEndpoints = 64
+    /// Endpoints (sources and targets of every link) of one recorded connectome.
+    public static let connectomeEndpoints = 4096
+    /// Endpoints of all the connectomes one uid (or HTTP key) has recorded; root is not limited. With
+    /// ``connectomesPerCreator`` this bounds the memory one user's records take (a few MiB).
+    public static let connectomeEndpointsPerCreator = 16384
     /// Bytes in a recorded connectome's `source`.
     public static let connectomeSourceBytes = 256
     /// Connectomes the daemon keeps recorded at once.

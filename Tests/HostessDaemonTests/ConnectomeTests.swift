@@ -236,6 +236,26 @@ struct ConnectomeExecutorTests {
         #expect(service.book.allConnectomes().count == Limits.connectomesPerCreator + 1)
     }
 
+    @Test("endpoints are bounded per connectome and per uid, so one user's records stay small; root is not limited per uid")
+    func endpointLimits() throws {
+        var service = try wiredService()
+        let input = Connectome.Endpoint(serverID: try name(aliceID), terminal: "input")
+        /// A connectome of `links` links, each with 32 sources and 32 targets.
+        func wide(_ id: String, links: Int) -> Connectome {
+            Connectome(
+                id: id, links: (0..<links).map { Connectome.Link(id: "\(id).\($0)", mode: .merge, sources: Array(repeating: input, count: 32), targets: Array(repeating: input, count: 32)) })
+        }
+        let tooWide = try #require(refusal(.recordConnectome(wide("w-big", links: Limits.connectomeEndpoints / 64 + 1)), on: &service))
+        #expect(tooWide.code == .tooLarge && tooWide.field == "connectome.links", "\(tooWide)")
+        let perConnectome = Limits.connectomeEndpoints / 64
+        for index in 0..<(Limits.connectomeEndpointsPerCreator / Limits.connectomeEndpoints) {
+            _ = try run(.recordConnectome(wide("w-\(index)", links: perConnectome)), on: &service)
+        }
+        let over = try #require(refusal(.recordConnectome(wide("w-over", links: 1)), on: &service))
+        #expect(over.code == .capacity && over.message.contains("\(Limits.connectomeEndpointsPerCreator)"), "\(over)")
+        _ = try run(.recordConnectome(wide("w-over", links: 1)), on: &service, by: root)
+    }
+
     @Test("list is ordered by createdAt, then id")
     func order() throws {
         var service = try wiredService()
