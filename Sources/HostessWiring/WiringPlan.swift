@@ -54,11 +54,14 @@ public struct WiringPlan: Hashable, Sendable {
             }
         }
         var servers: [WiringValidator.Slot: GuestBookEntry] = [:]
+        /// Each pattern group's servers, matched once however many endpoints and ordinals name the group.
+        var groups: [String: [GuestBookEntry]] = [:]
         let endpoints = wiring.connections.flatMap { $0.sources + $0.targets.map(\.endpoint) }
         for endpoint in endpoints {
             let slot = WiringValidator.Slot(endpoint.pattern)
             guard servers[slot] == nil else { continue }
-            let matching = eligible.filter { endpoint.pattern.matches($0.name) }
+            let matching = groups[slot.group] ?? eligible.filter { endpoint.pattern.matches($0.name) }
+            groups[slot.group] = matching
             guard endpoint.pattern.ordinal <= matching.count else {
                 diagnostics.append(
                     WiringDiagnostic(
