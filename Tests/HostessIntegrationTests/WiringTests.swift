@@ -187,6 +187,32 @@ struct WiringTests {
         #expect(try scenario.connectomes().isEmpty)
     }
 
+    @Test("a failure after the reservation (a terminal someone else uses) undoes every mark and the reservation; release by connectome id")
+    func rollback() throws {
+        let scenario = try WiringScenario()
+        // The encoder's input takes one connection, and another StateManager holds it already.
+        let taken = try scenario.hostess(["mark-in-use", scenario.encoder, "input", "elsewhere-1"])
+        try #require(taken.status == 0, "\(taken)")
+        let applied = try scenario.hostess(["wiring", "apply", exampleWiring])
+        #expect(applied.status == 1, "\(applied)")
+        #expect(applied.stderr.contains("failed and was undone (6 marks removed, reservation cancelled)"), "\(applied.stderr)")
+        #expect(try scenario.allMarks() == ["elsewhere-1"])
+        #expect(try scenario.activeReservations() == 0)
+        #expect(try scenario.connectomes().isEmpty)
+
+        // Freed, it applies; released by its connectome id, everything is free again.
+        _ = try scenario.hostess(["mark-available", scenario.encoder, "input"])
+        let again = try scenario.hostess(["--json", "wiring", "apply", exampleWiring])
+        try #require(again.status == 0, "\(again)")
+        let id = try #require(try JSONParser.parse(again.stdout).objectValue?["id"]?.stringValue)
+        let released = try scenario.hostess(["wiring", "release", id])
+        #expect(released.status == 0 && released.stdout.contains("released \(id): 7 terminal marks removed"), "\(released)")
+        #expect(try scenario.allMarks().isEmpty)
+        #expect(try scenario.activeReservations() == 0)
+        let missing = try scenario.hostess(["wiring", "release", id])
+        #expect(missing.status == 1 && missing.stderr.contains("no connectome '\(id)' is recorded"), "\(missing)")
+    }
+
     @Test("a renderer killed after apply leaves the connectome degraded, naming the server")
     func degraded() throws {
         let scenario = try WiringScenario()
