@@ -447,10 +447,8 @@ public final class HostessClient: Sendable {
 public enum HostIdentity {
     /// The host name (`gethostname`), or `localhost` when it is not a valid fqdn.
     public static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return ServerName.isValidFQDN(name) ? name : "localhost"
+        guard let name = Syscall.hostName(), ServerName.isValidFQDN(name) else { return "localhost" }
+        return name
     }
 
     /// A random (version 4) UUID in lower case, from the kernel's random source.

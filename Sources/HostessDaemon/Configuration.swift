@@ -56,6 +56,8 @@ public struct Configuration: Sendable, Equatable {
     public var reservationRetention: Double = 600
     /// Distinct capability names the entries one uid registered may carry at once (root is not limited).
     public var maxCapabilitiesPerUID = GuestBook.Capacity.defaultCapabilitiesPerUID
+    /// Announcements to, and peers from, the other Hostesses on the same links.
+    public var mesh = MeshConfiguration()
 
     /// The embedded defaults.
     public init(environment: [String: String]) {
@@ -108,6 +110,7 @@ public struct Configuration: Sendable, Equatable {
           --max-reserved-servers-per-holder N  servers one uid or key may hold in all (default 1024)
           --max-capabilities-per-uid N  distinct capability names one user's entries may carry at once
                                    (default 256; root is not limited)
+        \(MeshConfiguration.usage)
           --config FILE            JSON config file (env HOSTESS_CONFIG); flags override it
           --version                print the version
           -h, --help               show this help
@@ -122,13 +125,13 @@ public struct Configuration: Sendable, Equatable {
         var flags: [(String, String?)] = []
         var configPath = environment["HOSTESS_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
         var index = 0
-        let valued: Set<String> = [
+        let valued = Set<String>([
             "--socket", "--ttl", "--heartbeat-interval", "--client-timeout", "--idle-timeout", "--max-connections", "--config",
             "--shm", "--capacity", "--entry-bytes", "--http", "--secrets", "--http-max-connections", "--http-request-timeout",
             "--reservations-file", "--reservation-retention", "--max-connections-per-uid", "--max-watches-per-connection",
             "--max-watches-per-uid", "--reservation-default-duration", "--reservation-max-duration", "--reservation-priority-limit",
             "--max-reservations-per-holder", "--max-reserved-servers-per-holder", "--max-capabilities-per-uid",
-        ]
+        ]).union(MeshConfiguration.valuedFlags)
         while index < arguments.count {
             var argument = arguments[index]
             var value: String?
@@ -139,7 +142,7 @@ public struct Configuration: Sendable, Equatable {
             switch argument {
             case "-h", "--help": throw .help
             case "--version": throw .version
-            case "--stdio", "--no-shm", "--http-auth-reads": flags.append((argument, nil))
+            case "--stdio", "--no-shm", "--http-auth-reads", "--announce": flags.append((argument, nil))
             case _ where valued.contains(argument):
                 if value == nil {
                     index += 1
@@ -197,7 +200,7 @@ public struct Configuration: Sendable, Equatable {
                 configuration.reservationPolicy.maximumActivePerHolder = try count(text, flag, in: 1...GuestBook.maximumReservations)
             case "--max-reserved-servers-per-holder":
                 configuration.reservationPolicy.maximumServersPerHolder = try count(text, flag, in: 1...1_000_000)
-            default: break
+            default: _ = try configuration.mesh.apply(flag, text)
             }
         }
         if ttlGiven && !intervalGiven { configuration.heartbeatInterval = configuration.ttl / 3 }
@@ -227,6 +230,7 @@ public struct Configuration: Sendable, Equatable {
             }
         }
         if let path = configuration.secretsPath { configuration.httpKeys = try HTTPKeys(path: path) }
+        try configuration.mesh.finish(httpAddress: configuration.httpAddress)
         if configuration.reservationsPath == nil && !configuration.stdio { configuration.reservationsPath = configuration.socketPath + ".reservations" }
         if configuration.reservationsPath?.isEmpty == true { throw .usage("--reservations-file: the path is empty") }
         return configuration

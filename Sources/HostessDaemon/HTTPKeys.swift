@@ -20,42 +20,46 @@ struct HTTPKeys: Sendable, Equatable {
 
     /// The keys by id.
     private(set) var keys: [String: Key] = [:]
+    /// The id of the file's first key (the one hostessd signs its own announcements with).
+    private(set) var firstID: String?
 
     /// No keys: every signed request is refused.
     init() {}
 
-    /// Reads the file, refusing it when group or others may read it or when a line is malformed.
-    init(path: String) throws(ConfigurationError) {
+    /// Reads the file, refusing it when group or others may read it or when a line is malformed; messages
+    /// name it by `flag`.
+    init(path: String, flag: String = "--secrets") throws(ConfigurationError) {
         let file: (bytes: [UInt8], owner: uid_t, mode: mode_t)
         do { file = try FileContents.readRegularFile(path, limit: 1 << 20) } catch {
-            throw .usage("--secrets \(path): cannot read it (a regular file, not a symbolic link): \(error)")
+            throw .usage("\(flag) \(path): cannot read it (a regular file, not a symbolic link): \(error)")
         }
         guard file.mode & 0o077 == 0 else {
-            throw .usage("--secrets \(path): group or others have access to it (mode \(String(file.mode & 0o777, radix: 8))); run chmod 600 \(path)")
+            throw .usage("\(flag) \(path): group or others have access to it (mode \(String(file.mode & 0o777, radix: 8))); run chmod 600 \(path)")
         }
         guard file.owner == geteuid() || file.owner == 0 else {
-            throw .usage("--secrets \(path): owned by uid \(file.owner), not by hostessd's user (\(geteuid())) or root")
+            throw .usage("\(flag) \(path): owned by uid \(file.owner), not by hostessd's user (\(geteuid())) or root")
         }
         let bytes = file.bytes
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw .usage("--secrets \(path): not UTF-8 text") }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw .usage("\(flag) \(path): not UTF-8 text") }
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard let first = fields.first, !first.hasPrefix("#") else { continue }
             guard fields.count == 2 || fields.count == 3 else {
-                throw .usage("--secrets \(path): line \(number + 1): expected KEY_ID SECRET [OWNER,OWNER…], found \(fields.count) fields")
+                throw .usage("\(flag) \(path): line \(number + 1): expected KEY_ID SECRET [OWNER,OWNER…], found \(fields.count) fields")
             }
             let id = String(fields[0])
             guard id.utf8.count <= 128, !id.contains(","), !id.contains("=") else {
-                throw .usage("--secrets \(path): line \(number + 1): a key id is at most 128 characters without ',' or '='")
+                throw .usage("\(flag) \(path): line \(number + 1): a key id is at most 128 characters without ',' or '='")
             }
             guard fields[1].utf8.count >= 16 else {
-                throw .usage("--secrets \(path): line \(number + 1): key \(id): the secret must be at least 16 characters")
+                throw .usage("\(flag) \(path): line \(number + 1): key \(id): the secret must be at least 16 characters")
             }
             let owners = fields.count == 3 ? Set(fields[2].split(separator: ",").map(String.init)) : [id]
-            guard !owners.isEmpty else { throw .usage("--secrets \(path): line \(number + 1): key \(id): the owner list is empty") }
-            guard keys[id] == nil else { throw .usage("--secrets \(path): line \(number + 1): key \(id) is listed twice") }
+            guard !owners.isEmpty else { throw .usage("\(flag) \(path): line \(number + 1): key \(id): the owner list is empty") }
+            guard keys[id] == nil else { throw .usage("\(flag) \(path): line \(number + 1): key \(id) is listed twice") }
             keys[id] = Key(id: id, secret: Array(fields[1].utf8), owners: owners)
+            if firstID == nil { firstID = id }
         }
     }
 

@@ -77,9 +77,20 @@ public struct Change: Hashable, Sendable {
         case reservation
         /// A connectome was recorded or removed; the change's id is the connectome's.
         case connectome
+        /// Another Hostess was heard from for the first time; the change's id is its hostessId.
+        case peerDiscovered = "peer_discovered"
+        /// A peer's endpoint or summary changed, or a stale one was heard from again; the id is its hostessId.
+        case peerChanged = "peer_changed"
+        /// A peer said goodbye or missed its ttl (it is stale now); the id is its hostessId.
+        case peerLost = "peer_lost"
 
-        /// Whether the change's id names an entry (not a reservation or a connectome).
-        public var namesEntry: Bool { self != .reservation && self != .connectome }
+        /// Whether the change's id names an entry (not a reservation, a connectome or a peer).
+        public var namesEntry: Bool {
+            switch self {
+            case .reservation, .connectome, .peerDiscovered, .peerChanged, .peerLost: false
+            default: true
+            }
+        }
     }
 
     /// The guest book revision this change produced.
@@ -600,6 +611,10 @@ public struct GuestBook: Sendable {
                 field: "owner")
         }
     }
+
+    /// Records a change that is not the guest book's own (a peer Hostess came or went), so that `watch`
+    /// wakes for it; it bumps the revision like any change.
+    public mutating func note(_ kind: Change.Kind, id: String) { log(kind, id) }
 
     mutating func log(_ kind: Change.Kind, _ id: String) {
         revision += 1

@@ -238,8 +238,57 @@ public struct DatagramBuffer: Sendable {
 
 // MARK: - NetworkInterface
 
-/// Network interfaces by name.
-public enum NetworkInterface {
+/// Network interfaces: by name, and the machine's list.
+public struct NetworkInterface: Sendable, Hashable {
+    /// The name (`eth0`).
+    public var name: String
+    /// The index the multicast options take.
+    public var index: UInt32
+    /// Whether it is up (`IFF_UP`).
+    public var isUp: Bool
+    /// Whether it can send and receive multicast (`IFF_MULTICAST`).
+    public var supportsMulticast: Bool
+    /// Whether it is a loopback interface (`IFF_LOOPBACK`).
+    public var isLoopback: Bool
+    /// Its IPv4 addresses, numeric.
+    public var ipv4Addresses: [String]
+    /// Its IPv6 addresses, numeric (link-local ones without the zone).
+    public var ipv6Addresses: [String]
+
+    /// Every interface with an address, in the kernel's order. The corresponding C functions are
+    /// `getifaddrs` and `freeifaddrs`.
+    public static func all() throws(SystemError) -> [NetworkInterface] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { throw SystemError("getifaddrs", errno: Glibc.errno) }
+        defer { freeifaddrs(list) }
+        var interfaces: [NetworkInterface] = []
+        var cursor = list
+        while let item = cursor {
+            cursor = item.pointee.ifa_next
+            guard let namePointer = item.pointee.ifa_name else { continue }
+            let name = String(cString: namePointer)
+            let flags = Int32(bitPattern: item.pointee.ifa_flags)
+            if !interfaces.contains(where: { $0.name == name }) {
+                interfaces.append(
+                    NetworkInterface(
+                        name: name, index: if_nametoindex(name), isUp: flags & Int32(IFF_UP) != 0,
+                        supportsMulticast: flags & Int32(IFF_MULTICAST) != 0, isLoopback: flags & Int32(IFF_LOOPBACK) != 0,
+                        ipv4Addresses: [], ipv6Addresses: []))
+            }
+            guard let address = item.pointee.ifa_addr, let position = interfaces.firstIndex(where: { $0.name == name }) else { continue }
+            let family = Int32(address.pointee.sa_family)
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            if family == AF_INET {
+                var inet = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                if inet_ntop(AF_INET, &inet, &text, socklen_t(text.count)) != nil { interfaces[position].ipv4Addresses.append(String(cString: text)) }
+            } else if family == AF_INET6 {
+                var inet6 = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                if inet_ntop(AF_INET6, &inet6, &text, socklen_t(text.count)) != nil { interfaces[position].ipv6Addresses.append(String(cString: text)) }
+            }
+        }
+        return interfaces
+    }
+
     /// The index of the interface called `name` (`lo`, `eth0`), for the multicast options.
     /// The corresponding C function is `if_nametoindex`.
     public static func index(named name: String) throws(SystemError) -> UInt32 {

@@ -242,6 +242,13 @@ public enum Syscall {
             .joined(separator: "-")
     }
 
+    /// The machine's host name (`gethostname`), or nil when it cannot be read.
+    public static func hostName() -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     // MARK: Users
 
     /// The user name of `uid` from the password database, or nil. The corresponding C function is `getpwuid_r`.

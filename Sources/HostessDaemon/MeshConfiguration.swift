@@ -1,0 +1,96 @@
+import HostessSystem
+
+// MARK: - MeshConfiguration
+
+/// How hostessd takes part in the information mesh: LLDP-style announcements over UDP multicast to the
+/// Hostesses on the same links (off unless `--announce`).
+public struct MeshConfiguration: Sendable, Equatable {
+    /// The IPv4 group announcements go to: organization-local scope (RFC 2365), `72.83` for "HS".
+    public static let ipv4Group = "239.255.72.83"
+    /// The IPv6 group: link-local scope.
+    public static let ipv6Group = "ff02::4853"
+
+    /// Whether to announce and listen.
+    public var announce = false
+    /// Interfaces to announce on; empty: every up, multicast-capable, non-loopback interface.
+    public var interfaces: [String] = []
+    /// The UDP port of the groups.
+    public var port: UInt16 = 4853
+    /// Seconds between announcements.
+    public var interval: Double = 30
+    /// Announcements a peer may miss before it counts as gone: the packets' ttl is interval × this.
+    public var holdMultiplier = 4
+    /// Seconds a stale peer stays listed before it is forgotten.
+    public var retention: Double = 600
+    /// The mesh key file (`KEY_ID SECRET` per line, the `--secrets` rules), or nil: unsigned announcements.
+    public var secretPath: String?
+    /// The keys read from ``secretPath``: the first signs hostessd's announcements, every one is accepted.
+    var keys = HTTPKeys()
+
+    /// The mesh flags that take a value.
+    static let valuedFlags: Set<String> = [
+        "--announce-interface", "--announce-port", "--announce-interval", "--announce-hold", "--peer-retention", "--mesh-secret-file",
+    ]
+
+    /// The usage lines of the mesh flags.
+    static let usage = """
+          --announce               announce this Hostess and listen for others (UDP multicast \(ipv4Group) and
+                                   \(ipv6Group), TTL 1); needs --http, which the announcements advertise
+          --announce-interface IF  announce on IF (repeatable; default every up, multicast-capable,
+                                   non-loopback interface)
+          --announce-port PORT     the announcements' UDP port (default 4853)
+          --announce-interval S    seconds between announcements (default 30; a few come 1 s apart at start
+                                   and one soon after the summary changes)
+          --announce-hold N        announcements a peer may miss before it is stale (default 4: ttl 120 s)
+          --peer-retention S       seconds a stale peer stays listed (default 600)
+          --mesh-secret-file FILE  sign announcements with the first key of FILE (`KEY_ID SECRET` per line,
+                                   the --secrets rules) and drop every packet not signed by one of its keys
+        """
+
+    /// Applies one mesh flag; false when `flag` is not one.
+    mutating func apply(_ flag: String, _ text: String) throws(ConfigurationError) -> Bool {
+        switch flag {
+        case "--announce": announce = true
+        case "--announce-interface":
+            guard !text.isEmpty, text.utf8.count < 16 else { throw .usage("--announce-interface: expected an interface name (see `ip link`), found '\(text)'") }
+            interfaces.append(text)
+        case "--announce-port":
+            guard let value = UInt16(text), value > 0 else { throw .usage("--announce-port: expected a port from 1 to 65535, found '\(text)'") }
+            port = value
+        case "--announce-interval":
+            guard let value = Double(text), value.isFinite, value >= 0.1, value <= 3600 else {
+                throw .usage("--announce-interval: expected seconds from 0.1 to 3600, found '\(text)'")
+            }
+            interval = value
+        case "--announce-hold":
+            guard let value = Int(text), (1...100).contains(value) else { throw .usage("--announce-hold: expected a whole number from 1 to 100, found '\(text)'") }
+            holdMultiplier = value
+        case "--peer-retention":
+            guard let value = Double(text), value.isFinite, value >= 0, value <= 86_400 else {
+                throw .usage("--peer-retention: expected seconds from 0 to 86400, found '\(text)'")
+            }
+            retention = value
+        case "--mesh-secret-file": secretPath = text
+        default: return false
+        }
+        return true
+    }
+
+    /// Checks the mesh options together and reads the key file.
+    mutating func finish(httpAddress: String?) throws(ConfigurationError) {
+        guard announce else {
+            if !interfaces.isEmpty || secretPath != nil { throw .usage("--announce-interface and --mesh-secret-file need --announce") }
+            return
+        }
+        guard httpAddress != nil else {
+            throw .usage("--announce: announcements advertise this Hostess's HTTP endpoint; give --http HOST:PORT too")
+        }
+        guard Double(holdMultiplier) * interval <= 86_400 else {
+            throw .usage("--announce-interval × --announce-hold is the announcements' ttl, at most 86400 s")
+        }
+        if let path = secretPath {
+            keys = try HTTPKeys(path: path, flag: "--mesh-secret-file")
+            guard keys.firstID != nil else { throw .usage("--mesh-secret-file \(path): no key in it") }
+        }
+    }
+}
