@@ -48,6 +48,9 @@ let package = Package(
             name: "HostessClient", dependencies: ["HostessModel", "HostessSystem", "HostessRegion", "HostessHTTP"], swiftSettings: strict),
         /// HTTP/1.1 messages with hard limits, percent-decoding, and the request signature (HMAC-SHA256).
         .target(name: "HostessHTTP", dependencies: ["HostessSystem"], swiftSettings: strict),
+        /// The mesh between Hostesses: the signed announcement datagram and the table of peers heard. No I/O,
+        /// no sockets, no clocks (time is passed in).
+        .target(name: "HostessMesh", dependencies: ["HostessModel", "HostessSystem"], swiftSettings: strict),
 
         // MARK: - Executables
 
@@ -79,6 +82,10 @@ let package = Package(
         .testTarget(name: "HostessModelTests", dependencies: ["HostessModel", "HostessTestSupport"], swiftSettings: strict),
         .testTarget(name: "HostessWiringTests", dependencies: ["HostessWiring", "HostessModel", "HostessTestSupport"], swiftSettings: strict),
         .testTarget(name: "HostessHTTPTests", dependencies: ["HostessHTTP", "HostessTestSupport"], swiftSettings: strict),
+        /// Announcements byte by byte (layout, truncation, signatures, every refusal, fuzzing) and the peer table.
+        .testTarget(
+            name: "HostessMeshTests", dependencies: ["HostessMesh", "HostessModel", "HostessSystem", "HostessTestSupport"],
+            swiftSettings: strict),
         /// hostessd's decoding, executor, HTTP routes and configuration, without sockets or processes.
         .testTarget(name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP", "HostessLoop", "HostessTestSupport"], swiftSettings: strict),
         /// The syscall wrappers against loopback peers: the deadline heap, datagram sockets, outbound connects.
