@@ -369,6 +369,18 @@ public final class HostessClient: Sendable {
         return items
     }
 
+    // MARK: Peers
+
+    /// The other Hostesses this one heard from on the mesh, in their wire form (`fqdn`, `hostessId`,
+    /// `endpoint`, `state`, …; see docs/mesh.md), and whether it announces at all.
+    public func peers() async throws(HostessError) -> (announcing: Bool, peers: [JSONValue]) {
+        let result = try await send("listPeers").result
+        guard case .array(let peers)? = result["peers"], case .bool(let announcing)? = result["announcing"] else {
+            throw HostessError(.internal, "reply has no peers array")
+        }
+        return (announcing, peers)
+    }
+
     // MARK: Connectomes
 
     /// Records a connectome the caller set up (its terminals already marked in use with the link ids), so that

@@ -127,6 +127,15 @@ public final class RemoteHostess: Sendable {
     // MARK: Connectomes
 
     /// Every recorded connectome (`GET /connectomes`), oldest first, with its state as of now.
+    public func peers() throws(HostessError) -> (announcing: Bool, peers: [JSONValue]) {
+        let reply = try send("GET", "/peers").objectValue
+        guard case .array(let peers)? = reply?["peers"], case .bool(let announcing)? = reply?["announcing"] else {
+            throw HostessError(.internal, "GET /peers did not answer a peers array")
+        }
+        return (announcing, peers)
+    }
+
+    /// Every recorded connectome (`GET /connectomes`), oldest first, each with its state as of now.
     public func connectomes() throws(HostessError) -> [ConnectomeRecord] {
         guard case .array(let items)? = try send("GET", "/connectomes").objectValue?["connectomes"] else {
             throw HostessError(.internal, "GET /connectomes did not answer a connectomes array")

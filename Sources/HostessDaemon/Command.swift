@@ -44,6 +44,8 @@ public enum Command: Hashable, Sendable {
     case getConnectome(id: String)
     /// Reads every recorded connectome.
     case listConnectomes
+    /// Reads the peer Hostesses heard from on the mesh.
+    case listPeers
     /// Forgets a recorded connectome.
     case removeConnectome(id: String)
 
@@ -52,6 +54,7 @@ public enum Command: Hashable, Sendable {
         case register, unregister, heartbeat, getServer, listAll, query, markInUse, markAvailable, watch, status
         case reserve, cancelReservation, getReservation, listReservations, queryCapabilities
         case recordConnectome, getConnectome, listConnectomes, removeConnectome
+        case listPeers
     }
 
     /// The command's name.
@@ -75,6 +78,7 @@ public enum Command: Hashable, Sendable {
         case .recordConnectome: .recordConnectome
         case .getConnectome: .getConnectome
         case .listConnectomes: .listConnectomes
+        case .listPeers: .listPeers
         case .removeConnectome: .removeConnectome
         }
     }
@@ -88,7 +92,7 @@ extension Command.Kind {
         switch self {
         case .register: ["entry", "session"]
         case .unregister, .heartbeat, .getServer: ["serverId"]
-        case .listAll, .status, .listConnectomes: []
+        case .listAll, .status, .listConnectomes, .listPeers: []
         case .query, .queryCapabilities: ["filter"]
         case .markInUse, .markAvailable: ["serverId", "terminal", "connectomeId"]
         case .watch: ["sinceRevision", "timeout"]

@@ -1,3 +1,4 @@
+import HostessMesh
 import HostessModel
 
 // MARK: - CommandResult
@@ -28,6 +29,8 @@ public enum CommandResult: Hashable, Sendable {
     case connectome(ConnectomeRecord)
     /// `listConnectomes`, oldest first.
     case connectomes([ConnectomeRecord])
+    /// `listPeers`: the peers by fqdn, and whether this Hostess announces and listens at all.
+    case peers([Peer], announcing: Bool)
 
     /// The `result` object of a line-protocol reply.
     public var json: JSONValue {
@@ -45,6 +48,7 @@ public enum CommandResult: Hashable, Sendable {
         case .recordedConnectome(let record, let created): ["connectome": record.json, "created": .bool(created)]
         case .connectome(let record): ["connectome": record.json]
         case .connectomes(let records): ["connectomes": .array(records.map(\.json))]
+        case .peers(let peers, let announcing): ["announcing": .bool(announcing), "peers": .array(peers.map(\.json))]
         }
     }
 }
@@ -65,7 +69,7 @@ extension Command {
         case .getConnectome(let id): return .connectome(try book.connectome(id: id))
         case .listConnectomes: return .connectomes(book.allConnectomes())
         case .register, .unregister, .heartbeat, .markInUse, .markAvailable, .watch, .status, .reserve, .cancelReservation,
-            .recordConnectome, .removeConnectome:
+            .recordConnectome, .removeConnectome, .listPeers:
             return nil
         }
     }

@@ -19,6 +19,7 @@ public final class Daemon {
     private let registry: Registry
     private let lines: LineServer
     private var http: HTTPServer?
+    private var announcer: Announcer?
     /// A random id for this run of hostessd (`/health`, `status`).
     private let instanceID = Syscall.randomUUID()
     private let startedAt = SystemClock.monotonicNanoseconds()
@@ -55,6 +56,11 @@ public final class Daemon {
                 let server = try HTTPServer(configuration: configuration, address: address, registry: registry, loop: loop) { [unowned self] in facts }
                 http = server
                 registry.service.statusFacts["http"] = .string(server.boundAddress)
+                if configuration.mesh.announce {
+                    let bound: InternetSocketAddress
+                    do { bound = try InternetSocketAddress(parsing: server.boundAddress) } catch { throw DaemonError.system(error) }
+                    announcer = try Announcer(configuration: configuration.mesh, httpAddress: bound, hostessID: instanceID, registry: registry, loop: loop)
+                }
             }
             // The region replaces a predecessor's only now that everything else started: a failure before this
             // leaves the old region (and its entries) for the next start.
@@ -98,7 +104,12 @@ public final class Daemon {
         }
         SystemdNotifier.notify("READY=1\nSTATUS=serving", environment: environment)
         var status: Int32 = 0
-        do { try loop.run { registry.endTurn() } } catch {
+        do {
+            try loop.run {
+                registry.endTurn()
+                announcer?.afterTurn()
+            }
+        } catch {
             Log.error("\(error); stopping")
             status = 1
         }
@@ -119,6 +130,11 @@ public final class Daemon {
     // MARK: Shutting down
 
     private func shutDown() {
+        if let announcer {
+            announcer.stop()
+            self.announcer = nil
+            Log.info("said goodbye to the mesh")
+        }
         if let http {
             http.shutDown()
             self.http = nil

@@ -52,6 +52,11 @@ extension HTTPRouter {
                 throw HostessError(.badRequest, "unknown query parameter; \(request.path) takes none", field: item.name)
             }
             return endpoint == .connectomes ? .listConnectomes : .getConnectome(id: segments[1])
+        case .peers:
+            if let item = try queryItems(request).first {
+                throw HostessError(.badRequest, "unknown query parameter; /peers takes none", field: item.name)
+            }
+            return .listPeers
         case .health, .metrics, .other:
             throw HostessError(.notFound, "no such endpoint")
         }
@@ -68,7 +73,7 @@ extension HTTPRouter {
         case .capabilities(let summaries): json(.ok, .array(summaries), book: book)
         case .reservation(let reply): json(endpoint == .reserve ? .created : .ok, reply.json, book: book)
         case .reservations(let replies): json(.ok, .array(replies.map(\.json)), book: book)
-        case .entry, .heartbeat, .watched, .status, .recordedConnectome, .connectome, .connectomes: json(.ok, result.json, book: book)
+        case .entry, .heartbeat, .watched, .status, .recordedConnectome, .connectome, .connectomes, .peers: json(.ok, result.json, book: book)
         }
     }
 }

@@ -11,7 +11,7 @@ enum HTTPEndpoint: String, CaseIterable, Sendable {
     case available, capabilities, health, metrics
     case reserve, reservations, reservation
     case cancelReservation = "cancel_reservation"
-    case connectomes, connectome
+    case connectomes, connectome, peers
     case other
 }
 
@@ -84,6 +84,7 @@ struct HTTPRouter {
             case "reserve": return (.reserve, ["POST"])
             case "reservations": return (.reservations, ["GET", "HEAD"])
             case "connectomes": return (.connectomes, ["GET", "HEAD"])
+            case "peers": return (.peers, ["GET", "HEAD"])
             case "health": return (.health, ["GET", "HEAD"])
             case "metrics": return (.metrics, ["GET", "HEAD"])
             default: return nil
@@ -236,7 +237,7 @@ struct HTTPRouter {
     /// reads, the endpoints that are protocol commands; guest-book reads are not counted.
     private static func countsAsRequest(_ endpoint: HTTPEndpoint) -> Bool {
         switch endpoint {
-        case .reservations, .reservation, .connectomes, .connectome: true
+        case .reservations, .reservation, .connectomes, .connectome, .peers: true
         default: isWrite(endpoint)
         }
     }

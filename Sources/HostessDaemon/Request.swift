@@ -110,6 +110,7 @@ extension Command {
         case .recordConnectome: self = .recordConnectome(try Connectome(reader: try request.requireReader("connectome")))
         case .getConnectome: self = .getConnectome(id: try request.requireString("connectomeId"))
         case .listConnectomes: self = .listConnectomes
+        case .listPeers: self = .listPeers
         case .removeConnectome: self = .removeConnectome(id: try request.requireString("connectomeId"))
         }
     }

@@ -1,3 +1,4 @@
+import HostessMesh
 import HostessModel
 import HostessSystem
 
@@ -51,6 +52,9 @@ public struct Service: Sendable {
     /// How long ended reservations are kept for inspection, in milliseconds.
     public var reservationRetention: Int64 = 600_000
 
+    /// The other Hostesses heard from on the mesh, when this one announces (`--announce`).
+    public var peers: PeerTable?
+
     /// The limits on reservations (see ``ReservationPolicy``).
     public var reservationPolicy: ReservationPolicy {
         get { book.reservationPolicy }
@@ -65,6 +69,9 @@ public struct Service: Sendable {
         book = GuestBook(ttlNanoseconds: UInt64(ttlSeconds * 1e9), capacity: capacity)
         self.heartbeatInterval = heartbeatInterval
     }
+
+    /// Records that a peer Hostess came, changed or went, as a change `watch` sees (its id the hostessId).
+    public mutating func notePeer(_ kind: Change.Kind, hostessID: String) { book.note(kind, id: hostessID) }
 
     /// Returns and forgets the heartbeats handled since the last call.
     public mutating func takeHeartbeats() -> [(id: String, wallMilliseconds: Int64)] {
@@ -146,6 +153,8 @@ public struct Service: Sendable {
             return .park(sinceRevision: since, deadline: now.monotonicNanoseconds &+ UInt64(timeout * 1e9))
         case .status:
             return .done(.status(status(caller: caller)))
+        case .listPeers:
+            return .done(.peers(peers?.peers ?? [], announcing: peers != nil))
         case .reserve(let request):
             let reservation = try book.reserve(
                 request, id: Syscall.randomUUID(), by: caller, session: request.session ? connection : nil, now: now)

@@ -16,11 +16,14 @@ public final class DatagramSocket: Sendable {
     /// - Parameter reuseAddress: sets `SO_REUSEADDR` before binding, so several sockets (several processes
     ///   joining one multicast group, say) may bind the same port.
     /// The corresponding C functions are `socket`, `setsockopt` and `bind`.
+    /// An IPv6 socket is IPv6 only (`IPV6_V6ONLY`), so that it and an IPv4 socket on the same port each get their
+    /// own family's datagrams once.
     public init(bindingTo address: InternetSocketAddress, reuseAddress: Bool = false) throws(SystemError) {
         let type = Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
         let fd = try retrying("socket") { socket(address.family, type, Int32(IPPROTO_UDP)) }
         do {
             if reuseAddress { try Self.setOption(fd, SOL_SOCKET, SO_REUSEADDR, Int32(1), name: "SO_REUSEADDR") }
+            if address.family == AF_INET6 { try Self.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, Int32(1), name: "IPV6_V6ONLY") }
             _ = try address.withSockaddr { (pointer, length) throws(SystemError) in
                 try retrying("bind \(address) (UDP)") { Glibc.bind(fd, pointer, length) }
             }
@@ -83,6 +86,18 @@ public final class DatagramSocket: Sendable {
             var request = ip_mreqn()
             request.imr_ifindex = Int32(bitPattern: interfaceIndex)
             try Self.setOption(fd, Int32(IPPROTO_IP), IP_MULTICAST_IF, request, name: "IP_MULTICAST_IF")
+        }
+    }
+
+    /// Whether a socket bound to the wildcard address receives only the groups it joined itself (false), or
+    /// every group any socket on the machine joined on its port (true, the kernel's default), with
+    /// `IP_MULTICAST_ALL` / `IPV6_MULTICAST_ALL`.
+    public func setMulticastAll(_ enabled: Bool) throws(SystemError) {
+        let value = Int32(enabled ? 1 : 0)
+        if family == AF_INET6 {
+            try Self.setOption(fd, Int32(IPPROTO_IPV6), IPV6_MULTICAST_ALL, value, name: "IPV6_MULTICAST_ALL")
+        } else {
+            try Self.setOption(fd, Int32(IPPROTO_IP), IP_MULTICAST_ALL, value, name: "IP_MULTICAST_ALL")
         }
     }
 

@@ -266,6 +266,25 @@ let commands: [Command] = [
             print(context.json ? reply.reservation.json(servers: reply.servers).jsonText : "cancelled \(id)")
         }),
     Command(
+        name: "peers", summary: "list the other Hostesses heard from on the mesh",
+        usage: """
+            usage: hostess peers [--json]
+
+            The Hostesses hostessd heard announce themselves (hostessd --announce): where they are, their
+            state (live; stale once they missed their ttl: shown, never chosen), their servers by class.
+            --json prints the array of peers as the daemon reports them (docs/mesh.md).
+            """,
+        valued: [], flags: ["--json"],
+        run: { arguments, context in
+            _ = try arguments.expect()
+            let (announcing, peers) = if let remote = context.remote { try remote.peers() } else { try await context.client().peers() }
+            if context.json || arguments.flag("--json") {
+                print(JSONValue.array(peers).jsonText)
+            } else {
+                print(Output.peerTable(peers, announcing: announcing))
+            }
+        }),
+    Command(
         name: "connectomes", summary: "list the recorded connectomes, one row per link endpoint pair",
         usage: """
             usage: hostess connectomes [--json]

@@ -1,4 +1,5 @@
 import HostessModel
+import HostessSystem
 
 // MARK: - Output
 
@@ -139,6 +140,29 @@ enum Output {
     }
 
     /// Left-aligned columns separated by two spaces.
+    /// The peers `hostess peers` shows: one row each, then a count line (or why there are none).
+    static func peerTable(_ peers: [JSONValue], announcing: Bool) -> String {
+        let now = SystemClock.wallMilliseconds()
+        let rows = peers.compactMap(\.objectValue).map { peer -> [String] in
+            let seen = peer["lastSeen"].flatMap { value -> Int64? in if case .int(let ms) = value { ms } else { nil } }
+            let age = seen.map { "\(max(0, now - $0) / 1000) s ago" } ?? "-"
+            let classes: String
+            if case .array(let summary)? = peer["capabilities"] {
+                classes = summary.compactMap(\.objectValue).map { item in
+                    "\(item["class"]?.stringValue ?? "?")×\(plain(item["totalCount"] ?? .null))"
+                }.joined(separator: " ")
+            } else {
+                classes = "(not in the announcement)"
+            }
+            return [
+                peer["fqdn"]?.stringValue ?? "?", peer["hostessId"]?.stringValue ?? "?", peer["endpoint"]?.stringValue ?? "?",
+                peer["state"]?.stringValue ?? "?", plain(peer["serverCount"] ?? .null), age, classes,
+            ]
+        }
+        let count = announcing ? "\(rows.count) peer\(rows.count == 1 ? "" : "s")" : "0 peers: hostessd does not announce (start it with --announce)"
+        return table(header: ["FQDN", "HOSTESS ID", "ENDPOINT", "STATE", "SERVERS", "LAST SEEN", "CLASSES"], rows: rows) + "\n" + count
+    }
+
     static func table(header: [String], rows: [[String]]) -> String {
         var widths = header.map(\.count)
         for row in rows {

@@ -1,0 +1,285 @@
+import Glibc
+import HostessLoop
+import HostessMesh
+import HostessModel
+import HostessSystem
+
+// MARK: - Announcer
+
+/// hostessd's part in the information mesh: it announces this Hostess (its HTTP endpoint and a summary of
+/// its guest book by class) to the link-local multicast groups of its interfaces, and keeps the table of
+/// the other Hostesses it hears (``Service/peers``).
+///
+/// **When it sends.** Three announcements one second apart at start (a peer that just came up learns of us
+/// at once), then every interval with ±10% jitter (so Hostesses started together do not stay in step), one
+/// at most a second after the summary changes, and a goodbye (ttl 0) when hostessd stops. The summary is
+/// worked out at most once a second, and only when the guest book changed.
+///
+/// **What it hears.** Each datagram goes to ``PeerTable/receive(_:from:keys:now:)``, which validates every
+/// field and drops what is malformed, unsigned, forged, stale or replayed (counted by reason); a peer's
+/// arrival, change and loss are changes of the guest book (``Change/Kind/peerDiscovered`` …), so `watch`
+/// wakes for them. One timer serves sending, the summary check and the peers' expiry.
+final class Announcer: LoopHandler, DatagramChannelDelegate {
+    /// Announcements sent 1 s apart at start.
+    static let fastStart = 3
+    /// The shortest time between two announcements caused by summary changes, in nanoseconds.
+    static let changeInterval: UInt64 = 1_000_000_000
+
+    /// One interface announced on, and the endpoint announced there.
+    struct Link {
+        var interface: NetworkInterface
+        var endpoint: String
+    }
+
+    /// Counters for `/metrics`.
+    struct Counters {
+        var sent = 0
+        var sendFailures = 0
+    }
+
+    private let configuration: MeshConfiguration
+    private unowned let loop: Loop
+    private unowned let registry: Registry
+    private let hostessID: String
+    private let fqdn: String
+    private let keys: MeshKeys?
+    private let links: [Link]
+    private var ipv4: DatagramChannel?
+    private var ipv6: DatagramChannel?
+    private let ipv4Group: InternetSocketAddress
+    private let ipv6Group: InternetSocketAddress?
+    private var timer: Loop.Timer?
+    private var nextSend: UInt64
+    private var lastChangeSend: UInt64 = 0
+    private var fastStartLeft = Announcer.fastStart
+    private var sequence: Int64
+    private var summary: [CapabilitySummary] = []
+    private var digest = ""
+    private var summarizedRevision: UInt64 = .max
+    private var nextSummaryCheck: UInt64 = 0
+    private(set) var counters = Counters()
+
+    /// Opens the sockets, joins the groups on every interface, and schedules the first announcement.
+    /// - Parameter httpAddress: where the HTTP interface listens (the announced endpoint's port, and its host
+    ///   unless that is a wildcard address).
+    init(configuration: MeshConfiguration, httpAddress: InternetSocketAddress, hostessID: String, registry: Registry, loop: Loop) throws(DaemonError) {
+        self.configuration = configuration
+        self.loop = loop
+        self.registry = registry
+        self.hostessID = hostessID
+        fqdn = Syscall.hostName().flatMap { ServerName.isValidFQDN($0) ? $0 : nil } ?? "localhost"
+        if let id = configuration.keys.firstID, let key = configuration.keys[id], let sending = MeshKey(id: id, secret: key.secret) {
+            var accepted: [String: [UInt8]] = [:]
+            for (keyID, entry) in configuration.keys.keys { accepted[keyID] = entry.secret }
+            keys = MeshKeys(sending: sending, accepted: accepted)
+        } else {
+            keys = nil
+        }
+        let interfaces: [NetworkInterface]
+        do { interfaces = try NetworkInterface.all() } catch { throw .system(error) }
+        var chosen: [NetworkInterface] = []
+        if configuration.interfaces.isEmpty {
+            chosen = interfaces.filter { $0.isUp && $0.supportsMulticast && !$0.isLoopback }
+        } else {
+            for name in configuration.interfaces {
+                guard let interface = interfaces.first(where: { $0.name == name }) else {
+                    throw .listen("--announce-interface \(name): no such interface with an address (see `ip addr`)")
+                }
+                guard interface.isUp, interface.supportsMulticast else {
+                    throw .listen("--announce-interface \(name): the interface is \(interface.isUp ? "not multicast-capable" : "down")")
+                }
+                chosen.append(interface)
+            }
+        }
+        let wildcard = httpAddress.host == "0.0.0.0" || httpAddress.host == "::"
+        links = chosen.compactMap { interface in
+            let host = wildcard ? interface.ipv4Addresses.first : httpAddress.host
+            return host.map { Link(interface: interface, endpoint: "http://\($0.contains(":") ? "[\($0)]" : $0):\(httpAddress.port)") }
+        }
+        do {
+            ipv4Group = try InternetSocketAddress(parsing: "\(MeshConfiguration.ipv4Group):\(configuration.port)")
+            ipv6Group = try? InternetSocketAddress(parsing: "[\(MeshConfiguration.ipv6Group)]:\(configuration.port)")
+        } catch { throw .system(error) }
+        sequence = SystemClock.wallMilliseconds()
+        nextSend = loop.now
+        registry.service.peers = PeerTable(ownHostessID: hostessID, retention: UInt64(configuration.retention * 1e9))
+        try openSockets()
+        if links.isEmpty { Log.warning("--announce: no up, multicast-capable interface with an IPv4 address to announce on; listening only") }
+        let names = links.map { "\($0.interface.name) (\($0.endpoint))" }.joined(separator: ", ")
+        Log.info(
+            "announcing on \(names.isEmpty ? "no interface" : names), groups \(MeshConfiguration.ipv4Group) and \(MeshConfiguration.ipv6Group) port \(configuration.port), every \(configuration.interval) s, ttl \(ttl) s\(keys == nil ? ", unsigned" : ", signed with key \(keys?.sending.id ?? "")")"
+        )
+        reschedule()
+    }
+
+    /// The ttl announcements carry, in seconds: interval × hold, rounded up.
+    private var ttl: Int { Int((configuration.interval * Double(configuration.holdMultiplier)).rounded(.up)) }
+
+    private func openSockets() throws(DaemonError) {
+        do {
+            let socket = try DatagramSocket(
+                bindingTo: try InternetSocketAddress(parsing: "0.0.0.0:\(configuration.port)", passive: true), reuseAddress: true)
+            try socket.setMulticastAll(false)
+            try socket.setMulticastTTL(1)
+            for link in links { try socket.joinMulticastGroup(MeshConfiguration.ipv4Group, interfaceIndex: link.interface.index) }
+            ipv4 = try DatagramChannel(socket: socket, loop: loop, delegate: self)
+        } catch {
+            throw .listen("--announce: cannot listen on UDP port \(configuration.port) for \(MeshConfiguration.ipv4Group): \(error)")
+        }
+        // IPv6 is a bonus: a machine without it announces over IPv4 alone.
+        do {
+            let socket = try DatagramSocket(
+                bindingTo: try InternetSocketAddress(parsing: "[::]:\(configuration.port)", passive: true), reuseAddress: true)
+            try socket.setMulticastAll(false)
+            try socket.setMulticastTTL(1)
+            for link in links { try socket.joinMulticastGroup(MeshConfiguration.ipv6Group, interfaceIndex: link.interface.index) }
+            ipv6 = try DatagramChannel(socket: socket, loop: loop, delegate: self)
+        } catch {
+            Log.warning("--announce: no IPv6 announcements (\(error)); IPv4 only")
+        }
+    }
+
+    // MARK: Sending
+
+    /// Sends one announcement on every link (a goodbye when `goodbye`).
+    private func announce(goodbye: Bool = false) {
+        refreshSummary(force: true)
+        let book = registry.service.book
+        for link in links {
+            sequence &+= 1
+            let announcement: Announcement
+            do {
+                announcement = try Announcement(
+                    timestamp: SystemClock.wallMilliseconds(), fqdn: fqdn, hostessID: hostessID, endpoint: link.endpoint,
+                    serverCount: min(book.count, Announcement.maximumCount), ttl: goodbye ? 0 : ttl, sequence: sequence, capabilities: summary)
+            } catch {
+                counters.sendFailures += 1
+                Log.error("announcement on \(link.interface.name) not built: \(error)")
+                continue
+            }
+            let bytes = announcement.encode(signingWith: keys?.sending)
+            for (channel, group) in [(ipv4, ipv4Group as InternetSocketAddress?), (ipv6, ipv6Group)] {
+                guard let channel, let group else { continue }
+                do {
+                    try channel.socket.setMulticastInterface(link.interface.index)
+                    if try channel.send(bytes, to: group) { counters.sent += 1 } else { counters.sendFailures += 1 }
+                } catch {
+                    counters.sendFailures += 1
+                }
+            }
+        }
+    }
+
+    /// Works the summary out again when the guest book changed and the last check is a second old (or
+    /// `force`); returns whether its digest changed.
+    @discardableResult
+    private func refreshSummary(force: Bool = false) -> Bool {
+        let book = registry.service.book
+        guard book.revision != summarizedRevision, force || loop.now >= nextSummaryCheck else { return false }
+        summarizedRevision = book.revision
+        nextSummaryCheck = loop.now &+ Self.changeInterval
+        let fresh = CapabilitySummary.summary(of: book.all())
+        let freshDigest = CapabilitySummary.digest(of: fresh)
+        defer {
+            summary = fresh
+            digest = freshDigest
+        }
+        return freshDigest != digest
+    }
+
+    /// After a loop turn: when the guest book changed, check the summary (at most once a second) and
+    /// announce a change soon (at most once a second).
+    func afterTurn() {
+        guard registry.service.book.revision != summarizedRevision else { return }
+        if loop.now < nextSummaryCheck {
+            reschedule()
+            return
+        }
+        guard refreshSummary() else { return }
+        nextSend = min(nextSend, max(loop.now, lastChangeSend &+ Self.changeInterval))
+        reschedule()
+    }
+
+    // MARK: Timer
+
+    /// Keeps the one timer at the earliest of the next send, the next summary check and the next peer expiry.
+    private func reschedule() {
+        var deadline = nextSend
+        if registry.service.book.revision != summarizedRevision { deadline = min(deadline, nextSummaryCheck) }
+        if let expiry = registry.service.peers?.nextDeadline { deadline = min(deadline, expiry) }
+        if let timer, loop.reschedule(timer, to: deadline) { return }
+        timer = loop.schedule(at: deadline, for: self)
+    }
+
+    func handle(_ event: LoopEvent, on loop: Loop) {
+        guard case .deadline = event else { return }
+        timer = nil
+        let now = loop.now
+        if now >= nextSend {
+            let periodic = nextSend
+            announce()
+            lastChangeSend = now
+            if fastStartLeft > 1 {
+                fastStartLeft -= 1
+                nextSend = now &+ 1_000_000_000
+            } else {
+                fastStartLeft = 0
+                let jitter = Double.random(in: 0.9...1.1)
+                nextSend = max(periodic, now) &+ UInt64(configuration.interval * jitter * 1e9)
+            }
+        } else if refreshSummary() {
+            nextSend = min(nextSend, max(now, lastChangeSend &+ Self.changeInterval))
+        }
+        if let events = registry.service.peers?.expire(now: clock) { note(events) }
+        reschedule()
+    }
+
+    private var clock: MeshClock { MeshClock(monotonic: loop.now, wall: SystemClock.wallMilliseconds()) }
+
+    // MARK: Receiving
+
+    func channel(_ channel: DatagramChannel, received datagrams: [Datagram]) {
+        var events: [PeerEvent] = []
+        for datagram in datagrams {
+            guard case .success(let event?)? = registry.service.peers?.receive(datagram.bytes, from: datagram.source.host, keys: keys, now: clock)
+            else { continue }
+            events.append(event)
+        }
+        note(events)
+        if !events.isEmpty { reschedule() }
+    }
+
+    func channel(_ channel: DatagramChannel, failed error: SystemError) {
+        Log.warning("announcements: receiving failed: \(error)")
+    }
+
+    /// Makes peer events guest-book changes (so `watch` and blocking reads wake) and log lines.
+    private func note(_ events: [PeerEvent]) {
+        for event in events {
+            let peer = event.peer
+            switch event {
+            case .discovered:
+                registry.service.notePeer(.peerDiscovered, hostessID: peer.hostessID)
+                Log.info("peer discovered: \(peer.fqdn) (\(peer.hostessID)) at \(peer.endpoint), \(peer.serverCount) servers")
+            case .changed:
+                registry.service.notePeer(.peerChanged, hostessID: peer.hostessID)
+            case .lost(_, let reason):
+                registry.service.notePeer(.peerLost, hostessID: peer.hostessID)
+                Log.info("peer lost: \(peer.fqdn) (\(peer.hostessID)): \(reason == .goodbye ? "said goodbye" : "missed its ttl; stale")")
+            }
+        }
+    }
+
+    // MARK: Stopping
+
+    /// Says goodbye on every link and closes the sockets.
+    func stop() {
+        if let timer { loop.cancel(timer) }
+        timer = nil
+        announce(goodbye: true)
+        ipv4?.close()
+        ipv6?.close()
+        ipv4 = nil
+        ipv6 = nil
+    }
+}
