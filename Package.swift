@@ -98,8 +98,8 @@ let package = Package(
                 "HostessModel", "HostessSystem", "HostessRegion", "HostessClient", "hostessd", "hostess", "hostess-example-server", "shmdump",
                 "HostessTestSupport",
             ],
-            // Run by the tests with python3 (standard library only), found next to its Swift caller.
-            exclude: ["Support/http_client.py"],
+            // Run by the tests with python3 (standard library only), found next to their Swift callers.
+            exclude: ["Support/http_client.py", "Support/netns_probe.py"],
             swiftSettings: strict
         ),
     ]

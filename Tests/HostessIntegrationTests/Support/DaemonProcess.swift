@@ -52,17 +52,35 @@ final class DaemonProcess: @unchecked Sendable {
     let process = Process()
     private let logPath: String
 
+    /// The network namespace hostessd runs in (nil: the test's own).
+    let namespace: String?
+
     /// Starts hostessd with `arguments` (a `--socket` in the scratch directory is added unless given) and waits
     /// until its socket accepts connections.
-    init(_ arguments: [String] = [], environment: [String: String] = [:], scratch: ScratchDirectory? = nil, socketName: String = "hostess.sock") throws {
+    ///
+    /// With a `namespace` (a `NamespaceLab` machine's name) hostessd runs as `ip netns exec NAMESPACE hostessd ...`
+    /// (ip execs it, so `pid` is still hostessd's). Network namespaces do not separate Unix sockets or shared
+    /// memory, so the socket and shm name work as without one.
+    init(
+        _ arguments: [String] = [], environment: [String: String] = [:], scratch: ScratchDirectory? = nil, socketName: String = "hostess.sock",
+        namespace: String? = nil
+    ) throws {
         self.scratch = try scratch ?? ScratchDirectory()
+        self.namespace = namespace
         socketPath = self.scratch.path + "/" + socketName
         logPath = self.scratch.path + "/hostessd-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Binaries.path("hostessd"))
         sharedMemoryName = "/hostess-test-" + UUID().uuidString.lowercased()
-        process.arguments = (arguments.contains("--socket") ? [] : ["--socket", socketPath])
+        let daemonArguments = (arguments.contains("--socket") ? [] : ["--socket", socketPath])
             + (arguments.contains("--shm") || arguments.contains("--no-shm") ? [] : ["--shm", sharedMemoryName]) + arguments
+        if let namespace {
+            let prefix = NamespaceLab.execPrefix(namespace)
+            process.executableURL = URL(fileURLWithPath: prefix.executable)
+            process.arguments = prefix.arguments + [Binaries.path("hostessd")] + daemonArguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Binaries.path("hostessd"))
+            process.arguments = daemonArguments
+        }
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "HOSTESS_SOCKET")
         env.removeValue(forKey: "NOTIFY_SOCKET")
