@@ -83,7 +83,8 @@ public final class Daemon {
     private var facts: HTTPRouter.Facts {
         HTTPRouter.Facts(
             instanceID: instanceID, version: version, startedAt: startedAt, unixConnections: lines.connectionCount,
-            httpConnections: http?.connectionCount ?? 0, publications: registry.publications)
+            httpConnections: http?.connectionCount ?? 0, publications: registry.publications,
+            announcements: announcer.map { ($0.counters.sent, $0.counters.sendFailures) })
     }
 
     // MARK: Running

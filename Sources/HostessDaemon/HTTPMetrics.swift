@@ -1,3 +1,4 @@
+import HostessMesh
 import HostessModel
 import HostessSystem
 
@@ -47,6 +48,21 @@ struct HTTPMetrics {
             "hostess_connections", "gauge", "Open client connections by interface.",
             [("{interface=\"unix\"}", String(facts.unixConnections)), ("{interface=\"http\"}", String(facts.httpConnections))])
         metric("hostess_uptime_seconds", "gauge", "Seconds since hostessd started.", [("", String(format3(uptime)))])
+        if let peers = service.peers {
+            let sent = facts.announcements ?? (0, 0)
+            metric(
+                "hostess_mesh_announcements_sent_total", "counter", "Announcement datagrams sent, and sends that failed.",
+                [("{result=\"sent\"}", String(sent.sent)), ("{result=\"failed\"}", String(sent.failed))])
+            metric("hostess_mesh_packets_received_total", "counter", "Announcement datagrams received.", [("", String(peers.received))])
+            metric("hostess_mesh_packets_accepted_total", "counter", "Announcement datagrams that passed every check.", [("", String(peers.accepted))])
+            metric(
+                "hostess_mesh_packets_dropped_total", "counter", "Announcement datagrams dropped, by reason.",
+                DropReason.allCases.map { ("{reason=\"\($0.rawValue)\"}", String(peers.dropped[$0] ?? 0)) })
+            let live = peers.livePeers.count
+            metric(
+                "hostess_mesh_peers", "gauge", "Peer Hostesses by state.",
+                [("{state=\"live\"}", String(live)), ("{state=\"stale\"}", String(peers.peers.count - live))])
+        }
         var requestSamples: [(String, String)] = []
         for endpoint in HTTPEndpoint.allCases {
             for (status, count) in (requests[endpoint] ?? [:]).sorted(by: { $0.key < $1.key }) {

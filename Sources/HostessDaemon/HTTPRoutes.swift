@@ -38,6 +38,8 @@ struct HTTPRouter {
         var unixConnections: Int
         var httpConnections: Int
         var publications: UInt64
+        /// Announcements sent and sends that failed, when hostessd announces.
+        var announcements: (sent: Int, failed: Int)? = nil
     }
 
     /// A request refused before it reaches an endpoint, and the endpoint its metrics count it under.

@@ -1,0 +1,152 @@
+import Foundation
+import Glibc
+import HostessModel
+import Testing
+
+// MARK: - A mesh of Hostesses
+
+/// Hostesses in the namespaces of one ``NamespaceLab``, each announcing on its `eth0` with short intervals.
+final class Mesh: @unchecked Sendable {
+    let lab: NamespaceLab
+    private(set) var daemons: [DaemonProcess?]
+
+    /// `count` machines, each running hostessd with `--announce` and `extra` flags.
+    init(count: Int = 3, interval: String = "0.5", extra: [String] = []) throws {
+        lab = try NamespaceLab(count: count)
+        daemons = []
+        for machine in 0..<count { daemons.append(try start(machine, interval: interval, extra: extra)) }
+    }
+
+    /// Starts (again) hostessd on `machine`.
+    func start(_ machine: Int, interval: String = "0.5", extra: [String] = []) throws -> DaemonProcess {
+        try DaemonProcess(
+            ["--http", "\(lab.address(of: machine)):8080", "--announce", "--announce-interval", interval] + extra, namespace: lab.name(of: machine))
+    }
+
+    /// Replaces machine `machine`'s daemon (nil: none runs there).
+    func set(_ machine: Int, _ daemon: DaemonProcess?) { daemons[machine] = daemon }
+
+    /// The daemon of `machine`.
+    func daemon(_ machine: Int) throws -> DaemonProcess {
+        guard let daemon = daemons[machine] else { throw TestFailure("no hostessd runs on machine \(machine)") }
+        return daemon
+    }
+
+    /// The peers `machine` lists, by hostessId.
+    func peers(of machine: Int) throws -> [String: JSONObject] {
+        let reply = try daemon(machine).client().request("listPeers")
+        guard case .array(let items)? = reply.result?["peers"] else { throw TestFailure("listPeers: \(reply)") }
+        var peers: [String: JSONObject] = [:]
+        for item in items { if let peer = item.objectValue, let id = peer["hostessId"]?.stringValue { peers[id] = peer } }
+        return peers
+    }
+
+    /// `machine`'s hostessId.
+    func hostessID(of machine: Int) throws -> String {
+        guard let id = try daemon(machine).client().request("status").result?["instanceId"]?.stringValue else { throw TestFailure("no instanceId") }
+        return id
+    }
+
+    /// Polls `condition` every 50 ms for at most `seconds`; returns the seconds it took, or nil.
+    func within(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Double? {
+        let start = Date()
+        while Date().timeIntervalSince(start) < seconds {
+            if try condition() { return Date().timeIntervalSince(start) }
+            usleep(50_000)
+        }
+        return try condition() ? Date().timeIntervalSince(start) : nil
+    }
+
+    /// A `/metrics` sample of `machine`'s hostessd, fetched from another machine.
+    func metric(_ machine: Int, _ name: String) throws -> Double? {
+        let other = (machine + 1) % lab.namespaces.count
+        let reply = try lab.run(other, "curl", ["-sS", "--noproxy", "*", "--max-time", "5", "http://\(lab.address(of: machine)):8080/metrics"], timeout: 10)
+        for line in reply.stdout.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.dropFirst(name.count + 1))
+        }
+        return nil
+    }
+
+    /// What `machine` lists, for failure messages.
+    func snapshot(_ machine: Int) -> String {
+        let peers = (try? peers(of: machine)).map { "\($0)" } ?? "(no answer)"
+        return "machine \(machine) peers: \(peers)\nlog:\n\((try? daemon(machine).log) ?? "")"
+    }
+
+    deinit { lab.close() }
+}
+
+/// Registers a GPU renderer on `daemon` over its socket.
+func registerRenderer(on daemon: DaemonProcess, capabilities: [String] = ["gpu", "h264"]) throws -> String {
+    let id = "m.local:gpu-renderer:0x0002:root:no:none:\(UUID().uuidString.lowercased())"
+    let entry: JSONObject = [
+        "id": .string(id), "capabilities": .array(capabilities.map(JSONValue.string)),
+        "terminals": ["input": ["direction": "input", "multiplexing": "none"]],
+    ]
+    let reply = try daemon.client().request("register", ["entry": .object(entry)])
+    guard reply.errorCode == nil else { throw TestFailure("register: \(reply)") }
+    return id
+}
+
+// MARK: - Discovery
+
+@Suite("The mesh: announcements between Hostesses in network namespaces", .serialized, .enabled(if: NamespaceLab.available.0, Comment(rawValue: NamespaceLab.available.1)))
+struct MeshDiscoveryTests {
+    @Test("three Hostesses find each other both ways within 3 s, with endpoints, states and summaries")
+    func discovery() throws {
+        let mesh = try Mesh()
+        let ids = try (0..<3).map(mesh.hostessID(of:))
+        let took = try mesh.within(3) { try (0..<3).allSatisfy { machine in try mesh.peers(of: machine).count == 2 } }
+        #expect(took != nil, "\(mesh.snapshot(0))\n\(mesh.snapshot(1))")
+        let seen = try mesh.peers(of: 0)
+        #expect(Set(seen.keys) == [ids[1], ids[2]])
+        #expect(seen[ids[1]]?["endpoint"]?.stringValue == "http://\(mesh.lab.address(of: 1)):8080")
+        #expect(seen[ids[1]]?["state"] == "live")
+        #expect(seen[ids[1]]?["addresses"].map { value in if case .array(let items) = value { items.contains(.string(mesh.lab.address(of: 1))) } else { false } } == true)
+        print("mesh: discovery of 3 Hostesses took \(took.map { String(format: "%.2f", $0) } ?? "-") s")
+
+        // The same over HTTP and the CLI.
+        let http = try mesh.lab.run(1, "curl", ["-sS", "--noproxy", "*", "--max-time", "5", "http://\(mesh.lab.address(of: 0)):8080/peers"], timeout: 10)
+        #expect(http.status == 0 && http.stdout.contains(ids[2]), "\(http)")
+        let cli = try CLI.hostess(["--json", "peers"], socket: try mesh.daemon(0).socketPath)
+        #expect(cli.status == 0 && cli.stdout.contains(ids[1]) && cli.stdout.contains("\"state\":\"live\""), "\(cli)")
+        let table = try CLI.hostess(["peers"], socket: try mesh.daemon(0).socketPath)
+        #expect(table.stdout.contains("2 peers") && table.stdout.contains("live"), "\(table)")
+    }
+
+    @Test("a change of the summary reaches the peers within 2 s, and watch wakes for it")
+    func summaryChange() throws {
+        let mesh = try Mesh(interval: "30")
+        let ids = try (0..<3).map(mesh.hostessID(of:))
+        _ = try mesh.within(4) { try mesh.peers(of: 1).count == 2 }
+        let before = try mesh.daemon(1).client().request("status").result?["revision"]
+        _ = try registerRenderer(on: try mesh.daemon(0))
+        let took = try mesh.within(2) {
+            guard case .array(let summary)? = try mesh.peers(of: 1)[ids[0]]?["capabilities"] else { return false }
+            return summary.contains { $0.objectValue?["class"] == "0x0002" }
+        }
+        #expect(took != nil, "\(mesh.snapshot(1))")
+        print("mesh: a summary change reached a peer in \(took.map { String(format: "%.2f", $0) } ?? "-") s (interval 30 s)")
+        let watched = try mesh.daemon(1).client().request("watch", ["sinceRevision": before ?? 0, "timeout": 0])
+        guard case .array(let changes)? = watched.result?["changes"] else { throw TestFailure("\(watched)") }
+        #expect(changes.contains { $0.objectValue?["kind"] == "peer_changed" && $0.objectValue?["id"]?.stringValue == ids[0] }, "\(changes)")
+    }
+
+    @Test("a goodbye removes the peer at once; kill -9 leaves it stale after its ttl")
+    func goodbyeAndStale() throws {
+        let mesh = try Mesh(extra: ["--announce-hold", "3"])
+        let ids = try (0..<3).map(mesh.hostessID(of:))
+        _ = try mesh.within(3) { try mesh.peers(of: 0).count == 2 }
+        // Machine 1 stops cleanly: its goodbye removes it.
+        #expect(try mesh.daemon(1).stop() == 0)
+        mesh.set(1, nil)
+        let gone = try mesh.within(1) { try mesh.peers(of: 0)[ids[1]] == nil }
+        #expect(gone != nil, "\(mesh.snapshot(0))")
+        // Machine 2 is killed: no goodbye, so it is live until its ttl (3 × 0.5 s rounds up to 2 s), then stale.
+        kill(try mesh.daemon(2).pid, SIGKILL)
+        #expect(try mesh.peers(of: 0)[ids[2]]?["state"] == "live")
+        let stale = try mesh.within(4) { try mesh.peers(of: 0)[ids[2]]?["state"] == "stale" }
+        #expect(stale != nil, "\(mesh.snapshot(0))")
+        print("mesh: a killed peer went stale \(stale.map { String(format: "%.2f", $0) } ?? "-") s after kill -9 (ttl 2 s)")
+    }
+}
