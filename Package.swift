@@ -99,7 +99,7 @@ let package = Package(
                 "HostessTestSupport",
             ],
             // Run by the tests with python3 (standard library only), found next to their Swift callers.
-            exclude: ["Support/http_client.py", "Support/netns_probe.py"],
+            exclude: ["Support/http_client.py", "Support/netns_probe.py", "Support/mesh_packets.py"],
             swiftSettings: strict
         ),
     ]

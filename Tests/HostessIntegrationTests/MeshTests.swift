@@ -67,6 +67,13 @@ final class Mesh: @unchecked Sendable {
         return nil
     }
 
+    /// `machine`'s `/metrics`, for failure messages.
+    func metricsText(_ machine: Int) -> String {
+        let other = (machine + 1) % lab.namespaces.count
+        let url = "http://\(lab.address(of: machine)):8080/metrics"
+        return (try? lab.run(other, "curl", ["-sS", "--noproxy", "*", "--max-time", "5", url], timeout: 10).stdout) ?? "(no metrics)"
+    }
+
     /// What `machine` lists, for failure messages.
     func snapshot(_ machine: Int) -> String {
         let peers = (try? peers(of: machine)).map { "\($0)" } ?? "(no answer)"
@@ -148,5 +155,77 @@ struct MeshDiscoveryTests {
         let stale = try mesh.within(4) { try mesh.peers(of: 0)[ids[2]]?["state"] == "stale" }
         #expect(stale != nil, "\(mesh.snapshot(0))")
         print("mesh: a killed peer went stale \(stale.map { String(format: "%.2f", $0) } ?? "-") s after kill -9 (ttl 2 s)")
+    }
+}
+
+// MARK: - Hostile packets
+
+/// Runs Support/mesh_packets.py inside `machine`'s namespace.
+func meshPackets(_ mesh: Mesh, on machine: Int, _ arguments: [String], timeout: Double = 30) throws -> CLI.Outcome {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/mesh_packets.py").path
+    return try mesh.lab.run(machine, "/usr/bin/python3", [script] + arguments, timeout: timeout)
+}
+
+@Suite("The mesh refuses what it must", .serialized, .enabled(if: NamespaceLab.available.0, Comment(rawValue: NamespaceLab.available.1)))
+struct MeshHostilePacketTests {
+    static let secret = "mesh-secret-0123456789abcdef"
+
+    /// A mesh whose Hostesses share the key `k1`.
+    func signedMesh(count: Int) throws -> (Mesh, ScratchDirectory) {
+        let scratch = try ScratchDirectory()
+        let file = try scratch.write("mesh.secret", "k1 \(Self.secret)\n")
+        chmod(file, 0o600)
+        return (try Mesh(count: count, extra: ["--mesh-secret-file", file]), scratch)
+    }
+
+    @Test("with a mesh key: signed peers are found; unsigned, forged, stale and replayed packets are dropped and counted")
+    func signedMesh() throws {
+        let (mesh, _) = try signedMesh(count: 3)
+        let ids = try (0..<3).map(mesh.hostessID(of:))
+        #expect(try mesh.within(3) { try mesh.peers(of: 0).count == 2 } != nil, "\(mesh.snapshot(0))")
+
+        // A real packet of machine 1, captured on machine 2, to replay later.
+        let captured = try meshPackets(mesh, on: 2, ["capture", "4853", "5"])
+        let packet = captured.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(captured.status == 0 && !packet.isEmpty, "\(captured)")
+
+        for kind in ["unsigned", "forged", "stale"] {
+            let sent = try meshPackets(mesh, on: 2, ["craft", "4853", kind, "k1", Self.secret])
+            #expect(sent.status == 0, "\(sent)")
+        }
+        // Sent again after the sender moved on, the captured packet is older than what came since.
+        usleep(1_200_000)
+        #expect(try meshPackets(mesh, on: 2, ["send", "4853", packet]).status == 0)
+        let counted = try mesh.within(3) {
+            try ["unsigned", "bad_signature", "stale", "replayed"].allSatisfy { reason in
+                (try mesh.metric(0, "hostess_mesh_packets_dropped_total{reason=\"\(reason)\"}") ?? 0) >= 1
+            }
+        }
+        #expect(counted != nil, "\(mesh.metricsText(0))")
+        // A good packet with the key is accepted; none of the refused ones made a peer.
+        let good = try meshPackets(mesh, on: 2, ["craft", "4853", "good", "k1", Self.secret])
+        let crafted = good.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try mesh.within(2) { try mesh.peers(of: 0)[crafted] != nil } != nil, "\(mesh.snapshot(0))")
+        #expect(Set(try mesh.peers(of: 0).keys) == [ids[1], ids[2], crafted])
+    }
+
+    @Test("10,000 random and truncated datagrams and a 64 KiB one leave the daemon healthy and its peers unchanged")
+    func flood() throws {
+        let (mesh, _) = try signedMesh(count: 2)
+        let ids = try (0..<2).map(mesh.hostessID(of:))
+        #expect(try mesh.within(3) { try mesh.peers(of: 0).count == 1 } != nil, "\(mesh.snapshot(0))")
+        let renderer = try registerRenderer(on: try mesh.daemon(0))
+        let flooded = try meshPackets(mesh, on: 1, ["flood", "4853", "10000", "7"], timeout: 60)
+        #expect(flooded.status == 0, "\(flooded)")
+        let dropped = try mesh.within(5) {
+            let total = try ["malformed", "too_large", "unsigned", "bad_signature", "unknown_key"].reduce(0.0) { sum, reason in
+                sum + (try mesh.metric(0, "hostess_mesh_packets_dropped_total{reason=\"\(reason)\"}") ?? 0)
+            }
+            return total >= 9_000
+        }
+        #expect(dropped != nil, "\(mesh.metricsText(0))")
+        #expect(Set(try mesh.peers(of: 0).keys) == [ids[1]])
+        #expect(try mesh.daemon(0).client().request("getServer", ["serverId": .string(renderer)]).errorCode == nil)
+        #expect(try mesh.metric(0, "hostess_mesh_packets_dropped_total{reason=\"too_large\"}") ?? 0 >= 1)
     }
 }
