@@ -96,6 +96,51 @@ struct ConfigurationFlagTests {
     }
 }
 
+// MARK: - Mesh flags
+
+@Suite("hostessd configuration: the mesh flags")
+struct MeshConfigurationTests {
+    @Test("off by default; the flags set what they name")
+    func flags() throws {
+        #expect(try Configuration.parse(arguments: [], environment: environment).mesh == MeshConfiguration())
+        let configuration = try Configuration.parse(
+            arguments: [
+                "--http", "127.0.0.1:0", "--announce", "--announce-interface", "eth0", "--announce-interface=eth1", "--announce-port", "5000",
+                "--announce-interval", "2.5", "--announce-hold", "3", "--peer-retention", "0",
+            ], environment: environment)
+        let mesh = configuration.mesh
+        #expect(mesh.announce && mesh.interfaces == ["eth0", "eth1"] && mesh.port == 5000)
+        #expect(mesh.interval == 2.5 && mesh.holdMultiplier == 3 && mesh.retention == 0 && mesh.secretPath == nil)
+    }
+
+    @Test("refusals name the flag and say why", arguments: [
+        (["--announce"], "--announce: announcements advertise this Hostess's HTTP endpoint; give --http HOST:PORT too"),
+        (["--announce-interface", "eth0"], "--announce-interface and --mesh-secret-file need --announce"),
+        (["--http", "127.0.0.1:0", "--announce", "--announce-port", "0"], "--announce-port: expected a port from 1 to 65535, found '0'"),
+        (["--http", "127.0.0.1:0", "--announce", "--announce-interval", "0.01"], "--announce-interval: expected seconds from 0.1 to 3600, found '0.01'"),
+        (["--http", "127.0.0.1:0", "--announce", "--announce-hold", "0"], "--announce-hold: expected a whole number from 1 to 100, found '0'"),
+        (
+            ["--http", "127.0.0.1:0", "--announce", "--announce-interval", "3600", "--announce-hold", "100"],
+            "--announce-interval × --announce-hold is the announcements' ttl, at most 86400 s"
+        ),
+        (["--http", "127.0.0.1:0", "--announce", "--announce-interface", ""], "--announce-interface: expected an interface name (see `ip link`), found ''"),
+    ])
+    func refusals(arguments: [String], message: String) {
+        #expect(parseError(arguments) == .usage(message))
+    }
+
+    @Test("the mesh key file has the --secrets rules, named by its own flag")
+    func keyFile() throws {
+        let path = try configFile("k1 0123456789abcdef0123\n")
+        chmod(path, 0o644)
+        let error = parseError(["--http", "127.0.0.1:0", "--announce", "--mesh-secret-file", path])
+        #expect(error == .usage("--mesh-secret-file \(path): group or others have access to it (mode 644); run chmod 600 \(path)"))
+        chmod(path, 0o600)
+        let configuration = try Configuration.parse(arguments: ["--http", "127.0.0.1:0", "--announce", "--mesh-secret-file", path], environment: environment)
+        #expect(configuration.mesh.keys.firstID == "k1")
+    }
+}
+
 // MARK: - Config file
 
 @Suite("hostessd configuration: the config file")

@@ -25,6 +25,7 @@ struct OpenAPITests {
         "/reservations/{id}": ["get", "head", "delete"],
         "/connectomes": ["get", "head"],
         "/connectomes/{id}": ["get", "head"],
+        "/peers": ["get", "head"],
         "/health": ["get", "head"],
         "/metrics": ["get", "head"],
     ]
