@@ -60,6 +60,7 @@ struct RequestDecodingTests {
             (#"{"command":"getConnectome","connectomeId":"w-1"}"#, .getConnectome(id: "w-1")),
             (#"{"command":"listConnectomes"}"#, .listConnectomes),
             (#"{"command":"removeConnectome","connectomeId":"w-1"}"#, .removeConnectome(id: "w-1")),
+            (#"{"command":"listPeers"}"#, .listPeers),
         ]
         for (line, command) in cases {
             #expect(try decode(line).command == command, "\(line)")
@@ -83,7 +84,7 @@ struct RequestDecodingTests {
             error.error
                 == HostessError(
                     .unknownCommand,
-                    "unknown command 'nope'; known: register, unregister, heartbeat, getServer, listAll, query, markInUse, markAvailable, watch, status, reserve, cancelReservation, getReservation, listReservations, queryCapabilities, recordConnectome, getConnectome, listConnectomes, removeConnectome",
+                    "unknown command 'nope'; known: register, unregister, heartbeat, getServer, listAll, query, markInUse, markAvailable, watch, status, reserve, cancelReservation, getReservation, listReservations, queryCapabilities, recordConnectome, getConnectome, listConnectomes, removeConnectome, listPeers",
                     field: "command"))
     }
 }
