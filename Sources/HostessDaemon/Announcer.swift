@@ -1,4 +1,5 @@
 import Glibc
+import HostessHTTP
 import HostessLoop
 import HostessMesh
 import HostessModel
@@ -7,8 +8,9 @@ import HostessSystem
 // MARK: - Announcer
 
 /// hostessd's part in the information mesh: it announces this Hostess (its HTTP endpoint and a summary of
-/// its guest book by class) to the link-local multicast groups of its interfaces, and keeps the table of
-/// the other Hostesses it hears (``Service/peers``).
+/// its guest book by class) to the link-local multicast groups of its interfaces (`--announce`), serves the
+/// same announcement at `GET /announcement`, polls the static peers (`--peer`) for theirs on the same
+/// schedule, and keeps the table of the other Hostesses it hears (``Service/peers``).
 ///
 /// **When it sends.** Three announcements one second apart at start (a peer that just came up learns of us
 /// at once), then every interval with ±10% jitter (so Hostesses started together do not stay in step), one
@@ -44,6 +46,13 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
     private let fqdn: String
     private let keys: MeshKeys?
     private let links: [Link]
+    /// The endpoint the announcement served over HTTP names.
+    private let httpEndpoint: String
+    /// The static peers, resolved, and which of them a poll is under way for.
+    private let staticPeers: [(peer: MeshConfiguration.StaticPeer, address: InternetSocketAddress)]
+    private var polling = Set<Int>()
+    /// The static peers whose last poll failed (logged once per failure streak).
+    private var unreachable = Set<Int>()
     private var ipv4: DatagramChannel?
     private var ipv6: DatagramChannel?
     private let ipv4Group: InternetSocketAddress
@@ -78,7 +87,9 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
         let interfaces: [NetworkInterface]
         do { interfaces = try NetworkInterface.all() } catch { throw .system(error) }
         var chosen: [NetworkInterface] = []
-        if configuration.interfaces.isEmpty {
+        if !configuration.announce {
+            chosen = []
+        } else if configuration.interfaces.isEmpty {
             chosen = interfaces.filter { $0.isUp && $0.supportsMulticast && !$0.isLoopback }
         } else {
             for name in configuration.interfaces {
@@ -96,6 +107,15 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
             let host = wildcard ? interface.ipv4Addresses.first : httpAddress.host
             return host.map { Link(interface: interface, endpoint: "http://\($0.contains(":") ? "[\($0)]" : $0):\(httpAddress.port)") }
         }
+        httpEndpoint =
+            wildcard
+            ? links.first?.endpoint ?? "http://\(fqdn):\(httpAddress.port)"
+            : "http://\(httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host):\(httpAddress.port)"
+        var resolved: [(peer: MeshConfiguration.StaticPeer, address: InternetSocketAddress)] = []
+        for peer in configuration.peers {
+            do { resolved.append((peer, try InternetSocketAddress(parsing: peer.address))) } catch { throw .system(error) }
+        }
+        staticPeers = resolved
         do {
             ipv4Group = try InternetSocketAddress(parsing: "\(MeshConfiguration.ipv4Group):\(configuration.port)")
             ipv6Group = try? InternetSocketAddress(parsing: "[\(MeshConfiguration.ipv6Group)]:\(configuration.port)")
@@ -103,12 +123,13 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
         sequence = SystemClock.wallMilliseconds()
         nextSend = loop.now
         registry.service.peers = PeerTable(ownHostessID: hostessID, retention: UInt64(configuration.retention * 1e9))
-        try openSockets()
-        if links.isEmpty { Log.warning("--announce: no up, multicast-capable interface with an IPv4 address to announce on; listening only") }
+        if configuration.announce { try openSockets() }
+        if configuration.announce && links.isEmpty { Log.warning("--announce: no up, multicast-capable interface with an IPv4 address to announce on; listening only") }
         let names = links.map { "\($0.interface.name) (\($0.endpoint))" }.joined(separator: ", ")
-        Log.info(
+        if !staticPeers.isEmpty { Log.info("polling \(staticPeers.map(\.peer.url).joined(separator: ", ")) for their announcements") }
+        if configuration.announce { Log.info(
             "announcing on \(names.isEmpty ? "no interface" : names), groups \(MeshConfiguration.ipv4Group) and \(MeshConfiguration.ipv6Group) port \(configuration.port), every \(configuration.interval) s, ttl \(ttl) s\(keys == nil ? ", unsigned" : ", signed with key \(keys?.sending.id ?? "")")"
-        )
+        ) }
         reschedule()
     }
 
@@ -141,23 +162,29 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
 
     // MARK: Sending
 
-    /// Sends one announcement on every link (a goodbye when `goodbye`).
+    /// One announcement naming `endpoint`, signed when there is a key; nil (logged) if it cannot be built.
+    private func packet(endpoint: String, goodbye: Bool) -> [UInt8]? {
+        let book = registry.service.book
+        sequence &+= 1
+        do {
+            let announcement = try Announcement(
+                timestamp: SystemClock.wallMilliseconds(), fqdn: fqdn, hostessID: hostessID, endpoint: endpoint,
+                serverCount: min(book.count, Announcement.maximumCount), ttl: goodbye ? 0 : ttl, sequence: sequence, capabilities: summary)
+            return announcement.encode(signingWith: keys?.sending)
+        } catch {
+            counters.sendFailures += 1
+            Log.error("announcement for \(endpoint) not built: \(error)")
+            return nil
+        }
+    }
+
+    /// Sends one announcement on every link (a goodbye when `goodbye`), and renews the one `GET /announcement`
+    /// serves.
     private func announce(goodbye: Bool = false) {
         refreshSummary(force: true)
-        let book = registry.service.book
+        registry.service.announcement = packet(endpoint: httpEndpoint, goodbye: goodbye)
         for link in links {
-            sequence &+= 1
-            let announcement: Announcement
-            do {
-                announcement = try Announcement(
-                    timestamp: SystemClock.wallMilliseconds(), fqdn: fqdn, hostessID: hostessID, endpoint: link.endpoint,
-                    serverCount: min(book.count, Announcement.maximumCount), ttl: goodbye ? 0 : ttl, sequence: sequence, capabilities: summary)
-            } catch {
-                counters.sendFailures += 1
-                Log.error("announcement on \(link.interface.name) not built: \(error)")
-                continue
-            }
-            let bytes = announcement.encode(signingWith: keys?.sending)
+            guard let bytes = packet(endpoint: link.endpoint, goodbye: goodbye) else { continue }
             for (channel, group) in [(ipv4, ipv4Group as InternetSocketAddress?), (ipv6, ipv6Group)] {
                 guard let channel, let group else { continue }
                 do {
@@ -218,6 +245,7 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
         if now >= nextSend {
             let periodic = nextSend
             announce()
+            poll()
             lastChangeSend = now
             if fastStartLeft > 1 {
                 fastStartLeft -= 1
@@ -235,6 +263,37 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
     }
 
     private var clock: MeshClock { MeshClock(monotonic: loop.now, wall: SystemClock.wallMilliseconds()) }
+
+    // MARK: Polling static peers
+
+    /// Asks every static peer that is not being asked already for its announcement.
+    private func poll() {
+        let timeout = min(5, max(0.5, configuration.interval))
+        for (index, entry) in staticPeers.enumerated() where !polling.contains(index) {
+            polling.insert(index)
+            HTTPFetch.start("GET", "/announcement", at: entry.address, host: entry.peer.authority, timeout: timeout, loop: loop) {
+                [weak self] result in self?.polled(index, result)
+            }
+        }
+    }
+
+    private func polled(_ index: Int, _ result: Result<HTTPClientResponse, HostessError>) {
+        polling.remove(index)
+        let entry = staticPeers[index]
+        let failure: String
+        switch result {
+        case .success(let response) where response.status == 200:
+            if unreachable.remove(index) != nil { Log.info("static peer \(entry.peer.url) answers again") }
+            if case .success(let event?)? = registry.service.peers?.receive(response.body, from: entry.address.host, keys: keys, now: clock) {
+                note([event])
+                reschedule()
+            }
+            return
+        case .success(let response): failure = "HTTP \(response.status) for GET /announcement"
+        case .failure(let error): failure = error.message
+        }
+        if unreachable.insert(index).inserted { Log.warning("static peer \(entry.peer.url): \(failure); asking again every interval") }
+    }
 
     // MARK: Receiving
 

@@ -56,7 +56,7 @@ public final class Daemon {
                 let server = try HTTPServer(configuration: configuration, address: address, registry: registry, loop: loop) { [unowned self] in facts }
                 http = server
                 registry.service.statusFacts["http"] = .string(server.boundAddress)
-                if configuration.mesh.announce {
+                if configuration.mesh.isEnabled {
                     let bound: InternetSocketAddress
                     do { bound = try InternetSocketAddress(parsing: server.boundAddress) } catch { throw DaemonError.system(error) }
                     announcer = try Announcer(configuration: configuration.mesh, httpAddress: bound, hostessID: instanceID, registry: registry, loop: loop)

@@ -57,7 +57,7 @@ extension HTTPRouter {
                 throw HostessError(.badRequest, "unknown query parameter; /peers takes none", field: item.name)
             }
             return .listPeers
-        case .health, .metrics, .other:
+        case .health, .metrics, .announcement, .other:
             throw HostessError(.notFound, "no such endpoint")
         }
     }

@@ -11,7 +11,7 @@ enum HTTPEndpoint: String, CaseIterable, Sendable {
     case available, capabilities, health, metrics
     case reserve, reservations, reservation
     case cancelReservation = "cancel_reservation"
-    case connectomes, connectome, peers
+    case connectomes, connectome, peers, announcement
     case other
 }
 
@@ -87,6 +87,7 @@ struct HTTPRouter {
             case "reservations": return (.reservations, ["GET", "HEAD"])
             case "connectomes": return (.connectomes, ["GET", "HEAD"])
             case "peers": return (.peers, ["GET", "HEAD"])
+            case "announcement": return (.announcement, ["GET", "HEAD"])
             case "health": return (.health, ["GET", "HEAD"])
             case "metrics": return (.metrics, ["GET", "HEAD"])
             default: return nil
@@ -208,6 +209,14 @@ struct HTTPRouter {
             case .metrics:
                 var response = HTTPResponse(status: .ok, body: metrics.exposition(service: service, facts: facts))
                 response.headers.append(HTTPHeader(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8"))
+                return response
+            case .announcement:
+                guard let packet = service.announcement else {
+                    throw HostessError(.notFound, "this Hostess does not announce (hostessd --announce or --peer)")
+                }
+                var response = HTTPResponse(status: .ok, body: packet)
+                response.headers.append(HTTPHeader(name: "Content-Type", value: "application/vnd.hostess.announcement"))
+                response.headers.append(HTTPHeader(name: "Cache-Control", value: "no-store"))
                 return response
             default:
                 let command = try command(endpoint, request: request, segments: segments)

@@ -3,8 +3,19 @@ import HostessSystem
 // MARK: - MeshConfiguration
 
 /// How hostessd takes part in the information mesh: LLDP-style announcements over UDP multicast to the
-/// Hostesses on the same links (off unless `--announce`).
+/// Hostesses on the same links (off unless `--announce`), and static peers polled over HTTP (`--peer`).
 public struct MeshConfiguration: Sendable, Equatable {
+    /// A Hostess named with `--peer`: polled for its announcement (`GET /announcement`) on the schedule
+    /// announcements are sent on, for networks without multicast.
+    public struct StaticPeer: Sendable, Equatable {
+        /// The URL as given: `http://HOST:PORT`.
+        public var url: String
+        /// `HOST:PORT`, the Host header.
+        public var authority: String
+        /// The address, resolved once at start.
+        public var address: String
+    }
+
     /// The IPv4 group announcements go to: organization-local scope (RFC 2365), `72.83` for "HS".
     public static let ipv4Group = "239.255.72.83"
     /// The IPv6 group: link-local scope.
@@ -12,6 +23,8 @@ public struct MeshConfiguration: Sendable, Equatable {
 
     /// Whether to announce and listen.
     public var announce = false
+    /// Static peers (`--peer`).
+    public var peers: [StaticPeer] = []
     /// Interfaces to announce on; empty: every up, multicast-capable, non-loopback interface.
     public var interfaces: [String] = []
     /// The UDP port of the groups.
@@ -30,7 +43,11 @@ public struct MeshConfiguration: Sendable, Equatable {
     /// The mesh flags that take a value.
     static let valuedFlags: Set<String> = [
         "--announce-interface", "--announce-port", "--announce-interval", "--announce-hold", "--peer-retention", "--mesh-secret-file",
+        "--peer",
     ]
+
+    /// Whether hostessd takes part in the mesh at all (announcing, or polling static peers).
+    public var isEnabled: Bool { announce || !peers.isEmpty }
 
     /// The usage lines of the mesh flags.
     static let usage = """
@@ -43,6 +60,8 @@ public struct MeshConfiguration: Sendable, Equatable {
                                    and one soon after the summary changes)
           --announce-hold N        announcements a peer may miss before it is stale (default 4: ttl 120 s)
           --peer-retention S       seconds a stale peer stays listed (default 600)
+          --peer URL               also poll the Hostess at http://HOST:PORT for its announcement (repeatable;
+                                   for networks without multicast); needs --http
           --mesh-secret-file FILE  sign announcements with the first key of FILE (`KEY_ID SECRET` per line,
                                    the --secrets rules) and drop every packet not signed by one of its keys
         """
@@ -71,6 +90,7 @@ public struct MeshConfiguration: Sendable, Equatable {
             }
             retention = value
         case "--mesh-secret-file": secretPath = text
+        case "--peer": peers.append(try Self.staticPeer(text))
         default: return false
         }
         return true
@@ -78,12 +98,13 @@ public struct MeshConfiguration: Sendable, Equatable {
 
     /// Checks the mesh options together and reads the key file.
     mutating func finish(httpAddress: String?) throws(ConfigurationError) {
-        guard announce else {
-            if !interfaces.isEmpty || secretPath != nil { throw .usage("--announce-interface and --mesh-secret-file need --announce") }
+        guard isEnabled else {
+            if !interfaces.isEmpty || secretPath != nil { throw .usage("--announce-interface and --mesh-secret-file need --announce or --peer") }
             return
         }
+        if !announce && !interfaces.isEmpty { throw .usage("--announce-interface needs --announce") }
         guard httpAddress != nil else {
-            throw .usage("--announce: announcements advertise this Hostess's HTTP endpoint; give --http HOST:PORT too")
+            throw .usage("\(announce ? "--announce" : "--peer"): announcements advertise this Hostess's HTTP endpoint; give --http HOST:PORT too")
         }
         guard Double(holdMultiplier) * interval <= 86_400 else {
             throw .usage("--announce-interval × --announce-hold is the announcements' ttl, at most 86400 s")
@@ -91,6 +112,24 @@ public struct MeshConfiguration: Sendable, Equatable {
         if let path = secretPath {
             keys = try HTTPKeys(path: path, flag: "--mesh-secret-file")
             guard keys.firstID != nil else { throw .usage("--mesh-secret-file \(path): no key in it") }
+        }
+    }
+
+    /// Reads `--peer http://HOST:PORT` and resolves it (once, at start).
+    private static func staticPeer(_ text: String) throws(ConfigurationError) -> StaticPeer {
+        let prefix = "http://"
+        var authority = Substring(text)
+        guard authority.hasPrefix(prefix) else { throw .usage("--peer: expected http://HOST:PORT, found '\(text)'") }
+        authority = authority.dropFirst(prefix.count)
+        if authority.hasSuffix("/") { authority = authority.dropLast() }
+        guard !authority.isEmpty, !authority.contains("/"), authority.utf8.count <= 256, authority.contains(":") else {
+            throw .usage("--peer: expected http://HOST:PORT with no path, found '\(text)'")
+        }
+        do {
+            let address = try InternetSocketAddress(parsing: String(authority))
+            return StaticPeer(url: text, authority: String(authority), address: address.description)
+        } catch {
+            throw .usage("--peer \(text): \(error.call)")
         }
     }
 }

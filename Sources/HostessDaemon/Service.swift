@@ -54,6 +54,8 @@ public struct Service: Sendable {
 
     /// The other Hostesses heard from on the mesh, when this one announces (`--announce`).
     public var peers: PeerTable?
+    /// This Hostess's latest announcement datagram, as `GET /announcement` serves it to peers that poll.
+    public var announcement: [UInt8]?
 
     /// The limits on reservations (see ``ReservationPolicy``).
     public var reservationPolicy: ReservationPolicy {

@@ -115,7 +115,11 @@ struct MeshConfigurationTests {
 
     @Test("refusals name the flag and say why", arguments: [
         (["--announce"], "--announce: announcements advertise this Hostess's HTTP endpoint; give --http HOST:PORT too"),
-        (["--announce-interface", "eth0"], "--announce-interface and --mesh-secret-file need --announce"),
+        (["--announce-interface", "eth0"], "--announce-interface and --mesh-secret-file need --announce or --peer"),
+        (["--http", "127.0.0.1:0", "--peer", "http://127.0.0.1:8080", "--announce-interface", "eth0"], "--announce-interface needs --announce"),
+        (["--peer", "http://127.0.0.1:8080"], "--peer: announcements advertise this Hostess's HTTP endpoint; give --http HOST:PORT too"),
+        (["--peer", "ftp://x:1"], "--peer: expected http://HOST:PORT, found 'ftp://x:1'"),
+        (["--peer", "http://127.0.0.1:8080/servers"], "--peer: expected http://HOST:PORT with no path, found 'http://127.0.0.1:8080/servers'"),
         (["--http", "127.0.0.1:0", "--announce", "--announce-port", "0"], "--announce-port: expected a port from 1 to 65535, found '0'"),
         (["--http", "127.0.0.1:0", "--announce", "--announce-interval", "0.01"], "--announce-interval: expected seconds from 0.1 to 3600, found '0.01'"),
         (["--http", "127.0.0.1:0", "--announce", "--announce-hold", "0"], "--announce-hold: expected a whole number from 1 to 100, found '0'"),

@@ -229,3 +229,56 @@ struct MeshHostilePacketTests {
         #expect(try mesh.metric(0, "hostess_mesh_packets_dropped_total{reason=\"too_large\"}") ?? 0 >= 1)
     }
 }
+
+// MARK: - Static peers over loopback
+
+@Suite("The mesh without multicast: static --peer over loopback HTTP")
+struct StaticPeerTests {
+    /// The `HOST:PORT` hostessd reports serving HTTP on.
+    static func httpAddress(of daemon: DaemonProcess) throws -> String {
+        guard let address = try daemon.client().request("status").result?["http"]?.stringValue else { throw TestFailure("no http in status") }
+        return address
+    }
+
+    @Test("a Hostess polls its --peer for GET /announcement: it is listed live with its summary, then stale once it stops")
+    func polled() throws {
+        let a = try DaemonProcess(["--http", "127.0.0.1:0", "--peer", "http://127.0.0.1:9/", "--announce-interval", "0.3", "--announce-hold", "2"])
+        let aAddress = try Self.httpAddress(of: a)
+        _ = try registerRenderer(on: a)
+        let b = try DaemonProcess(["--http", "127.0.0.1:0", "--peer", "http://\(aAddress)", "--announce-interval", "0.3", "--announce-hold", "2"])
+        let aID = try #require(try a.client().request("status").result?["instanceId"]?.stringValue)
+
+        // GET /announcement is the datagram a multicast announcement carries.
+        let served = try CLI.run("/usr/bin/curl", ["-sS", "--noproxy", "*", "--max-time", "5", "http://\(aAddress)/announcement"])
+        #expect(served.status == 0 && served.stdout.contains("\"type\":\"HOSTESS_ANNOUNCEMENT\"") && served.stdout.contains(aID), "\(served)")
+
+        let deadline = Date().addingTimeInterval(3)
+        var peer: JSONObject?
+        while Date() < deadline {
+            let reply = try b.client().request("listPeers")
+            if case .array(let peers)? = reply.result?["peers"] { peer = peers.compactMap(\.objectValue).first { $0["hostessId"]?.stringValue == aID } }
+            if peer != nil { break }
+            usleep(50_000)
+        }
+        let found = try #require(peer, "b never listed a:\n\(b.log)")
+        #expect(found["state"] == "live")
+        #expect(found["endpoint"]?.stringValue == "http://\(aAddress)")
+        #expect(found["serverCount"] == 1)
+        // The unreachable peer (port 9) is logged once, not every interval.
+        usleep(1_000_000)
+        #expect(a.log.components(separatedBy: "static peer http://127.0.0.1:9/").count == 2, "\(a.log)")
+
+        // a stops: after its ttl (2 × 0.3 s → 1 s) b shows it stale, not live.
+        #expect(a.stop() == 0)
+        let staleBy = Date().addingTimeInterval(4)
+        var state: JSONValue?
+        while Date() < staleBy {
+            if case .array(let peers)? = try b.client().request("listPeers").result?["peers"] {
+                state = peers.compactMap(\.objectValue).first { $0["hostessId"]?.stringValue == aID }?["state"]
+            }
+            if state == "stale" { break }
+            usleep(50_000)
+        }
+        #expect(state == "stale")
+    }
+}

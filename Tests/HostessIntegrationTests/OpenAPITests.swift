@@ -26,6 +26,7 @@ struct OpenAPITests {
         "/connectomes": ["get", "head"],
         "/connectomes/{id}": ["get", "head"],
         "/peers": ["get", "head"],
+        "/announcement": ["get", "head"],
         "/health": ["get", "head"],
         "/metrics": ["get", "head"],
     ]
