@@ -162,16 +162,16 @@ public final class RemoteHostess: Sendable {
     /// Sends one request and returns the JSON body of a 2xx answer, or throws the error the body carries.
     public func send(_ method: String, _ target: String, body: JSONValue? = nil) throws(HostessError) -> JSONValue {
         let bytes = body?.jsonBytes ?? []
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(address)\r\nConnection: close\r\nAccept: application/json\r\n"
-        if body != nil { head += "Content-Type: application/json\r\n" }
-        head += "Content-Length: \(bytes.count)\r\n"
+        var headers = [HTTPHeader(name: "Connection", value: "close"), HTTPHeader(name: "Accept", value: "application/json")]
+        if body != nil { headers.append(HTTPHeader(name: "Content-Type", value: "application/json")) }
         if let key {
             let signature = RequestSignature.sign(
                 keyID: key.id, secret: key.secret, method: method, target: target, body: bytes,
                 timestamp: SystemClock.wallMilliseconds() / 1000)
-            head += "Authorization: \(signature.headerValue)\r\n"
+            headers.append(HTTPHeader(name: "Authorization", value: signature.headerValue))
         }
-        let (status, answer) = try exchange(Array((head + "\r\n").utf8) + bytes)
+        let request = HTTPClientRequest.serialized(method: method, target: target, host: address, headers: headers, body: bytes)
+        let (status, answer) = try exchange(request, head: method == "HEAD")
         let value: JSONValue
         do { value = try JSONParser.parse(answer) } catch {
             throw HostessError(.internal, "\(method) \(target): HTTP \(status) with a body that is not JSON: \(error)")
@@ -183,8 +183,8 @@ public final class RemoteHostess: Sendable {
         return value
     }
 
-    /// Writes the request and reads the whole response: its status and body.
-    private func exchange(_ request: [UInt8]) throws(HostessError) -> (Int, [UInt8]) {
+    /// Writes the request and reads the response (interim 1xx ones skipped): its status and body.
+    private func exchange(_ request: [UInt8], head: Bool) throws(HostessError) -> (Int, [UInt8]) {
         let fd: Int32
         do { fd = try Syscall.tcpConnect(resolved) } catch {
             throw HostessError(.disconnected, "cannot reach the Hostess at \(address): \(error)")
@@ -194,9 +194,27 @@ public final class RemoteHostess: Sendable {
         do { try Syscall.writeAll(fd, request, socket: true) } catch {
             throw HostessError(.disconnected, "sending to \(address): \(error)")
         }
+        var parser = HTTPResponseParser(limits: HTTPResponseParser.Limits(body: Self.maximumBody), requestWasHead: head)
         var response: [UInt8] = []
+        var start = 0
+        var ended = false
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while response.count <= 64 << 20 {
+        while true {
+            switch parser.parse(response, from: start, atEndOfInput: ended) {
+            case .response(let answer, let consumed) where (100...199).contains(answer.status) && answer.status != 101:
+                start += consumed
+                continue
+            case .response(let answer, _):
+                return (answer.status, answer.body)
+            case .failure(let error) where error.code == .tooLarge:
+                throw HostessError(.tooLarge, "the answer from \(address) is too large: \(error.message)")
+            case .failure(let error) where ended:
+                throw HostessError(.disconnected, "\(address) closed the connection before a complete answer: \(error.message)")
+            case .failure(let error):
+                throw HostessError(.internal, "\(address) answered something that is not acceptable HTTP/1.x: \(error.message)")
+            case .incomplete:
+                break
+            }
             let result = buffer.withUnsafeMutableBytes { raw -> Result<Int?, SystemError> in
                 guard let base = raw.baseAddress else { return .success(0) }
                 return Result { () throws(SystemError) in try Syscall.read(fd, into: base, count: raw.count) }
@@ -204,35 +222,14 @@ public final class RemoteHostess: Sendable {
             switch result {
             case .failure(let error): throw HostessError(.disconnected, "reading from \(address): \(error)")
             case .success(nil): throw HostessError(.timeout, "no answer from \(address) within \(timeout) s")
-            case .success(0): return try Self.parse(response, from: address)
+            case .success(0): ended = true
             case .success(let count?): response += buffer[..<count]
             }
         }
-        throw HostessError(.tooLarge, "the answer from \(address) is over 64 MiB")
     }
 
-    /// The status and body of a complete response (`Connection: close`, framed by `Content-Length`).
-    static func parse(_ response: [UInt8], from address: String) throws(HostessError) -> (Int, [UInt8]) {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        guard let end = response.indices.first(where: { response[$0...].starts(with: separator) }) else {
-            throw HostessError(.disconnected, "\(address) closed the connection before a complete answer")
-        }
-        let head = String(decoding: response[..<end], as: UTF8.self)
-        let lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
-        let statusParts = lines.first?.split(separator: " ") ?? []
-        guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/1."), let status = Int(statusParts[1]) else {
-            throw HostessError(.internal, "\(address) answered something that is not HTTP/1.x")
-        }
-        var body = Array(response[(end + 4)...])
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == "content-length" else { continue }
-            guard let length = Int(line[line.index(after: colon)...].trimmingOptionalWhitespace()), length >= 0, length <= body.count else {
-                throw HostessError(.disconnected, "\(address) sent a shorter body than its Content-Length")
-            }
-            body = Array(body[..<length])
-        }
-        return (status, body)
-    }
+    /// The largest body accepted in an answer: 64 MiB.
+    private static let maximumBody = 64 << 20
 
     /// `text` percent-encoded for one path segment (unreserved characters and ':' kept).
     public static func encode(_ text: String) -> String {

@@ -1,26 +1,30 @@
 // MARK: - HTTPParseError
 
-/// Why bytes from a client are not a request hostessd accepts: a stable code, the status to answer with,
-/// and a sentence naming what was wrong.
+/// Why bytes from a client are not a request hostessd accepts (or bytes from a server not a response a client
+/// accepts, see ``HTTPResponseParser``): a stable code, the status to answer with, and a sentence naming what
+/// was wrong.
 ///
 /// After any of these the server answers and closes the connection: the parser cannot tell where the next
-/// request would begin.
+/// request would begin. A client just closes the connection.
 public struct HTTPParseError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The stable, machine-readable kind of error, as the `code` of an error body.
     public enum Code: String, Sendable, CaseIterable {
         /// The request line or a header field is malformed, `Host` is missing or repeated, or the body's
-        /// framing is contradictory (400).
+        /// framing is contradictory (400). For a response: a malformed status line, header field, chunk or
+        /// framing, or input that ends before the response does.
         case badRequest = "bad_request"
         /// The request line is longer than ``HTTPRequestParser/Limits/requestLine`` (414).
         case uriTooLong = "uri_too_long"
         /// The header block is larger than ``HTTPRequestParser/Limits/headerBlock`` or has more than
-        /// ``HTTPRequestParser/Limits/headerFields`` fields (431).
+        /// ``HTTPRequestParser/Limits/headerFields`` fields (431). For a response: the status line, header
+        /// block or trailer section exceeds its ``HTTPResponseParser/Limits``.
         case headerTooLarge = "header_too_large"
-        /// The `Content-Length` is larger than ``HTTPRequestParser/Limits/body`` (413).
+        /// The `Content-Length` is larger than ``HTTPRequestParser/Limits/body`` (413). For a response: the
+        /// body is larger than ``HTTPResponseParser/Limits/body``.
         case tooLarge = "too_large"
         /// The request uses `Transfer-Encoding` instead of `Content-Length` (411).
         case lengthRequired = "length_required"
-        /// The request line names an HTTP version other than 1.0 and 1.1 (505).
+        /// The request line (or a response's status line) names an HTTP version other than 1.0 and 1.1 (505).
         case versionNotSupported = "version_not_supported"
 
         /// The status a response to this error carries.

@@ -70,28 +70,19 @@ public struct HTTPRequestParser: Sendable {
         case body(length: Int)
     }
 
-    private enum Line {
-        /// A whole line, its LF excluded (its CR, if any, included).
-        case complete(ArraySlice<UInt8>)
-        /// The bytes of an unfinished line received so far.
-        case partial(ArraySlice<UInt8>)
-    }
-
     private var phase = Phase.leadingEmptyLines
-    /// Bytes from `start` that belong to lines already read (and skipped empty lines).
-    private var cursor = 0
-    /// Bytes of the current unfinished line already searched for LF.
-    private var scanned = 0
+    /// Its cursor: bytes from `start` that belong to lines already read (and skipped empty lines).
+    private var lines = HTTPLineReader()
     private var method = ""
     private var target = ""
     private var version = HTTPVersion.http1_1
-    private var fields: [HTTPHeader] = []
-    private var headerBytes = 0
+    private var head: HTTPFieldBlock
     private var failure: HTTPParseError?
 
     /// Creates a parser.
     public init(limits: Limits = Limits()) {
         self.limits = limits
+        head = HTTPFieldBlock(.requestHeaders, byteLimit: limits.headerBlock, fieldLimit: limits.headerFields)
     }
 
     /// Forgets the request in progress, and a failure, so that the next ``parse(_:from:)`` starts a new request.
@@ -116,17 +107,17 @@ public struct HTTPRequestParser: Sendable {
     public mutating func parse(_ buffer: [UInt8], from start: Int = 0) -> ParseResult {
         if let failure { return .failure(failure) }
         let start = min(max(start, 0), buffer.count)
-        if buffer.count - start < cursor + scanned { reset() }
+        if buffer.count - start < lines.seen { reset() }
         while true {
-            let lineStart = start + cursor
+            let lineStart = start + lines.cursor
             switch phase {
             case .leadingEmptyLines:
                 guard lineStart < buffer.count else { return .incomplete }
                 if buffer[lineStart] == .cr {
                     guard lineStart + 1 < buffer.count else { return .incomplete }
                     if buffer[lineStart + 1] == .lf {
-                        cursor += 2
-                        if cursor > limits.requestLine {
+                        lines.cursor += 2
+                        if lines.cursor > limits.requestLine {
                             return fail(
                                 .badRequest,
                                 "more than \(limits.requestLine) bytes of empty lines before the request line")
@@ -137,9 +128,9 @@ public struct HTTPRequestParser: Sendable {
                 phase = .requestLine
 
             case .requestLine:
-                switch nextLine(in: buffer, start: start, lineStart: lineStart) {
+                switch lines.next(in: buffer, start: start) {
                 case .partial(let bytes):
-                    if Self.contentLength(of: bytes) > limits.requestLine { return fail(requestLineTooLong) }
+                    if HTTPLineReader.contentLength(of: bytes) > limits.requestLine { return fail(requestLineTooLong) }
                     return .incomplete
                 case .complete(let line):
                     if let error = readRequestLine(line) { return fail(error) }
@@ -147,71 +138,32 @@ public struct HTTPRequestParser: Sendable {
                 }
 
             case .headerFields:
-                switch nextLine(in: buffer, start: start, lineStart: lineStart) {
-                case .partial(let bytes):
-                    // The line ends with at least an LF more, unless these bytes are the CR of the empty line.
-                    let mayEndHead = bytes.isEmpty || (bytes.count == 1 && bytes.first == .cr)
-                    if !mayEndHead && headerBytes + bytes.count + 1 > limits.headerBlock {
-                        return fail(headerBlockTooLarge)
-                    }
-                    return .incomplete
-                case .complete(let line):
-                    if line.count == 1 && line.first == .cr {
-                        switch finishHead() {
-                        case .success(let length): phase = .body(length: length)
-                        case .failure(let error): return fail(error)
-                        }
-                    } else {
-                        headerBytes += line.count + 1
-                        if headerBytes > limits.headerBlock { return fail(headerBlockTooLarge) }
-                        if let error = readFieldLine(line) { return fail(error) }
-                        if fields.count > limits.headerFields {
-                            return fail(
-                                .headerTooLarge, "the request has more than \(limits.headerFields) header fields")
-                        }
+                switch head.read(buffer, start: start, lines: &lines) {
+                case .incomplete: return .incomplete
+                case .failure(let error): return fail(error)
+                case .complete:
+                    switch finishHead() {
+                    case .success(let length): phase = .body(length: length)
+                    case .failure(let error): return fail(error)
                     }
                 }
 
             case .body(let length):
                 guard buffer.count - lineStart >= length else { return .incomplete }
                 let request = HTTPRequest(
-                    method: method, target: target, version: version, headers: fields,
+                    method: method, target: target, version: version, headers: head.fields,
                     body: Array(buffer[lineStart..<(lineStart + length)]))
-                let consumed = cursor + length
+                let consumed = lines.cursor + length
                 reset()
                 return .request(request, consumed: consumed)
             }
         }
     }
 
-    // MARK: Lines
-
-    /// The line starting at `lineStart`, resuming the search for its LF where the last call stopped.
-    private mutating func nextLine(in buffer: [UInt8], start: Int, lineStart: Int) -> Line {
-        var index = lineStart + scanned
-        while index < buffer.count {
-            if buffer[index] == .lf {
-                scanned = 0
-                cursor = index + 1 - start
-                return .complete(buffer[lineStart..<index])
-            }
-            index += 1
-        }
-        scanned = buffer.count - lineStart
-        return .partial(buffer[lineStart..<buffer.count])
-    }
-
-    /// Bytes of a line before its CRLF: a trailing CR is not counted.
-    private static func contentLength(of line: ArraySlice<UInt8>) -> Int {
-        line.count - (line.last == .cr ? 1 : 0)
-    }
+    // MARK: Failures
 
     private var requestLineTooLong: HTTPParseError {
         HTTPParseError(.uriTooLong, "the request line is longer than \(limits.requestLine) bytes")
-    }
-
-    private var headerBlockTooLarge: HTTPParseError {
-        HTTPParseError(.headerTooLarge, "the header block is larger than \(limits.headerBlock) bytes")
     }
 
     private mutating func fail(_ error: HTTPParseError) -> ParseResult {
@@ -227,7 +179,7 @@ public struct HTTPRequestParser: Sendable {
 
     /// Reads `METHOD SP request-target SP HTTP-version CR` into the parser's state.
     private mutating func readRequestLine(_ line: ArraySlice<UInt8>) -> HTTPParseError? {
-        if Self.contentLength(of: line) > limits.requestLine { return requestLineTooLong }
+        if HTTPLineReader.contentLength(of: line) > limits.requestLine { return requestLineTooLong }
         guard line.last == .cr else { return HTTPParseError(.badRequest, "the request line does not end with CRLF") }
         let content = line.dropLast()
         guard let firstSpace = content.firstIndex(of: .space),
@@ -250,7 +202,7 @@ public struct HTTPRequestParser: Sendable {
         }
         method = String(decoding: methodBytes, as: UTF8.self)
 
-        switch Self.readVersion(versionBytes) {
+        switch HTTPSyntax.version(versionBytes) {
         case nil:
             return HTTPParseError(.badRequest, "the HTTP version '\(describe(versionBytes))' is malformed")
         case let read? where read == .http1_0 || read == .http1_1:
@@ -262,19 +214,6 @@ public struct HTTPRequestParser: Sendable {
         if let error = Self.checkTarget(targetBytes, method: method) { return error }
         target = String(decoding: targetBytes, as: UTF8.self)
         return nil
-    }
-
-    /// `HTTP/DIGIT.DIGIT`, or nil.
-    private static func readVersion(_ bytes: ArraySlice<UInt8>) -> HTTPVersion? {
-        let text = Array(bytes)
-        guard text.count == 8, text[0..<5].elementsEqual("HTTP/".utf8), text[6] == UInt8(ascii: "."),
-            let major = digitValue(text[5]), let minor = digitValue(text[7])
-        else { return nil }
-        return HTTPVersion(major: major, minor: minor)
-    }
-
-    private static func digitValue(_ byte: UInt8) -> Int? {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) ? Int(byte - UInt8(ascii: "0")) : nil
     }
 
     /// Origin-form (`/path?query`) for every method, asterisk-form (`*`) for OPTIONS; visible ASCII only, no fragment.
@@ -300,55 +239,11 @@ public struct HTTPRequestParser: Sendable {
         )
     }
 
-    // MARK: Header fields
-
-    /// Reads `name: value CR` and appends the field.
-    private mutating func readFieldLine(_ line: ArraySlice<UInt8>) -> HTTPParseError? {
-        guard line.last == .cr else { return HTTPParseError(.badRequest, "a header line does not end with CRLF") }
-        let content = line.dropLast()
-        if let first = content.first, first.isOptionalWhitespace {
-            return HTTPParseError(
-                .badRequest, "a header line starts with white space (obs-fold line folding is not allowed)")
-        }
-        guard let colon = content.firstIndex(of: UInt8(ascii: ":")) else {
-            return HTTPParseError(.badRequest, "the header line '\(describe(content))' has no ':'")
-        }
-        let name = content[..<colon]
-        guard !name.isEmpty else { return HTTPParseError(.badRequest, "a header line has an empty field name") }
-        if let last = name.last, last.isOptionalWhitespace {
-            var bare = name
-            while let end = bare.last, end.isOptionalWhitespace { bare = bare.dropLast() }
-            return HTTPParseError(
-                .badRequest, "white space between the field name '\(describe(bare))' and ':' is not allowed")
-        }
-        guard name.allSatisfy(\.isTokenCharacter) else {
-            return HTTPParseError(.badRequest, "the field name '\(describe(name))' is not a token")
-        }
-        let lowercasedName = String(decoding: name.map(\.asciiLowercased), as: UTF8.self)
-
-        var value = content[(colon + 1)...]
-        while let first = value.first, first.isOptionalWhitespace { value = value.dropFirst() }
-        while let last = value.last, last.isOptionalWhitespace { value = value.dropLast() }
-        if let bad = value.first(where: { !$0.isFieldValueCharacter }) {
-            let what = bad == 0 ? "NUL" : "a control character (\(describe([bad])))"
-            return HTTPParseError(.badRequest, "the value of the header '\(lowercasedName)' contains \(what)")
-        }
-        guard let text = String(validating: value, as: UTF8.self) else {
-            return HTTPParseError(.badRequest, "the value of the header '\(lowercasedName)' is not valid UTF-8")
-        }
-        fields.append(HTTPHeader(name: lowercasedName, value: text))
-        return nil
-    }
-
-    private func values(_ name: String) -> [String] {
-        fields.filter { $0.name == name }.map(\.value)
-    }
-
     // MARK: End of the head
 
     /// Checks `Host` and the body's framing once every field is read; the body's length on success.
     private func finishHead() -> Result<Int, HTTPParseError> {
-        let hosts = values("host")
+        let hosts = head.values("host")
         if hosts.count > 1 { return .failure(HTTPParseError(.badRequest, "the request has more than one Host header")) }
         if hosts.isEmpty && version == .http1_1 {
             return .failure(HTTPParseError(.badRequest, "an HTTP/1.1 request must have a Host header"))
@@ -357,8 +252,8 @@ public struct HTTPRequestParser: Sendable {
             return .failure(HTTPParseError(.badRequest, "the Host '\(describe(host.utf8))' is not a valid host[:port]"))
         }
 
-        let transferEncodings = values("transfer-encoding")
-        let contentLengths = values("content-length")
+        let transferEncodings = head.values("transfer-encoding")
+        let contentLengths = head.values("content-length")
         if !transferEncodings.isEmpty && !contentLengths.isEmpty {
             return .failure(
                 HTTPParseError(.badRequest, "a request must not carry both Content-Length and Transfer-Encoding"))
@@ -370,22 +265,10 @@ public struct HTTPRequestParser: Sendable {
             return .failure(HTTPParseError(.badRequest, "the request has more than one Content-Length header"))
         }
         guard let text = contentLengths.first else { return .success(0) }
-
-        let digits = Array(text.utf8)
-        guard !digits.isEmpty else { return .failure(HTTPParseError(.badRequest, "the Content-Length is empty")) }
-        guard digits.allSatisfy({ Self.digitValue($0) != nil }) else {
-            return .failure(
-                HTTPParseError(.badRequest, "the Content-Length '\(describe(digits))' is not a decimal number"))
-        }
-        var length = 0
-        for digit in digits {
-            let (shifted, overflowA) = length.multipliedReportingOverflow(by: 10)
-            let (sum, overflowB) = shifted.addingReportingOverflow(Int(digit - UInt8(ascii: "0")))
-            if overflowA || overflowB {
-                return .failure(
-                    HTTPParseError(.badRequest, "the Content-Length '\(describe(digits))' is too large to represent"))
-            }
-            length = sum
+        let length: Int
+        switch HTTPSyntax.contentLength(text) {
+        case .success(let read): length = read
+        case .failure(let error): return .failure(error)
         }
         if length > limits.body {
             return .failure(
