@@ -37,7 +37,7 @@ final class HTTPFetch: StreamChannelDelegate {
         completion: @escaping Completion
     ) -> Bool {
         let request = HTTPClientRequest.serialized(
-            method: method, target: target, host: host, headers: [("Connection", "close"), ("Accept", "*/*")], body: [])
+            method: method, target: target, host: host, headers: [HTTPHeader(name: "Connection", value: "close"), HTTPHeader(name: "Accept", value: "*/*")], body: [])
         let fetch = HTTPFetch(request: request, what: "\(method) http://\(host)\(target)", completion: completion)
         let nanoseconds = UInt64(seconds * 1e9)
         do {

@@ -257,7 +257,8 @@ struct StaticPeerTests {
         while Date() < deadline {
             let reply = try b.client().request("listPeers")
             if case .array(let peers)? = reply.result?["peers"] { peer = peers.compactMap(\.objectValue).first { $0["hostessId"]?.stringValue == aID } }
-            if peer != nil { break }
+            // a's served announcement follows its guest book within a second (the change-triggered send).
+            if peer?["serverCount"] == 1 { break }
             usleep(50_000)
         }
         let found = try #require(peer, "b never listed a:\n\(b.log)")
