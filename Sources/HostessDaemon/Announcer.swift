@@ -53,6 +53,8 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
     private var polling = Set<Int>()
     /// The static peers whose last poll failed (logged once per failure streak).
     private var unreachable = Set<Int>()
+    /// Peers whose truncated summary is being fetched, by hostessId.
+    private var fetchingSummaries = Set<String>()
     private var ipv4: DatagramChannel?
     private var ipv6: DatagramChannel?
     private let ipv4Group: InternetSocketAddress
@@ -295,6 +297,45 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
         if unreachable.insert(index).inserted { Log.warning("static peer \(entry.peer.url): \(failure); asking again every interval") }
     }
 
+    // MARK: Truncated summaries
+
+    /// Asks a peer whose announcement left its summary out for it (`POST /capabilities` at its endpoint). Only
+    /// numeric endpoints are asked: resolving a name would block the loop.
+    private func fetchSummary(of peer: Peer) {
+        guard !fetchingSummaries.contains(peer.hostessID), peer.endpoint.hasPrefix("http://") else { return }
+        let authority = String(peer.endpoint.dropFirst("http://".count))
+        let host = authority.hasPrefix("[") ? authority : String(authority.prefix { $0 != ":" })
+        guard host.hasPrefix("[") || host.allSatisfy({ $0.isNumber || $0 == "." }), let address = try? InternetSocketAddress(parsing: authority) else {
+            return Log.warning("peer \(peer.fqdn): its summary is not in its announcements and \(peer.endpoint) is not a numeric address; not fetched")
+        }
+        fetchingSummaries.insert(peer.hostessID)
+        let id = peer.hostessID
+        HTTPFetch.start("POST", "/capabilities", at: address, host: authority, body: Array("{}".utf8), timeout: 5, loop: loop) { [weak self] result in
+            self?.fetchedSummary(of: id, from: peer.endpoint, result)
+        }
+    }
+
+    private func fetchedSummary(of hostessID: String, from endpoint: String, _ result: Result<HTTPClientResponse, HostessError>) {
+        fetchingSummaries.remove(hostessID)
+        let problem: String
+        switch result {
+        case .success(let response) where response.status == 200:
+            do {
+                let summary = try CapabilitySummary.fetched(try JSONParser.parse(response.body))
+                if registry.service.peers?.updateSummary(hostessID: hostessID, summary: summary) == true {
+                    registry.service.notePeer(.peerChanged, hostessID: hostessID)
+                    return
+                }
+                problem = "its summary does not match the digest it announces (it changed meanwhile; asked again at its next change)"
+            } catch {
+                problem = "its summary is not one: \(error)"
+            }
+        case .success(let response): problem = "HTTP \(response.status)"
+        case .failure(let error): problem = error.message
+        }
+        Log.warning("peer at \(endpoint): fetching its summary (POST /capabilities) failed: \(problem)")
+    }
+
     // MARK: Receiving
 
     func channel(_ channel: DatagramChannel, received datagrams: [Datagram]) {
@@ -312,10 +353,12 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
         Log.warning("announcements: receiving failed: \(error)")
     }
 
-    /// Makes peer events guest-book changes (so `watch` and blocking reads wake) and log lines.
+    /// Makes peer events guest-book changes (so `watch` and blocking reads wake) and log lines, and fetches the
+    /// summaries announcements left out.
     private func note(_ events: [PeerEvent]) {
         for event in events {
             let peer = event.peer
+            if case .lost = event {} else if peer.summaryTruncated && peer.summary == nil { fetchSummary(of: peer) }
             switch event {
             case .discovered:
                 registry.service.notePeer(.peerDiscovered, hostessID: peer.hostessID)

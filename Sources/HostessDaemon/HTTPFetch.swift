@@ -29,15 +29,17 @@ final class HTTPFetch: StreamChannelDelegate {
         self.completion = completion
     }
 
-    /// Starts `GET target` (or another method) at `address`; `completion` runs exactly once, on the loop.
+    /// Starts `method target` at `address` (with a JSON `body` when one is given); `completion` runs exactly
+    /// once, on the loop.
     /// - Returns: false when the connect failed at once (the completion has run with the reason).
     @discardableResult
     static func start(
-        _ method: String, _ target: String, at address: InternetSocketAddress, host: String, timeout seconds: Double, loop: Loop,
-        completion: @escaping Completion
+        _ method: String, _ target: String, at address: InternetSocketAddress, host: String, body: [UInt8]? = nil, timeout seconds: Double,
+        loop: Loop, completion: @escaping Completion
     ) -> Bool {
-        let request = HTTPClientRequest.serialized(
-            method: method, target: target, host: host, headers: [HTTPHeader(name: "Connection", value: "close"), HTTPHeader(name: "Accept", value: "*/*")], body: [])
+        var headers = [HTTPHeader(name: "Connection", value: "close"), HTTPHeader(name: "Accept", value: "*/*")]
+        if body != nil { headers.append(HTTPHeader(name: "Content-Type", value: "application/json")) }
+        let request = HTTPClientRequest.serialized(method: method, target: target, host: host, headers: headers, body: body ?? [])
         let fetch = HTTPFetch(request: request, what: "\(method) http://\(host)\(target)", completion: completion)
         let nanoseconds = UInt64(seconds * 1e9)
         do {

@@ -264,7 +264,9 @@ extension Announcement {
         return announcement
     }
 
-    private static func readSummary(_ members: Members) throws(AnnouncementError) -> [CapabilitySummary] {
+    private static func readSummary(
+        _ members: Members, maximumClasses: Int = maximumClasses, maximumNames: Int = maximumCapabilitiesPerClass
+    ) throws(AnnouncementError) -> [CapabilitySummary] {
         var summary: [CapabilitySummary] = []
         for (position, element) in try members.array("capabilities", maximum: maximumClasses).enumerated() {
             let item = try members.element(element, of: "capabilities", at: position)
@@ -275,7 +277,7 @@ extension Announcement {
                 throw Check.malformed(item.path("class"), "expected 0x and 4 hex digits")
             }
             var names: [String] = []
-            for (index, name) in try item.array("capabilities", maximum: maximumCapabilitiesPerClass).enumerated() {
+            for (index, name) in try item.array("capabilities", maximum: maximumNames).enumerated() {
                 guard case .string(let text) = name else {
                     throw Check.malformed("\(item.path("capabilities"))[\(index)]", "expected a string, found \(name.typeName)")
                 }
@@ -287,6 +289,30 @@ extension Announcement {
                     availableCount: Int(clamping: try item.integer("availableCount")), capabilities: names))
         }
         return summary
+    }
+}
+
+// MARK: - Fetched summaries
+
+extension CapabilitySummary {
+    /// Classes a fetched summary (`POST /capabilities` of a peer) may have: every class there is.
+    public static let maximumFetchedClasses = 65536
+    /// Capability names one class of a fetched summary may have.
+    public static let maximumFetchedNames = 4096
+
+    /// Reads the summary a peer answers `POST /capabilities` with (an array of
+    /// `{"class", "totalCount", "availableCount", "capabilities"}`), with the bounds of a datagram's summary
+    /// but room for every class and name: what did not fit an announcement.
+    public static func fetched(_ value: JSONValue) throws(AnnouncementError) -> [CapabilitySummary] {
+        try Announcement.readFetched(value)
+    }
+}
+
+extension Announcement {
+    fileprivate static func readFetched(_ value: JSONValue) throws(AnnouncementError) -> [CapabilitySummary] {
+        try readSummary(
+            Members(object: ["capabilities": value], path: ""), maximumClasses: CapabilitySummary.maximumFetchedClasses,
+            maximumNames: CapabilitySummary.maximumFetchedNames)
     }
 }
 

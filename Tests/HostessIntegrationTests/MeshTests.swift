@@ -139,6 +139,25 @@ struct MeshDiscoveryTests {
         #expect(changes.contains { $0.objectValue?["kind"] == "peer_changed" && $0.objectValue?["id"]?.stringValue == ids[0] }, "\(changes)")
     }
 
+    @Test("a summary too large for a datagram is announced by digest, and peers fetch it with POST /capabilities")
+    func truncatedSummary() throws {
+        let mesh = try Mesh(count: 2, interval: "30")
+        let ids = try (0..<2).map(mesh.hostessID(of:))
+        _ = try mesh.within(4) { try mesh.peers(of: 1).count == 1 }
+        // 70 classes: more than the 64 one announcement carries.
+        for index in 0..<70 {
+            let id = "m.local:server-\(index):0x\(String(format: "%04x", 0x100 + index)):root:no:none:\(UUID().uuidString.lowercased())"
+            let reply = try mesh.daemon(0).client().request("register", ["entry": ["id": .string(id), "capabilities": [.string("c\(index)")]]])
+            try #require(reply.errorCode == nil, "\(reply)")
+        }
+        let took = try mesh.within(4) {
+            guard let peer = try mesh.peers(of: 1)[ids[0]], peer["summaryTruncated"] == true, case .array(let summary)? = peer["capabilities"] else { return false }
+            return summary.count == 70
+        }
+        #expect(took != nil, "\(mesh.snapshot(1))")
+        print("mesh: a truncated summary (70 classes) was fetched by the peer \(took.map { String(format: "%.2f", $0) } ?? "-") s after the registrations")
+    }
+
     @Test("a goodbye removes the peer at once; kill -9 leaves it stale after its ttl")
     func goodbyeAndStale() throws {
         let mesh = try Mesh(extra: ["--announce-hold", "3"])
