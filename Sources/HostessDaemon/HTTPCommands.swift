@@ -53,10 +53,7 @@ extension HTTPRouter {
             }
             return endpoint == .connectomes ? .listConnectomes : .getConnectome(id: segments[1])
         case .peers:
-            if let item = try queryItems(request).first {
-                throw HostessError(.badRequest, "unknown query parameter; /peers takes none", field: item.name)
-            }
-            return .listPeers
+            return try readCommand(endpoint, segments: segments, items: try queryItems(request))
         case .health, .metrics, .announcement, .other:
             throw HostessError(.notFound, "no such endpoint")
         }

@@ -122,19 +122,22 @@ struct HTTPRouter {
 
     /// The response to a guest-book read (`GET /servers`, `GET /servers/{id}`) as the book stands now; also
     /// how a parked blocking read is answered.
-    static func read(_ endpoint: HTTPEndpoint, _ command: Command, book: GuestBook) -> HTTPResponse {
+    static func read(_ endpoint: HTTPEndpoint, _ command: Command, service: Service) -> HTTPResponse {
+        let book = service.book
         do throws(HostessError) {
-            guard let result = try command.read(book) else { throw HostessError(.internal, "\(command.kind.rawValue) is not a read") }
+            guard let result = try service.read(command) else { throw HostessError(.internal, "\(command.kind.rawValue) is not a read") }
             return response(endpoint, result, book: book)
         } catch {
             return failure(error, book: book)
         }
     }
 
-    /// The command a guest-book read asks for: `GET /servers` a query, `GET /servers/{id}` one entry.
+    /// The command a read that may block asks for: `GET /servers` a query, `GET /servers/{id}` one entry,
+    /// `GET /peers` the peer table.
     static func readCommand(_ endpoint: HTTPEndpoint, segments: [String], items: [(name: String, value: String)]) throws(HostessError) -> Command {
         if endpoint == .servers { return .query(try filter(items)) }
         try rejectUnknownParameters(items, known: ["index", "wait"])
+        if endpoint == .peers { return .listPeers }
         return .getServer(try Command.serverName(segments[1], field: "id"))
     }
 

@@ -157,7 +157,7 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
                 caller = Caller(uid: HTTPRouter.remoteUID, ownerNames: key.owners, key: key.id)
             }
         }
-        if endpoint == .servers || endpoint == .server, head || request.method == "GET" {
+        if endpoint == .servers || endpoint == .server || endpoint == .peers, head || request.method == "GET" {
             return read(request, endpoint: endpoint, segments: segments, head: head, on: channel, since: start)
         }
         let timestamp = registry.now
@@ -184,7 +184,7 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
             return queue(HTTPRouter.failure(error, book: registry.service.book), on: channel, endpoint: endpoint, head: head, since: start)
         }
         guard let blocking, registry.service.book.revision <= blocking.index, blocking.waitSeconds > 0 else {
-            return queue(HTTPRouter.read(endpoint, command, book: registry.service.book), on: channel, endpoint: endpoint, head: head, since: start)
+            return queue(HTTPRouter.read(endpoint, command, service: registry.service), on: channel, endpoint: endpoint, head: head, since: start)
         }
         // Jitter (up to wait/16) spreads the answers of many clients that started waiting together.
         let wait = blocking.waitSeconds * (1 + Double.random(in: 0...(1.0 / 16)))
@@ -232,7 +232,7 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
         context.loop.cancel(waited.timer)
         parked = nil
         registry.setWaiting(self, false)
-        queue(HTTPRouter.read(waited.endpoint, waited.command, book: registry.service.book), on: channel, endpoint: waited.endpoint, head: waited.head, since: waited.receivedAt)
+        queue(HTTPRouter.read(waited.endpoint, waited.command, service: registry.service), on: channel, endpoint: waited.endpoint, head: waited.head, since: waited.receivedAt)
         process(channel)
         registry.publishChanges()
         updateState(channel)
@@ -246,7 +246,7 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
             context.loop.cancel(waited.timer)
             parked = nil
             framing.closeAfterResponse()
-            queue(HTTPRouter.read(waited.endpoint, waited.command, book: registry.service.book), on: channel, endpoint: waited.endpoint, head: waited.head, since: waited.receivedAt)
+            queue(HTTPRouter.read(waited.endpoint, waited.command, service: registry.service), on: channel, endpoint: waited.endpoint, head: waited.head, since: waited.receivedAt)
         }
         channel.close(reason: nil)
     }

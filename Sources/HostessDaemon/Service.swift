@@ -133,7 +133,7 @@ public struct Service: Sendable {
     ///   - now: the current time.
     /// - Throws: the command's refusal: `forbidden`, `not_found`, `conflict`, `capacity`, `too_large`, `bad_request`.
     public mutating func execute(_ command: Command, caller: Caller, connection: UInt64, now: Timestamp) throws(HostessError) -> Execution {
-        if let result = try command.read(book) { return .done(result) }
+        if let result = try read(command) { return .done(result) }
         switch command {
         case .register(let registration, let session):
             let (entry, created) = try book.register(registration, by: caller, session: session ? connection : nil, now: now)
@@ -155,8 +155,6 @@ public struct Service: Sendable {
             return .park(sinceRevision: since, deadline: now.monotonicNanoseconds &+ UInt64(timeout * 1e9))
         case .status:
             return .done(.status(status(caller: caller)))
-        case .listPeers:
-            return .done(.peers(peers?.peers ?? [], announcing: peers != nil))
         case .reserve(let request):
             let reservation = try book.reserve(
                 request, id: Syscall.randomUUID(), by: caller, session: request.session ? connection : nil, now: now)
@@ -168,9 +166,16 @@ public struct Service: Sendable {
             return .done(.recordedConnectome(record, created: created))
         case .removeConnectome(let id):
             return .done(.connectome(try book.removeConnectome(id: id, by: caller)))
-        case .getServer, .listAll, .query, .queryCapabilities, .getReservation, .listReservations, .getConnectome, .listConnectomes:
+        case .getServer, .listAll, .query, .queryCapabilities, .getReservation, .listReservations, .getConnectome, .listConnectomes, .listPeers:
             throw HostessError(.internal, "\(command.kind.rawValue) was not answered as a read")
         }
+    }
+
+    /// The result of a command that only reads (the guest book, or the peer table), or nil for one that
+    /// changes something or waits.
+    public func read(_ command: Command) throws(HostessError) -> CommandResult? {
+        if case .listPeers = command { return .peers(peers?.peers ?? [], announcing: peers != nil) }
+        return try command.read(book)
     }
 
     /// Seconds an entry lives without a heartbeat.

@@ -314,9 +314,9 @@ struct ConnectomeRouteTests {
     func read() throws {
         var service = try wiredService()
         _ = try run(.recordConnectome(try connectome()), on: &service)
-        let list = HTTPRouter.read(.connectomes, .listConnectomes, book: service.book)
+        let list = HTTPRouter.read(.connectomes, .listConnectomes, service: service)
         #expect(list.status.code == 200)
         #expect(bodyText(list).hasPrefix(#"{"connectomes":[{"id":"w-1","#))
-        #expect(HTTPRouter.read(.connectome, .getConnectome(id: "nope"), book: service.book).status.code == 404)
+        #expect(HTTPRouter.read(.connectome, .getConnectome(id: "nope"), service: service).status.code == 404)
     }
 }

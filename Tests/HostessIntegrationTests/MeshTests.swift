@@ -127,6 +127,14 @@ struct MeshDiscoveryTests {
         let ids = try (0..<3).map(mesh.hostessID(of:))
         _ = try mesh.within(4) { try mesh.peers(of: 1).count == 2 }
         let before = try mesh.daemon(1).client().request("status").result?["revision"]
+        // A blocking read of machine 1's peers, from machine 2: it answers when the peer changes.
+        let index = before.flatMap { value -> Int64? in if case .int(let number) = value { number } else { nil } } ?? 0
+        let blocked = Pipe()
+        let curl = try mesh.lab.spawn(
+            2, executable: "/usr/bin/curl",
+            arguments: ["-sS", "--noproxy", "*", "--max-time", "10", "http://\(mesh.lab.address(of: 1)):8080/peers?index=\(index)&wait=8s"],
+            stdout: blocked.fileHandleForWriting)
+        usleep(200_000)
         _ = try registerRenderer(on: try mesh.daemon(0))
         let took = try mesh.within(2) {
             guard case .array(let summary)? = try mesh.peers(of: 1)[ids[0]]?["capabilities"] else { return false }
@@ -134,6 +142,12 @@ struct MeshDiscoveryTests {
         }
         #expect(took != nil, "\(mesh.snapshot(1))")
         print("mesh: a summary change reached a peer in \(took.map { String(format: "%.2f", $0) } ?? "-") s (interval 30 s)")
+        let waitedAt = Date()
+        #expect(NamespaceLab.wait(curl, timeout: 10) == 0)
+        try blocked.fileHandleForWriting.close()
+        let answer = String(decoding: blocked.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(answer.contains(ids[0]) && answer.contains("0x0002"), "GET /peers?index=…: \(answer)")
+        #expect(Date().timeIntervalSince(waitedAt) < 5)
         let watched = try mesh.daemon(1).client().request("watch", ["sinceRevision": before ?? 0, "timeout": 0])
         guard case .array(let changes)? = watched.result?["changes"] else { throw TestFailure("\(watched)") }
         #expect(changes.contains { $0.objectValue?["kind"] == "peer_changed" && $0.objectValue?["id"]?.stringValue == ids[0] }, "\(changes)")
