@@ -295,8 +295,23 @@ public final class HostessClient: Sendable {
     }
 
     /// The entries that match `filter`, in registration order.
+    /// The filter's scope must be local; ``queryAcross(_:)`` asks the peers too.
     public func query(_ filter: ServerFilter) async throws(HostessError) -> [GuestBookEntry] {
-        try entries(try await send("query", ["filter": filter.json]))
+        guard filter.scope == .local else {
+            throw HostessError(.badRequest, "a query with scope \(filter.scope.rawValue) answers entries of other Hostesses: use queryAcross", field: "filter.scope")
+        }
+        return try entries(try await send("query", ["filter": filter.json]))
+    }
+
+    /// A query with scope `remote` or `all`: the live peers whose summary can match are asked too, within the
+    /// daemon's `--remote-timeout`. Each entry carries `hostess` (`fqdn`, `hostessId`, `endpoint`, or `local`
+    /// for this Hostess's own); every peer asked that did not answer is in `unanswered` with the reason.
+    public func queryAcross(_ filter: ServerFilter) async throws(HostessError) -> (entries: [JSONValue], unanswered: [JSONValue], asked: Int) {
+        let result = try await send("query", ["filter": filter.json]).result
+        guard case .array(let entries)? = result["entries"], case .array(let unanswered)? = result["unanswered"], case .int(let asked)? = result["asked"] else {
+            throw HostessError(.internal, "reply has no entries, unanswered and asked")
+        }
+        return (entries, unanswered, Int(asked))
     }
 
     private func entries(_ reply: Reply) throws(HostessError) -> [GuestBookEntry] {

@@ -266,6 +266,18 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
 
     private var clock: MeshClock { MeshClock(monotonic: loop.now, wall: SystemClock.wallMilliseconds()) }
 
+    // MARK: Queries across the mesh
+
+    /// Runs a query with scope `remote` or `all` over the live peers; `local` are this Hostess's own matches.
+    func query(_ filter: ServerFilter, local: [JSONValue], completion: @escaping (JSONObject) -> Void) {
+        RemoteQuery.start(
+            filter, local: local, peers: registry.service.peers?.livePeers ?? [], timeout: configuration.remoteTimeout, loop: loop,
+            completion: completion)
+    }
+
+    /// How this Hostess's own entries say where they live.
+    var identity: JSONValue { ["fqdn": .string(fqdn), "hostessId": .string(hostessID), "local": true] }
+
     // MARK: Polling static peers
 
     /// Asks every static peer that is not being asked already for its announcement.

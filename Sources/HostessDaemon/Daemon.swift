@@ -60,6 +60,7 @@ public final class Daemon {
                     let bound: InternetSocketAddress
                     do { bound = try InternetSocketAddress(parsing: server.boundAddress) } catch { throw DaemonError.system(error) }
                     announcer = try Announcer(configuration: configuration.mesh, httpAddress: bound, hostessID: instanceID, registry: registry, loop: loop)
+                    registry.mesh = announcer
                 }
             }
             // The region replaces a predecessor's only now that everything else started: a failure before this

@@ -54,6 +54,10 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
     private let onClose: (HTTPSession) -> Void
     private var framing = HTTPServerFraming()
     private var parked: Parked?
+    /// Whether a query across the mesh (`POST /query` with scope `remote` or `all`) is under way.
+    private var awaitingRemote = false
+    /// Whether a request waits: a blocking read, or a query across the mesh.
+    private var waiting: Bool { parked != nil || awaitingRemote }
     /// Whether a request was answered (until then, the request deadline runs from the connect).
     private var hasRequested = false
 
@@ -113,7 +117,7 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
             channel.input.compact()
             if hasRequested && channel.input.isEmpty { channel.deadlines.requestStartedAt = nil }
         }
-        while parked == nil && !framing.closesAfterResponse && channel.pendingOutput < StreamChannel.outputHighWater {
+        while !waiting && !framing.closesAfterResponse && channel.pendingOutput < StreamChannel.outputHighWater {
             switch framing.next(in: &channel.input, inputEnded: channel.inputClosed) {
             case .incomplete(let sendContinue):
                 if sendContinue { channel.enqueue { $0 += HTTPServerFraming.continueLine } }
@@ -157,6 +161,9 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
                 caller = Caller(uid: HTTPRouter.remoteUID, ownerNames: key.owners, key: key.id)
             }
         }
+        if endpoint == .query, case .query(let filter)? = try? HTTPRouter.command(endpoint, request: request, segments: segments), filter.scope != .local {
+            return askAcross(filter, on: channel, since: start)
+        }
         if endpoint == .servers || endpoint == .server || endpoint == .peers, head || request.method == "GET" {
             return read(request, endpoint: endpoint, segments: segments, head: head, on: channel, since: start)
         }
@@ -193,6 +200,23 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
         registry.setWaiting(self, true)
     }
 
+    /// Starts a query with scope `remote` or `all`; the requests pipelined behind it wait until it is answered.
+    private func askAcross(_ filter: ServerFilter, on channel: StreamChannel, since start: UInt64) {
+        awaitingRemote = true
+        updateState(channel)
+        registry.queryAcross(filter) { [weak self] result in self?.answerAcross(result, since: start) }
+    }
+
+    private func answerAcross(_ result: JSONObject, since start: UInt64) {
+        awaitingRemote = false
+        guard let channel, !channel.isClosed else { return }
+        queue(HTTPResponse.json(.ok, body: JSONValue.object(result).jsonBytes), on: channel, endpoint: .query, head: false, since: start)
+        updateState(channel)
+        process(channel)
+        updateState(channel)
+        channel.settle()
+    }
+
     /// Queues a response and counts it in the metrics.
     private func queue(_ response: HTTPResponse, on channel: StreamChannel, endpoint: HTTPEndpoint, head: Bool, since start: UInt64) {
         channel.enqueue { framing.frame(response, head: head, into: &$0) }
@@ -202,9 +226,9 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
     /// Tells the channel what the session waits for: while a read is parked, only the client hanging up
     /// (which closes it); otherwise the next request, or the end once the response is written.
     private func updateState(_ channel: StreamChannel) {
-        channel.pausesInput = parked != nil
-        channel.deadlines.isWaiting = parked != nil
-        if parked != nil {
+        channel.pausesInput = waiting
+        channel.deadlines.isWaiting = waiting
+        if waiting {
             channel.deadlines.requestStartedAt = nil
             // A client that hung up while its blocking read waits will not read the answer.
             if channel.inputClosed { channel.close(reason: "peer hung up") }

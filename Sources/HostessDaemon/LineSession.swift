@@ -30,6 +30,10 @@ final class LineSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
     private let idleTimeout: Double
     private var framing = LineFraming()
     private var watches: [Service.Watch] = []
+    /// Queries across the mesh under way for this connection (at most ``maximumRemoteQueries``).
+    private var remoteQueries = 0
+    /// Queries with scope `remote` or `all` one connection may have under way at once.
+    static let maximumRemoteQueries = 16
     private var watchTimer: Loop.Timer?
     /// Whether a request (not a blank line) arrived.
     private var hasSentLine = false
@@ -130,6 +134,7 @@ final class LineSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
                 switch registry.handle(line: line, caller: caller, connection: id) {
                 case .reply(let reply): enqueue(reply, on: channel)
                 case .park(let watch): park(watch, on: channel)
+                case .remote(let requestID, let filter): askAcross(requestID, filter, on: channel)
                 }
             }
         }
@@ -143,9 +148,31 @@ final class LineSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
     /// deadline), watches (no idle deadline), and whether it is done once its replies are written.
     private func updateState(_ channel: StreamChannel) {
         channel.deadlines.requestStartedAt = hasSentLine ? partialSince : channel.deadlines.openedAt
-        channel.deadlines.isWaiting = !watches.isEmpty
-        // A half-closed peer with a watch pending keeps its connection (out of epoll) until the answer.
-        channel.closesWhenFlushed = channel.closesWhenFlushed || (channel.inputClosed && (watches.isEmpty || isStdio))
+        channel.deadlines.isWaiting = !watches.isEmpty || remoteQueries > 0
+        // A half-closed peer with a watch or a query across the mesh pending keeps its connection (out of epoll)
+        // until the answer.
+        channel.closesWhenFlushed = channel.closesWhenFlushed || (channel.inputClosed && ((watches.isEmpty && remoteQueries == 0) || isStdio))
+    }
+
+    // MARK: Queries across the mesh
+
+    /// Starts a query with scope `remote` or `all`; its reply (with its request id) comes when the peers
+    /// answered or the deadline passed, after replies to later requests if those are quicker.
+    private func askAcross(_ requestID: JSONValue, _ filter: ServerFilter, on channel: StreamChannel) {
+        guard remoteQueries < Self.maximumRemoteQueries else {
+            let error = HostessError(.capacity, "\(remoteQueries) queries across the mesh are under way on this connection, the most one may have", field: "filter.scope")
+            return enqueue(registry.service.reply(id: requestID, error: error), on: channel)
+        }
+        remoteQueries += 1
+        registry.queryAcross(filter) { [weak self] result in self?.answerAcross(requestID, result) }
+    }
+
+    private func answerAcross(_ requestID: JSONValue, _ result: JSONObject) {
+        remoteQueries -= 1
+        guard let channel, !channel.isClosed else { return }
+        enqueue(registry.service.reply(id: requestID, result: .object(result)), on: channel)
+        updateState(channel)
+        channel.settle()
     }
 
     // MARK: Watches

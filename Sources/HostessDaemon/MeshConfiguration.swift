@@ -33,6 +33,8 @@ public struct MeshConfiguration: Sendable, Equatable {
     public var interval: Double = 30
     /// Announcements a peer may miss before it counts as gone: the packets' ttl is interval × this.
     public var holdMultiplier = 4
+    /// Seconds a query with scope `remote` or `all` waits for the peers' answers.
+    public var remoteTimeout: Double = 2
     /// Seconds a stale peer stays listed before it is forgotten.
     public var retention: Double = 600
     /// The mesh key file (`KEY_ID SECRET` per line, the `--secrets` rules), or nil: unsigned announcements.
@@ -43,7 +45,7 @@ public struct MeshConfiguration: Sendable, Equatable {
     /// The mesh flags that take a value.
     static let valuedFlags: Set<String> = [
         "--announce-interface", "--announce-port", "--announce-interval", "--announce-hold", "--peer-retention", "--mesh-secret-file",
-        "--peer",
+        "--peer", "--remote-timeout",
     ]
 
     /// Whether hostessd takes part in the mesh at all (announcing, or polling static peers).
@@ -60,6 +62,7 @@ public struct MeshConfiguration: Sendable, Equatable {
                                    and one soon after the summary changes)
           --announce-hold N        announcements a peer may miss before it is stale (default 4: ttl 120 s)
           --peer-retention S       seconds a stale peer stays listed (default 600)
+          --remote-timeout S       seconds a query with scope remote or all waits for peers (default 2)
           --peer URL               also poll the Hostess at http://HOST:PORT for its announcement (repeatable;
                                    for networks without multicast); needs --http
           --mesh-secret-file FILE  sign announcements with the first key of FILE (`KEY_ID SECRET` per line,
@@ -90,6 +93,11 @@ public struct MeshConfiguration: Sendable, Equatable {
             }
             retention = value
         case "--mesh-secret-file": secretPath = text
+        case "--remote-timeout":
+            guard let value = Double(text), value.isFinite, value >= 0.01, value <= 60 else {
+                throw .usage("--remote-timeout: expected seconds from 0.01 to 60, found '\(text)'")
+            }
+            remoteTimeout = value
         case "--peer": peers.append(try Self.staticPeer(text))
         default: return false
         }

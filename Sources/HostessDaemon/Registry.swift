@@ -114,6 +114,26 @@ final class Registry: LoopHandler {
         }
     }
 
+    // MARK: Queries across the mesh
+
+    /// The mesh, when hostessd takes part in one.
+    weak var mesh: Announcer?
+
+    /// Answers a query with scope `remote` or `all`: this Hostess's matches (for `all`) and the live peers'.
+    /// Without a mesh no peer is asked, and the answer says so (`asked` 0).
+    func queryAcross(_ filter: ServerFilter, completion: @escaping (JSONObject) -> Void) {
+        var localFilter = filter
+        localFilter.scope = .local
+        let identity = mesh?.identity ?? ["local": true]
+        let local: [JSONValue] = filter.scope == .all ? service.book.query(localFilter).compactMap { entry in
+            guard case .object(var object) = entry.json else { return nil }
+            object["hostess"] = identity
+            return .object(object)
+        } : []
+        guard let mesh else { return completion(["entries": .array(local), "unanswered": [], "asked": 0]) }
+        mesh.query(filter, local: local, completion: completion)
+    }
+
     // MARK: Commands
 
     /// Handles one protocol line for `caller` on `connection`, logging what it changed.

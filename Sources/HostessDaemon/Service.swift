@@ -39,6 +39,8 @@ public struct Service: Sendable {
         case reply(JSONValue)
         /// Hold the request until the revision passes or the deadline comes.
         case park(Watch)
+        /// Ask the peers too (a query whose scope is `remote` or `all`), and answer `requestID` with the merge.
+        case remote(requestID: JSONValue, filter: ServerFilter)
     }
 
     /// The guest book.
@@ -108,6 +110,7 @@ public struct Service: Sendable {
             case .done(let result): return .reply(reply(id: request.id, result: result.json))
             case .park(let sinceRevision, let deadline):
                 return .park(Watch(requestID: request.id, sinceRevision: sinceRevision, deadline: deadline))
+            case .remote(let filter): return .remote(requestID: request.id, filter: filter)
             }
         } catch {
             return .reply(reply(id: request.id, error: error))
@@ -123,6 +126,8 @@ public struct Service: Sendable {
         /// A watch that must wait until the revision passes `sinceRevision` or the monotonic clock reaches
         /// `deadline` (nanoseconds).
         case park(sinceRevision: UInt64, deadline: UInt64)
+        /// A query that asks the peers too: its interface starts it (``Registry/queryAcross(_:completion:)``).
+        case remote(ServerFilter)
     }
 
     /// Runs a command against the guest book for `caller`.
@@ -133,6 +138,14 @@ public struct Service: Sendable {
     ///   - now: the current time.
     /// - Throws: the command's refusal: `forbidden`, `not_found`, `conflict`, `capacity`, `too_large`, `bad_request`.
     public mutating func execute(_ command: Command, caller: Caller, connection: UInt64, now: Timestamp) throws(HostessError) -> Execution {
+        switch command {
+        case .query(let filter) where filter.scope != .local: return .remote(filter)
+        case .queryCapabilities(let filter) where filter.scope != .local:
+            throw HostessError(.badRequest, "scope is for query; queryCapabilities reads this Hostess's guest book (peers' summaries: listPeers)", field: "filter.scope")
+        case .reserve(let request) where request.filter.scope != .local:
+            throw HostessError(.badRequest, "reservations on peers are not offered yet; reserve with scope local", field: "reservation.serverFilter.scope")
+        default: break
+        }
         if let result = try read(command) { return .done(result) }
         switch command {
         case .register(let registration, let session):

@@ -2,6 +2,18 @@
 
 /// A query over the guest book. Every given criterion must hold; an empty filter matches every entry.
 public struct ServerFilter: Hashable, Sendable {
+    /// Which guest books a query asks: this Hostess's, its live peers', or both (the wire form's `scope`).
+    public enum Scope: String, Hashable, Sendable, CaseIterable {
+        /// This Hostess's guest book only (the default, and the only scope of the shared-memory reader).
+        case local
+        /// The live peers' guest books only.
+        case remote
+        /// This Hostess's and its live peers'.
+        case all
+    }
+
+    /// Which guest books to ask; ``Scope/local`` unless the query says otherwise.
+    public var scope = Scope.local
     /// Exact fqdn.
     public var fqdn: String?
     /// Exact servername.
@@ -63,7 +75,14 @@ extension ServerFilter {
     /// Reads a `filter` object.
     public init(reader: JSONReader) throws(HostessError) {
         try reader.rejectUnknownKeys(
-            allowed: ["fqdn", "servername", "class", "owner", "capabilities", "availableTerminals", "unreserved", "serverIds"])
+            allowed: ["fqdn", "servername", "class", "owner", "capabilities", "availableTerminals", "unreserved", "serverIds", "scope"])
+        var scope = Scope.local
+        if let text = try reader.string("scope") {
+            guard let value = Scope(rawValue: text) else {
+                throw HostessError(.badRequest, "expected local, remote or all; found '\(text)'", field: reader.fieldPath("scope"))
+            }
+            scope = value
+        }
         var classCode: ClassCode?
         if let classText = try reader.string("class") {
             do { classCode = try ClassCode(parsing: classText) } catch {
@@ -79,6 +98,7 @@ extension ServerFilter {
             fqdn: try reader.string("fqdn"), servername: try reader.string("servername"), classCode: classCode,
             owner: try reader.string("owner"), capabilities: capabilities, availableTerminals: available.map { Int($0) },
             unreserved: try reader.bool("unreserved") ?? false, serverIDs: try Self.serverIDs(reader))
+        self.scope = scope
     }
 
     /// The optional `serverIds`: 1 to ``maximumServerIDs`` server names, each canonicalized, none twice.
@@ -118,6 +138,7 @@ extension ServerFilter {
         if let availableTerminals { object["availableTerminals"] = .int(Int64(availableTerminals)) }
         if unreserved { object["unreserved"] = true }
         if let serverIDs { object["serverIds"] = .array(serverIDs.map(JSONValue.string)) }
+        if scope != .local { object["scope"] = .string(scope.rawValue) }
         return .object(object)
     }
 }

@@ -106,16 +106,34 @@ let commands: [Command] = [
         usage: """
             usage: hostess [--via shm|socket] query [--fqdn FQDN] [--servername NAME] [--class 0xNNNN] [--owner OWNER]
                                  [--capability C]... [--available-terminals N] [--unreserved] [--server ID]...
+                                 [--scope local|remote|all]
 
+            --scope remote asks the live peer Hostesses (hostess peers) whose summary can match, all adds this
+            one's own; each entry says where it lives, and the peers that did not answer in time are listed.
             Every criterion given must hold; --capability may repeat and all must be present; --unreserved
             leaves out servers a reservation holds; --server may repeat and keeps only the servers with those ids.
             get, list and query read the daemon's shared-memory region while its writer lives, else the
             socket (--via shm insists on the region, --via socket skips it).
             """,
-        valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals", "--server"], flags: ["--unreserved"],
+        valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals", "--server", "--scope"],
+        flags: ["--unreserved"],
         run: { arguments, context in
             _ = try arguments.expect()
-            let filter = try serverFilter(arguments)
+            var filter = try serverFilter(arguments)
+            if let text = arguments.value("--scope") {
+                guard let scope = ServerFilter.Scope(rawValue: text) else { throw UsageError("--scope: expected local, remote or all, found '\(text)'") }
+                filter.scope = scope
+            }
+            if filter.scope != .local {
+                guard context.remote == nil else { throw UsageError("--scope \(filter.scope.rawValue) asks the local hostessd; leave out --http") }
+                let answer = try await context.client().queryAcross(filter)
+                if context.json {
+                    print(JSONValue.object(["entries": .array(answer.entries), "unanswered": .array(answer.unanswered), "asked": .int(Int64(answer.asked))]).jsonText)
+                } else {
+                    print(Output.acrossTable(answer.entries, unanswered: answer.unanswered, asked: answer.asked))
+                }
+                return
+            }
             let entries = if let remote = context.remote { try remote.query(filter) } else { try await context.reader().query(filter) }
             Output.entries(entries, json: context.json)
         }),

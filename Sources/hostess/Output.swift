@@ -140,6 +140,22 @@ enum Output {
     }
 
     /// Left-aligned columns separated by two spaces.
+    /// The answer of a query across the mesh: a row per entry with the Hostess it lives on, a count line, and
+    /// a line per peer that did not answer.
+    static func acrossTable(_ entries: [JSONValue], unanswered: [JSONValue], asked: Int) -> String {
+        let rows = entries.compactMap(\.objectValue).map { entry -> [String] in
+            let hostess = entry["hostess"]?.objectValue
+            let place = hostess?["local"] == true ? "(this Hostess)" : hostess?["fqdn"]?.stringValue ?? "?"
+            return [place, entry["id"]?.stringValue ?? "?", entry["class"]?.stringValue ?? "?"]
+        }
+        var lines = [table(header: ["HOSTESS", "ID", "CLASS"], rows: rows)]
+        lines.append("\(rows.count) entr\(rows.count == 1 ? "y" : "ies"); \(asked) peer\(asked == 1 ? "" : "s") asked, \(unanswered.count) did not answer")
+        for item in unanswered.compactMap(\.objectValue) {
+            lines.append("not answered: \(item["fqdn"]?.stringValue ?? "?") (\(item["hostessId"]?.stringValue ?? "?")) at \(item["endpoint"]?.stringValue ?? "?"): \(item["reason"]?.stringValue ?? "?")")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// The peers `hostess peers` shows: one row each, then a count line (or why there are none).
     static func peerTable(_ peers: [JSONValue], announcing: Bool) -> String {
         let now = SystemClock.wallMilliseconds()

@@ -316,3 +316,64 @@ struct StaticPeerTests {
         #expect(state == "stale")
     }
 }
+
+// MARK: - Queries across the mesh
+
+@Suite("Queries across the mesh", .serialized, .enabled(if: NamespaceLab.available.0, Comment(rawValue: NamespaceLab.available.1)))
+struct MeshQueryTests {
+    /// The ids and Hostess ids of a query answer's entries.
+    static func places(_ answer: JSONObject) -> [String: String] {
+        guard case .array(let entries)? = answer["entries"] else { return [:] }
+        var places: [String: String] = [:]
+        for entry in entries.compactMap(\.objectValue) {
+            let hostess = entry["hostess"]?.objectValue
+            places[entry["id"]?.stringValue ?? "?"] = hostess?["local"] == true ? "local" : hostess?["hostessId"]?.stringValue ?? "?"
+        }
+        return places
+    }
+
+    @Test("A finds B's and C's servers (scope remote and all, socket and HTTP); a killed peer is reported as not answering")
+    func across() throws {
+        let mesh = try Mesh(interval: "30", extra: ["--remote-timeout", "1"])
+        let ids = try (0..<3).map(mesh.hostessID(of:))
+        #expect(try mesh.within(4) { try mesh.peers(of: 0).count == 2 } != nil, "\(mesh.snapshot(0))")
+        let mine = try registerRenderer(on: try mesh.daemon(0))
+        let onB = try registerRenderer(on: try mesh.daemon(1))
+        let onC = try registerRenderer(on: try mesh.daemon(2))
+        _ = try registerRenderer(on: try mesh.daemon(2), capabilities: ["cpu"])
+        // The peers' summaries reach A within a second or so (change-triggered announcements).
+        #expect(try mesh.within(4) { try mesh.peers(of: 0).values.allSatisfy { $0["serverCount"] != 0 } } != nil)
+
+        let client = try mesh.daemon(0).client()
+        let started = Date()
+        let all = try #require(try client.request("query", ["filter": ["class": "0x0002", "capabilities": ["gpu"], "scope": "all"]]).result)
+        let acrossSeconds = Date().timeIntervalSince(started)
+        #expect(Self.places(all) == [mine: "local", onB: ids[1], onC: ids[2]], "\(all)")
+        #expect(all["unanswered"] == [] && all["asked"] == 2, "\(all)")
+        let localStarted = Date()
+        _ = try client.request("query", ["filter": ["class": "0x0002", "capabilities": ["gpu"]]])
+        let localSeconds = Date().timeIntervalSince(localStarted)
+        print("mesh: query scope all over 2 peers \(String(format: "%.2f", acrossSeconds * 1000)) ms, local \(String(format: "%.2f", localSeconds * 1000)) ms")
+
+        let remote = try #require(try client.request("query", ["filter": ["capabilities": ["cpu"], "scope": "remote"]]).result)
+        #expect(Set(Self.places(remote).values) == [ids[2]], "only C has a cpu server, and only C is asked: \(remote)")
+        #expect(remote["asked"] == 1, "\(remote)")
+
+        // Over HTTP, from machine 1, and through the CLI.
+        let http = try mesh.lab.run(
+            1, "curl",
+            ["-sS", "--noproxy", "*", "--max-time", "5", "-X", "POST", "-H", "Content-Type: application/json", "-d", #"{"class":"0x0002","scope":"remote"}"#,
+             "http://\(mesh.lab.address(of: 0)):8080/query"], timeout: 10)
+        #expect(http.status == 0 && http.stdout.contains(onB) && http.stdout.contains(onC) && !http.stdout.contains(mine), "\(http)")
+        let cli = try CLI.hostess(["query", "--scope", "all", "--class", "0x0002"], socket: try mesh.daemon(0).socketPath)
+        #expect(cli.status == 0 && cli.stdout.contains("(this Hostess)") && cli.stdout.contains("2 peers asked, 0 did not answer"), "\(cli)")
+
+        // C dies without a goodbye: it stays live until its ttl, and a query says it did not answer.
+        kill(try mesh.daemon(2).pid, SIGKILL)
+        usleep(200_000)
+        let after = try #require(try client.request("query", ["filter": ["class": "0x0002", "scope": "remote"]]).result)
+        #expect(Set(Self.places(after).values) == [ids[1]], "\(after)")
+        guard case .array(let missing)? = after["unanswered"] else { throw TestFailure("\(after)") }
+        #expect(missing.count == 1 && missing.first?.objectValue?["hostessId"]?.stringValue == ids[2], "\(after)")
+    }
+}
