@@ -207,10 +207,15 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
         registry.queryAcross(filter) { [weak self] result in self?.answerAcross(result, since: start) }
     }
 
-    private func answerAcross(_ result: JSONObject, since start: UInt64) {
+    private func answerAcross(_ result: Result<JSONObject, HostessError>, since start: UInt64) {
         awaitingRemote = false
         guard let channel, !channel.isClosed else { return }
-        queue(HTTPResponse.json(.ok, body: JSONValue.object(result).jsonBytes), on: channel, endpoint: .query, head: false, since: start)
+        let response =
+            switch result {
+            case .success(let answer): HTTPResponse.json(.ok, body: JSONValue.object(answer).jsonBytes)
+            case .failure(let error): HTTPRouter.failure(error, book: registry.service.book)
+            }
+        queue(response, on: channel, endpoint: .query, head: false, since: start)
         updateState(channel)
         process(channel)
         updateState(channel)

@@ -167,10 +167,13 @@ final class LineSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
         registry.queryAcross(filter) { [weak self] result in self?.answerAcross(requestID, result) }
     }
 
-    private func answerAcross(_ requestID: JSONValue, _ result: JSONObject) {
+    private func answerAcross(_ requestID: JSONValue, _ result: Result<JSONObject, HostessError>) {
         remoteQueries -= 1
         guard let channel, !channel.isClosed else { return }
-        enqueue(registry.service.reply(id: requestID, result: .object(result)), on: channel)
+        switch result {
+        case .success(let answer): enqueue(registry.service.reply(id: requestID, result: .object(answer)), on: channel)
+        case .failure(let error): enqueue(registry.service.reply(id: requestID, error: error), on: channel)
+        }
         updateState(channel)
         channel.settle()
     }

@@ -118,10 +118,20 @@ final class Registry: LoopHandler {
 
     /// The mesh, when hostessd takes part in one.
     weak var mesh: Announcer?
+    /// Queries across the mesh under way, from every interface.
+    private var queriesAcross = 0
+    /// Queries across the mesh under way at once in all (each asks up to 64 peers): more are refused, so that
+    /// no client can spend the daemon's descriptors on outbound connections.
+    static let maximumQueriesAcross = 64
 
     /// Answers a query with scope `remote` or `all`: this Hostess's matches (for `all`) and the live peers'.
-    /// Without a mesh no peer is asked, and the answer says so (`asked` 0).
-    func queryAcross(_ filter: ServerFilter, completion: @escaping (JSONObject) -> Void) {
+    /// Without a mesh no peer is asked, and the answer says so (`asked` 0). Refused with `capacity` while
+    /// ``maximumQueriesAcross`` are under way.
+    func queryAcross(_ filter: ServerFilter, completion: @escaping (Result<JSONObject, HostessError>) -> Void) {
+        guard queriesAcross < Self.maximumQueriesAcross else {
+            return completion(
+                .failure(HostessError(.capacity, "\(queriesAcross) queries across the mesh are under way, the most hostessd runs at once; try again shortly", field: "filter.scope")))
+        }
         var localFilter = filter
         localFilter.scope = .local
         let identity = mesh?.identity ?? ["local": true]
@@ -130,8 +140,12 @@ final class Registry: LoopHandler {
             object["hostess"] = identity
             return .object(object)
         } : []
-        guard let mesh else { return completion(["entries": .array(local), "unanswered": [], "asked": 0]) }
-        mesh.query(filter, local: local, completion: completion)
+        guard let mesh else { return completion(.success(["entries": .array(local), "unanswered": [], "asked": 0])) }
+        queriesAcross += 1
+        mesh.query(filter, local: local) { [weak self] result in
+            self?.queriesAcross -= 1
+            completion(.success(result))
+        }
     }
 
     // MARK: Commands
