@@ -314,10 +314,8 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
     /// Asks a peer whose announcement left its summary out for it (`POST /capabilities` at its endpoint). Only
     /// numeric endpoints are asked: resolving a name would block the loop.
     private func fetchSummary(of peer: Peer) {
-        guard !fetchingSummaries.contains(peer.hostessID), peer.endpoint.hasPrefix("http://") else { return }
-        let authority = String(peer.endpoint.dropFirst("http://".count))
-        let host = authority.hasPrefix("[") ? authority : String(authority.prefix { $0 != ":" })
-        guard host.hasPrefix("[") || host.allSatisfy({ $0.isNumber || $0 == "." }), let address = try? InternetSocketAddress(parsing: authority) else {
+        guard !fetchingSummaries.contains(peer.hostessID) else { return }
+        guard let (address, authority) = HTTPFetch.numericEndpoint(peer.endpoint) else {
             return Log.warning("peer \(peer.fqdn): its summary is not in its announcements and \(peer.endpoint) is not a numeric address; not fetched")
         }
         fetchingSummaries.insert(peer.hostessID)

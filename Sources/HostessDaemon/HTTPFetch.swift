@@ -55,6 +55,18 @@ final class HTTPFetch: StreamChannelDelegate {
         }
     }
 
+    /// The address of an `http://HOST:PORT` endpoint (a peer's, as it announces it) and its authority for the
+    /// `Host` header, when HOST is a numeric address; nil otherwise: resolving a name would block the loop.
+    static func numericEndpoint(_ endpoint: String) -> (address: InternetSocketAddress, authority: String)? {
+        guard endpoint.hasPrefix("http://") else { return nil }
+        let authority = String(endpoint.dropFirst("http://".count))
+        let host = authority.hasPrefix("[") ? authority : String(authority.prefix { $0 != ":" })
+        guard host.hasPrefix("[") || host.allSatisfy({ $0.isNumber || $0 == "." }), let address = try? InternetSocketAddress(parsing: authority) else {
+            return nil
+        }
+        return (address, authority)
+    }
+
     private func finish(_ result: Result<HTTPClientResponse, HostessError>) {
         guard let completion else { return }
         self.completion = nil

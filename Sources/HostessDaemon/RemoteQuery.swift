@@ -76,12 +76,9 @@ final class RemoteQuery: LoopHandler {
 
     private func ask(_ peer: Peer, body: [UInt8]) {
         asked += 1
-        guard peer.endpoint.hasPrefix("http://") else { return miss(peer, "its endpoint \(peer.endpoint) is not http://") }
-        let authority = String(peer.endpoint.dropFirst("http://".count))
-        let host = authority.hasPrefix("[") ? authority : String(authority.prefix { $0 != ":" })
         // Resolving a name would block the loop: only numeric endpoints are asked.
-        guard host.hasPrefix("[") || host.allSatisfy({ $0.isNumber || $0 == "." }), let address = try? InternetSocketAddress(parsing: authority) else {
-            return miss(peer, "its endpoint \(peer.endpoint) is not a numeric address")
+        guard let (address, authority) = HTTPFetch.numericEndpoint(peer.endpoint) else {
+            return miss(peer, "its endpoint \(peer.endpoint) is not a numeric http:// address")
         }
         pending[peer.hostessID] = peer
         HTTPFetch.start("POST", "/query", at: address, host: authority, body: body, timeout: timeout, loop: loop) { [self] result in
