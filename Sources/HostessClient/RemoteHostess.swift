@@ -56,7 +56,7 @@ public final class RemoteHostess: Sendable {
 
     /// The entry `id` names (`GET /servers/{id}`); `not_found` when there is none.
     public func getServer(_ id: String) throws(HostessError) -> GuestBookEntry {
-        try GuestBookEntry(json: try send("GET", "/servers/" + Self.encode(id)))
+        try GuestBookEntry(json: try send("GET", "/servers/" + PercentEncoding.pathSegment(id)))
     }
 
     /// Registers or updates an entry (`POST /register`); the key's owners must include its owner.
@@ -67,16 +67,16 @@ public final class RemoteHostess: Sendable {
     }
 
     /// Removes an entry (`DELETE /servers/{id}`).
-    public func unregister(_ id: String) throws(HostessError) { _ = try send("DELETE", "/servers/" + Self.encode(id)) }
+    public func unregister(_ id: String) throws(HostessError) { _ = try send("DELETE", "/servers/" + PercentEncoding.pathSegment(id)) }
 
     /// Refreshes an entry's liveness (`POST /servers/{id}/heartbeat`).
-    public func heartbeat(_ id: String) throws(HostessError) { _ = try send("POST", "/servers/\(Self.encode(id))/heartbeat") }
+    public func heartbeat(_ id: String) throws(HostessError) { _ = try send("POST", "/servers/\(PercentEncoding.pathSegment(id))/heartbeat") }
 
     /// Records that `connectomeID` uses a terminal.
     @discardableResult
     public func markInUse(_ id: String, terminal: String, connectomeID: String) throws(HostessError) -> GuestBookEntry {
         let result = try send(
-            "POST", "/servers/\(Self.encode(id))/terminals/\(Self.encode(terminal))/in-use", body: ["connectomeId": .string(connectomeID)])
+            "POST", "/servers/\(PercentEncoding.pathSegment(id))/terminals/\(PercentEncoding.pathSegment(terminal))/in-use", body: ["connectomeId": .string(connectomeID)])
         return try GuestBookEntry(json: result.objectValue?["entry"] ?? .null)
     }
 
@@ -84,7 +84,7 @@ public final class RemoteHostess: Sendable {
     @discardableResult
     public func markAvailable(_ id: String, terminal: String, connectomeID: String? = nil) throws(HostessError) -> GuestBookEntry {
         let body: JSONValue? = connectomeID.map { ["connectomeId": .string($0)] }
-        let result = try send("POST", "/servers/\(Self.encode(id))/terminals/\(Self.encode(terminal))/available", body: body)
+        let result = try send("POST", "/servers/\(PercentEncoding.pathSegment(id))/terminals/\(PercentEncoding.pathSegment(terminal))/available", body: body)
         return try GuestBookEntry(json: result.objectValue?["entry"] ?? .null)
     }
 
@@ -115,13 +115,13 @@ public final class RemoteHostess: Sendable {
 
     /// One reservation (`GET /reservations/{id}`).
     public func reservation(_ id: String) throws(HostessError) -> ReservationReply {
-        try ReservationReply(json: try send("GET", "/reservations/" + Self.encode(id)))
+        try ReservationReply(json: try send("GET", "/reservations/" + PercentEncoding.pathSegment(id)))
     }
 
     /// Cancels a reservation (`DELETE /reservations/{id}`); only the key that made it may.
     @discardableResult
     public func cancelReservation(_ id: String) throws(HostessError) -> ReservationReply {
-        try ReservationReply(json: try send("DELETE", "/reservations/" + Self.encode(id)))
+        try ReservationReply(json: try send("DELETE", "/reservations/" + PercentEncoding.pathSegment(id)))
     }
 
     // MARK: Connectomes
@@ -148,7 +148,7 @@ public final class RemoteHostess: Sendable {
     /// One recorded connectome (`GET /connectomes/{id}`), with its state as of now.
     /// - Throws: `not_found` when none is recorded under `id`.
     public func connectome(id: String) throws(HostessError) -> ConnectomeRecord {
-        try ConnectomeRecord(json: try send("GET", "/connectomes/" + Self.encode(id)).objectValue?["connectome"] ?? .null)
+        try ConnectomeRecord(json: try send("GET", "/connectomes/" + PercentEncoding.pathSegment(id)).objectValue?["connectome"] ?? .null)
     }
 
     /// The daemon's health (`GET /health`): instance id, revision, uptime.
@@ -231,20 +231,6 @@ public final class RemoteHostess: Sendable {
     /// The largest body accepted in an answer: 64 MiB.
     private static let maximumBody = 64 << 20
 
-    /// `text` percent-encoded for one path segment (unreserved characters and ':' kept).
-    public static func encode(_ text: String) -> String {
-        var encoded = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"):
-                encoded.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                encoded += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0x0F, radix: 16, uppercase: true)
-            }
-        }
-        return encoded
-    }
 
     private func entries(_ value: JSONValue) throws(HostessError) -> [GuestBookEntry] {
         guard case .array(let items) = value else { throw HostessError(.internal, "expected an array of entries") }

@@ -69,6 +69,8 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
     private var summarizedRevision: UInt64 = .max
     private var nextSummaryCheck: UInt64 = 0
     private(set) var counters = Counters()
+    /// Requests on the peers' guest books for local callers.
+    private let requests: PeerRequests
 
     /// Opens the sockets, joins the groups on every interface, and schedules the first announcement.
     /// - Parameter httpAddress: where the HTTP interface listens (the announced endpoint's port, and its host
@@ -118,6 +120,9 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
             do { resolved.append((peer, try InternetSocketAddress(parsing: peer.address))) } catch { throw .system(error) }
         }
         staticPeers = resolved
+        requests = PeerRequests(
+            keys: configuration.peerKeys, requester: RemoteReservation.Requester(fqdn: fqdn, endpoint: httpEndpoint), timeout: configuration.remoteTimeout,
+            loop: loop)
         do {
             ipv4Group = try InternetSocketAddress(parsing: "\(MeshConfiguration.ipv4Group):\(configuration.port)")
             ipv6Group = try? InternetSocketAddress(parsing: "[\(MeshConfiguration.ipv6Group)]:\(configuration.port)")
@@ -269,11 +274,31 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
     // MARK: Queries across the mesh
 
     /// Runs a query with scope `remote` or `all` over the live peers; `local` are this Hostess's own matches.
+    /// The answer teaches where the peers' entries live, for forwarded terminal changes.
     func query(_ filter: ServerFilter, local: [JSONValue], completion: @escaping (JSONObject) -> Void) {
         RemoteQuery.start(
-            filter, local: local, peers: registry.service.peers?.livePeers ?? [], timeout: configuration.remoteTimeout, loop: loop,
-            completion: completion)
+            filter, local: local, peers: registry.service.peers?.livePeers ?? [], timeout: configuration.remoteTimeout, loop: loop
+        ) { [weak self] answer in
+            self?.requests.learn(from: answer)
+            completion(answer)
+        }
     }
+
+    /// Forwards a terminal change of an entry this guest book does not hold to the peer that does.
+    func forward(_ command: Command, _ name: ServerName, completion: @escaping (Result<JSONValue, HostessError>) -> Void) {
+        switch requests.peer(holding: name, in: registry.service.peers?.peers ?? []) {
+        case .failure(let error): completion(.failure(error))
+        case .success(let peer): requests.forward(command, name, to: peer, completion: completion)
+        }
+    }
+
+    /// Gets `needed` servers for a reservation with `allowRemote` from the live peers, all or nothing.
+    func reserve(_ request: ReservationRequest, needed: Int, localFree: Int, completion: @escaping RemoteReservation.Completion) {
+        requests.reserve(request, needed: needed, localFree: localFree, peers: registry.service.peers?.livePeers ?? [], completion: completion)
+    }
+
+    /// Asks a remote part's peer to cancel it.
+    func release(_ part: Reservation.RemotePart, completion: @escaping (String) -> Void) { requests.release(part, completion: completion) }
 
     /// How this Hostess's own entries say where they live.
     var identity: JSONValue { ["fqdn": .string(fqdn), "hostessId": .string(hostessID), "local": true] }
@@ -377,7 +402,9 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
                 registry.service.notePeer(.peerChanged, hostessID: peer.hostessID)
             case .lost(_, let reason):
                 registry.service.notePeer(.peerLost, hostessID: peer.hostessID)
-                Log.info("peer lost: \(peer.fqdn) (\(peer.hostessID)): \(reason == .goodbye ? "said goodbye" : "missed its ttl; stale")")
+                let why = reason == .goodbye ? "said goodbye" : "missed its ttl; stale"
+                Log.info("peer lost: \(peer.fqdn) (\(peer.hostessID)): \(why)")
+                registry.peerLost(peer, reason: "\(peer.fqdn) \(why)")
             }
         }
     }

@@ -29,16 +29,21 @@ final class HTTPFetch: StreamChannelDelegate {
         self.completion = completion
     }
 
-    /// Starts `method target` at `address` (with a JSON `body` when one is given); `completion` runs exactly
-    /// once, on the loop.
+    /// Starts `method target` at `address` (with a JSON `body` when one is given, signed with `key` when
+    /// one is given); `completion` runs exactly once, on the loop.
     /// - Returns: false when the connect failed at once (the completion has run with the reason).
     @discardableResult
     static func start(
-        _ method: String, _ target: String, at address: InternetSocketAddress, host: String, body: [UInt8]? = nil, timeout seconds: Double,
-        loop: Loop, completion: @escaping Completion
+        _ method: String, _ target: String, at address: InternetSocketAddress, host: String, body: [UInt8]? = nil, signedWith key: HTTPKeys.Key? = nil,
+        timeout seconds: Double, loop: Loop, completion: @escaping Completion
     ) -> Bool {
         var headers = [HTTPHeader(name: "Connection", value: "close"), HTTPHeader(name: "Accept", value: "*/*")]
         if body != nil { headers.append(HTTPHeader(name: "Content-Type", value: "application/json")) }
+        if let key {
+            let signature = RequestSignature.sign(
+                keyID: key.id, secret: key.secret, method: method, target: target, body: body ?? [], timestamp: SystemClock.wallMilliseconds() / 1000)
+            headers.append(HTTPHeader(name: "Authorization", value: signature.headerValue))
+        }
         let request = HTTPClientRequest.serialized(method: method, target: target, host: host, headers: headers, body: body ?? [])
         let fetch = HTTPFetch(request: request, what: "\(method) http://\(host)\(target)", completion: completion)
         let nanoseconds = UInt64(seconds * 1e9)

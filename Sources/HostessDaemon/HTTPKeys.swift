@@ -29,6 +29,71 @@ struct HTTPKeys: Sendable, Equatable {
     /// Reads the file, refusing it when group or others may read it or when a line is malformed; messages
     /// name it by `flag`.
     init(path: String, flag: String = "--secrets") throws(ConfigurationError) {
+        for (number, fields) in try SecretFile.lines(path, flag: flag) {
+            guard fields.count == 2 || fields.count == 3 else {
+                throw .usage("\(flag) \(path): line \(number): expected KEY_ID SECRET [OWNER,OWNER…], found \(fields.count) fields")
+            }
+            let id = try SecretFile.keyID(fields[0], flag: flag, path: path, line: number)
+            let secret = try SecretFile.secret(fields[1], flag: flag, path: path, line: number, key: id)
+            let owners = fields.count == 3 ? Set(fields[2].split(separator: ",").map(String.init)) : [id]
+            guard !owners.isEmpty else { throw .usage("\(flag) \(path): line \(number): key \(id): the owner list is empty") }
+            guard keys[id] == nil else { throw .usage("\(flag) \(path): line \(number): key \(id) is listed twice") }
+            keys[id] = Key(id: id, secret: secret, owners: owners)
+            if firstID == nil { firstID = id }
+        }
+    }
+
+    /// The key named `id`.
+    subscript(id: String) -> Key? { keys[id] }
+}
+
+// MARK: - PeerKeys
+
+/// The keys peers gave this Hostess, from `--peer-keys FILE`: one `PEER KEY_ID SECRET` per line (PEER a
+/// peer's host name or hostessId), the `--secrets` file rules. Requests this Hostess makes on a peer's guest
+/// book (forwarded terminal changes, remote reservations) are signed with the peer's key, which the peer's
+/// own `--secrets` lists as `KEY_ID SECRET OWNERS`.
+struct PeerKeys: Sendable, Equatable {
+    /// The keys by peer (host name or hostessId).
+    private(set) var keys: [String: HTTPKeys.Key] = [:]
+
+    /// No keys: no peer's guest book can be changed from here.
+    init() {}
+
+    /// Reads the file; messages name it by `--peer-keys`.
+    init(path: String) throws(ConfigurationError) {
+        let flag = "--peer-keys"
+        for (number, fields) in try SecretFile.lines(path, flag: flag) {
+            guard fields.count == 3 else {
+                throw .usage("\(flag) \(path): line \(number): expected PEER KEY_ID SECRET (PEER a host name or hostessId), found \(fields.count) fields")
+            }
+            let peer = String(fields[0]).lowercased()
+            // A hostessId (a UUID) has a host name's shape too.
+            guard ServerName.isValidFQDN(peer) else {
+                throw .usage("\(flag) \(path): line \(number): '\(fields[0])' is neither a host name nor a hostessId (a UUID)")
+            }
+            let id = try SecretFile.keyID(fields[1], flag: flag, path: path, line: number)
+            let secret = try SecretFile.secret(fields[2], flag: flag, path: path, line: number, key: id)
+            guard keys[peer] == nil else { throw .usage("\(flag) \(path): line \(number): peer \(peer) is listed twice") }
+            keys[peer] = HTTPKeys.Key(id: id, secret: secret, owners: [])
+        }
+    }
+
+    /// The key for a peer: the one listed under its hostessId, else under its host name.
+    func key(hostessID: String, fqdn: String) -> HTTPKeys.Key? { keys[hostessID.lowercased()] ?? keys[fqdn.lowercased()] }
+
+    /// Whether there is no key at all.
+    var isEmpty: Bool { keys.isEmpty }
+}
+
+// MARK: - SecretFile
+
+/// The rules every file of secrets follows (`--secrets`, `--mesh-secret-file`, `--peer-keys`): a regular
+/// file, not a symbolic link, at most 1 MiB of UTF-8, mode 600 or stricter, owned by hostessd's user or
+/// root; fields separated by blanks; blank lines and `#` comments ignored.
+enum SecretFile {
+    /// The lines that hold something, numbered from 1, split into fields.
+    static func lines(_ path: String, flag: String) throws(ConfigurationError) -> [(number: Int, fields: [Substring])] {
         let file: (bytes: [UInt8], owner: uid_t, mode: mode_t)
         do { file = try FileContents.readRegularFile(path, limit: 1 << 20) } catch {
             throw .usage("\(flag) \(path): cannot read it (a regular file, not a symbolic link): \(error)")
@@ -39,32 +104,30 @@ struct HTTPKeys: Sendable, Equatable {
         guard file.owner == geteuid() || file.owner == 0 else {
             throw .usage("\(flag) \(path): owned by uid \(file.owner), not by hostessd's user (\(geteuid())) or root")
         }
-        let bytes = file.bytes
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw .usage("\(flag) \(path): not UTF-8 text") }
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        guard let text = String(validating: file.bytes, as: UTF8.self) else { throw .usage("\(flag) \(path): not UTF-8 text") }
+        var lines: [(number: Int, fields: [Substring])] = []
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard let first = fields.first, !first.hasPrefix("#") else { continue }
-            guard fields.count == 2 || fields.count == 3 else {
-                throw .usage("\(flag) \(path): line \(number + 1): expected KEY_ID SECRET [OWNER,OWNER…], found \(fields.count) fields")
-            }
-            let id = String(fields[0])
-            guard id.utf8.count <= 128, !id.contains(","), !id.contains("=") else {
-                throw .usage("\(flag) \(path): line \(number + 1): a key id is at most 128 characters without ',' or '='")
-            }
-            guard fields[1].utf8.count >= 16 else {
-                throw .usage("\(flag) \(path): line \(number + 1): key \(id): the secret must be at least 16 characters")
-            }
-            let owners = fields.count == 3 ? Set(fields[2].split(separator: ",").map(String.init)) : [id]
-            guard !owners.isEmpty else { throw .usage("\(flag) \(path): line \(number + 1): key \(id): the owner list is empty") }
-            guard keys[id] == nil else { throw .usage("\(flag) \(path): line \(number + 1): key \(id) is listed twice") }
-            keys[id] = Key(id: id, secret: Array(fields[1].utf8), owners: owners)
-            if firstID == nil { firstID = id }
+            lines.append((index + 1, fields))
         }
+        return lines
     }
 
-    /// The key named `id`.
-    subscript(id: String) -> Key? { keys[id] }
+    /// A key id: at most 128 characters, without ',' or '=' (which the Authorization header separates with).
+    static func keyID(_ field: Substring, flag: String, path: String, line: Int) throws(ConfigurationError) -> String {
+        guard field.utf8.count <= 128, !field.contains(","), !field.contains("=") else {
+            throw .usage("\(flag) \(path): line \(line): a key id is at most 128 characters without ',' or '='")
+        }
+        return String(field)
+    }
+
+    /// A secret: at least 16 characters.
+    static func secret(_ field: Substring, flag: String, path: String, line: Int, key: String) throws(ConfigurationError) -> [UInt8] {
+        guard field.utf8.count >= 16 else { throw .usage("\(flag) \(path): line \(line): key \(key): the secret must be at least 16 characters") }
+        return Array(field.utf8)
+    }
 }
 
 // MARK: - HTTPAuthenticator

@@ -162,7 +162,7 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
             }
         }
         if endpoint == .query, case .query(let filter)? = try? HTTPRouter.command(endpoint, request: request, segments: segments), filter.scope != .local {
-            return askAcross(filter, on: channel, since: start)
+            return askAcross(filter, caller: caller ?? Caller(uid: HTTPRouter.remoteUID, ownerNames: []), on: channel, since: start)
         }
         if endpoint == .servers || endpoint == .server || endpoint == .peers, head || request.method == "GET" {
             return read(request, endpoint: endpoint, segments: segments, head: head, on: channel, since: start)
@@ -201,18 +201,18 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
     }
 
     /// Starts a query with scope `remote` or `all`; the requests pipelined behind it wait until it is answered.
-    private func askAcross(_ filter: ServerFilter, on channel: StreamChannel, since start: UInt64) {
+    private func askAcross(_ filter: ServerFilter, caller: Caller, on channel: StreamChannel, since start: UInt64) {
         awaitingRemote = true
         updateState(channel)
-        registry.queryAcross(filter) { [weak self] result in self?.answerAcross(result, since: start) }
+        registry.across(.query(filter), caller: caller, connection: id) { [weak self] result in self?.answerAcross(result, since: start) }
     }
 
-    private func answerAcross(_ result: Result<JSONObject, HostessError>, since start: UInt64) {
+    private func answerAcross(_ result: Result<JSONValue, HostessError>, since start: UInt64) {
         awaitingRemote = false
         guard let channel, !channel.isClosed else { return }
         let response =
             switch result {
-            case .success(let answer): HTTPResponse.json(.ok, body: JSONValue.object(answer).jsonBytes)
+            case .success(let answer): HTTPResponse.json(.ok, body: answer.jsonBytes)
             case .failure(let error): HTTPRouter.failure(error, book: registry.service.book)
             }
         queue(response, on: channel, endpoint: .query, head: false, since: start)

@@ -30,10 +30,11 @@ final class LineSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
     private let idleTimeout: Double
     private var framing = LineFraming()
     private var watches: [Service.Watch] = []
-    /// Queries across the mesh under way for this connection (at most ``maximumRemoteQueries``).
-    private var remoteQueries = 0
-    /// Queries with scope `remote` or `all` one connection may have under way at once.
-    static let maximumRemoteQueries = 16
+    /// Requests across the mesh under way for this connection (at most ``maximumAcrossRequests``).
+    private var acrossRequests = 0
+    /// Requests across the mesh (queries with scope `remote` or `all`, forwarded terminal changes, remote
+    /// reservations) one connection may have under way at once.
+    static let maximumAcrossRequests = 16
     private var watchTimer: Loop.Timer?
     /// Whether a request (not a blank line) arrived.
     private var hasSentLine = false
@@ -134,7 +135,7 @@ final class LineSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
                 switch registry.handle(line: line, caller: caller, connection: id) {
                 case .reply(let reply): enqueue(reply, on: channel)
                 case .park(let watch): park(watch, on: channel)
-                case .remote(let requestID, let filter): askAcross(requestID, filter, on: channel)
+                case .remote(let requestID, let across): askAcross(requestID, across, on: channel)
                 }
             }
         }
@@ -148,30 +149,31 @@ final class LineSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
     /// deadline), watches (no idle deadline), and whether it is done once its replies are written.
     private func updateState(_ channel: StreamChannel) {
         channel.deadlines.requestStartedAt = hasSentLine ? partialSince : channel.deadlines.openedAt
-        channel.deadlines.isWaiting = !watches.isEmpty || remoteQueries > 0
+        channel.deadlines.isWaiting = !watches.isEmpty || acrossRequests > 0
         // A half-closed peer with a watch or a query across the mesh pending keeps its connection (out of epoll)
         // until the answer.
-        channel.closesWhenFlushed = channel.closesWhenFlushed || (channel.inputClosed && ((watches.isEmpty && remoteQueries == 0) || isStdio))
+        channel.closesWhenFlushed = channel.closesWhenFlushed || (channel.inputClosed && ((watches.isEmpty && acrossRequests == 0) || isStdio))
     }
 
     // MARK: Queries across the mesh
 
-    /// Starts a query with scope `remote` or `all`; its reply (with its request id) comes when the peers
-    /// answered or the deadline passed, after replies to later requests if those are quicker.
-    private func askAcross(_ requestID: JSONValue, _ filter: ServerFilter, on channel: StreamChannel) {
-        guard remoteQueries < Self.maximumRemoteQueries else {
-            let error = HostessError(.capacity, "\(remoteQueries) queries across the mesh are under way on this connection, the most one may have", field: "filter.scope")
+    /// Starts work across the mesh (a query with scope `remote` or `all`, a forwarded terminal change, a
+    /// remote reservation); its reply (with its request id) comes when the peers answered or their deadline
+    /// passed, after replies to later requests if those are quicker.
+    private func askAcross(_ requestID: JSONValue, _ across: Service.Across, on channel: StreamChannel) {
+        guard acrossRequests < Self.maximumAcrossRequests else {
+            let error = HostessError(.capacity, "\(acrossRequests) requests across the mesh are under way on this connection, the most one may have")
             return enqueue(registry.service.reply(id: requestID, error: error), on: channel)
         }
-        remoteQueries += 1
-        registry.queryAcross(filter) { [weak self] result in self?.answerAcross(requestID, result) }
+        acrossRequests += 1
+        registry.across(across, caller: caller, connection: id) { [weak self] result in self?.answerAcross(requestID, result) }
     }
 
-    private func answerAcross(_ requestID: JSONValue, _ result: Result<JSONObject, HostessError>) {
-        remoteQueries -= 1
+    private func answerAcross(_ requestID: JSONValue, _ result: Result<JSONValue, HostessError>) {
+        acrossRequests -= 1
         guard let channel, !channel.isClosed else { return }
         switch result {
-        case .success(let answer): enqueue(registry.service.reply(id: requestID, result: .object(answer)), on: channel)
+        case .success(let answer): enqueue(registry.service.reply(id: requestID, result: answer), on: channel)
         case .failure(let error): enqueue(registry.service.reply(id: requestID, error: error), on: channel)
         }
         updateState(channel)

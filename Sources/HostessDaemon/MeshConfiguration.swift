@@ -41,11 +41,16 @@ public struct MeshConfiguration: Sendable, Equatable {
     public var secretPath: String?
     /// The keys read from ``secretPath``: the first signs hostessd's announcements, every one is accepted.
     var keys = HTTPKeys()
+    /// The file of keys peers gave this Hostess (`PEER KEY_ID SECRET` per line), or nil: no peer's guest
+    /// book is changed from here (no forwarded terminal changes, no remote reservations).
+    public var peerKeysPath: String?
+    /// The keys read from ``peerKeysPath``.
+    var peerKeys = PeerKeys()
 
     /// The mesh flags that take a value.
     static let valuedFlags: Set<String> = [
         "--announce-interface", "--announce-port", "--announce-interval", "--announce-hold", "--peer-retention", "--mesh-secret-file",
-        "--peer", "--remote-timeout",
+        "--peer", "--remote-timeout", "--peer-keys",
     ]
 
     /// Whether hostessd takes part in the mesh at all (announcing, or polling static peers).
@@ -67,6 +72,9 @@ public struct MeshConfiguration: Sendable, Equatable {
                                    for networks without multicast); needs --http
           --mesh-secret-file FILE  sign announcements with the first key of FILE (`KEY_ID SECRET` per line,
                                    the --secrets rules) and drop every packet not signed by one of its keys
+          --peer-keys FILE         keys peers gave this Hostess (`PEER KEY_ID SECRET` per line, PEER a host
+                                   name or hostessId, the --secrets rules): terminal changes of their entries
+                                   are forwarded to them, and reserve with allowRemote holds servers there
         """
 
     /// Applies one mesh flag; false when `flag` is not one.
@@ -93,6 +101,7 @@ public struct MeshConfiguration: Sendable, Equatable {
             }
             retention = value
         case "--mesh-secret-file": secretPath = text
+        case "--peer-keys": peerKeysPath = text
         case "--remote-timeout":
             guard let value = Double(text), value.isFinite, value >= 0.01, value <= 60 else {
                 throw .usage("--remote-timeout: expected seconds from 0.01 to 60, found '\(text)'")
@@ -107,7 +116,9 @@ public struct MeshConfiguration: Sendable, Equatable {
     /// Checks the mesh options together and reads the key file.
     mutating func finish(httpAddress: String?) throws(ConfigurationError) {
         guard isEnabled else {
-            if !interfaces.isEmpty || secretPath != nil { throw .usage("--announce-interface and --mesh-secret-file need --announce or --peer") }
+            if !interfaces.isEmpty || secretPath != nil || peerKeysPath != nil {
+                throw .usage("--announce-interface, --mesh-secret-file and --peer-keys need --announce or --peer")
+            }
             return
         }
         if !announce && !interfaces.isEmpty { throw .usage("--announce-interface needs --announce") }
@@ -121,6 +132,7 @@ public struct MeshConfiguration: Sendable, Equatable {
             keys = try HTTPKeys(path: path, flag: "--mesh-secret-file")
             guard keys.firstID != nil else { throw .usage("--mesh-secret-file \(path): no key in it") }
         }
+        if let path = peerKeysPath { peerKeys = try PeerKeys(path: path) }
     }
 
     /// Reads `--peer http://HOST:PORT` and resolves it (once, at start).

@@ -1,4 +1,5 @@
 import HostessLoop
+import HostessMesh
 import HostessModel
 import HostessRegion
 import HostessSystem
@@ -114,24 +115,57 @@ final class Registry: LoopHandler {
         }
     }
 
-    // MARK: Queries across the mesh
+    // MARK: Work across the mesh
 
     /// The mesh, when hostessd takes part in one.
     weak var mesh: Announcer?
-    /// Queries across the mesh under way, from every interface.
-    private var queriesAcross = 0
-    /// Queries across the mesh under way at once in all (each asks up to 64 peers): more are refused, so that
+    /// Queries, forwarded changes and remote reservations under way, from every interface, in all and by
+    /// who asked (`uid N`, `key K`, or unsigned HTTP).
+    private var acrossUnderWay = 0
+    private var acrossByAsker: [String: Int] = [:]
+    /// Work across the mesh under way at once in all (a query asks up to 64 peers): more is refused, so that
     /// no client can spend the daemon's descriptors on outbound connections.
-    static let maximumQueriesAcross = 64
+    static let maximumAcross = 64
+    /// Work across the mesh one asker (a uid, a key, unsigned HTTP) may have under way at once, so that one
+    /// cannot take the whole of ``maximumAcross``.
+    static let maximumAcrossPerAsker = 16
+    /// Session reservations across the mesh under way, by connection, and the connections that closed meanwhile.
+    private var sessionReservationsUnderWay: [UInt64: Int] = [:]
+    private var closedWhileReserving = Set<UInt64>()
 
-    /// Answers a query with scope `remote` or `all`: this Hostess's matches (for `all`) and the live peers'.
-    /// Without a mesh no peer is asked, and the answer says so (`asked` 0). Refused with `capacity` while
-    /// ``maximumQueriesAcross`` are under way.
-    func queryAcross(_ filter: ServerFilter, completion: @escaping (Result<JSONObject, HostessError>) -> Void) {
-        guard queriesAcross < Self.maximumQueriesAcross else {
-            return completion(
-                .failure(HostessError(.capacity, "\(queriesAcross) queries across the mesh are under way, the most hostessd runs at once; try again shortly", field: "filter.scope")))
+    /// Runs work that involves the peers (``Service/Across``); `completion` gets the reply's `result`.
+    /// Without a mesh a query asks no peer (and says so, `asked` 0) and a forwarded change finds no entry.
+    /// Refused with `capacity` while ``maximumAcross`` are under way, or ``maximumAcrossPerAsker`` for the asker.
+    func across(_ work: Service.Across, caller: Caller, connection: UInt64, completion: @escaping (Result<JSONValue, HostessError>) -> Void) {
+        let asker = caller.key.map { "key \($0)" } ?? (caller.uid == HTTPRouter.remoteUID ? "unsigned HTTP" : "uid \(caller.uid)")
+        let field = if case .reserve = work { "reservation.allowRemote" } else if case .query = work { "filter.scope" } else { "serverId" }
+        guard acrossUnderWay < Self.maximumAcross else {
+            return completion(.failure(HostessError(.capacity, "\(acrossUnderWay) requests across the mesh are under way, the most hostessd runs at once; try again shortly", field: field)))
         }
+        guard (acrossByAsker[asker] ?? 0) < Self.maximumAcrossPerAsker else {
+            return completion(.failure(HostessError(.capacity, "\(asker) has \(Self.maximumAcrossPerAsker) requests across the mesh under way, the most one may; wait for their answers", field: field)))
+        }
+        acrossUnderWay += 1
+        acrossByAsker[asker, default: 0] += 1
+        let done: (Result<JSONValue, HostessError>) -> Void = { [weak self] result in
+            if let self {
+                acrossUnderWay -= 1
+                let left = (acrossByAsker[asker] ?? 1) - 1
+                acrossByAsker[asker] = left > 0 ? left : nil
+            }
+            completion(result)
+        }
+        switch work {
+        case .query(let filter): queryAcross(filter) { done(.success(.object($0))) }
+        case .forward(let command, let name):
+            guard let mesh else { return done(.failure(HostessError(.notFound, "no entry '\(name)'", field: "serverId"))) }
+            mesh.forward(command, name) { done($0.map { ["entry": $0] }) }
+        case .reserve(let request): reserveAcross(request, caller: caller, connection: connection, completion: done)
+        }
+    }
+
+    /// A query with scope `remote` or `all`: this Hostess's matches (for `all`) and the live peers'.
+    private func queryAcross(_ filter: ServerFilter, completion: @escaping (JSONObject) -> Void) {
         var localFilter = filter
         localFilter.scope = .local
         let identity = mesh?.identity ?? ["local": true]
@@ -140,11 +174,67 @@ final class Registry: LoopHandler {
             object["hostess"] = identity
             return .object(object)
         } : []
-        guard let mesh else { return completion(.success(["entries": .array(local), "unanswered": [], "asked": 0])) }
-        queriesAcross += 1
-        mesh.query(filter, local: local) { [weak self] result in
-            self?.queriesAcross -= 1
-            completion(.success(result))
+        guard let mesh else { return completion(["entries": .array(local), "unanswered": [], "asked": 0]) }
+        mesh.query(filter, local: local, completion: completion)
+    }
+
+    /// A reservation with `allowRemote` this guest book cannot hold alone: the peers are asked for what it
+    /// lacks (``RemoteReservation``), then the reservation is made here with their parts, all or nothing.
+    private func reserveAcross(_ request: ReservationRequest, caller: Caller, connection: UInt64, completion: @escaping (Result<JSONValue, HostessError>) -> Void) {
+        guard let mesh else { return completion(.failure(HostessError(.conflict, "too few servers match here, and hostessd takes part in no mesh", field: "count"))) }
+        var free = request.filter
+        free.scope = .local
+        free.unreserved = true
+        let localFree = min(service.book.query(free).count, request.count - 1)
+        if request.session { sessionReservationsUnderWay[connection, default: 0] += 1 }
+        mesh.reserve(request, needed: request.count - localFree, localFree: localFree) { [weak self] result in
+            guard let self else { return }
+            let abandoned = request.session && closedWhileReserving.contains(connection)
+            if request.session {
+                let left = (sessionReservationsUnderWay[connection] ?? 1) - 1
+                sessionReservationsUnderWay[connection] = left > 0 ? left : nil
+                if left <= 0 { closedWhileReserving.remove(connection) }
+            }
+            switch result {
+            case .failure(let error): completion(.failure(error))
+            case .success(let parts) where abandoned:
+                for part in parts { mesh.release(part) { _ in } }
+                completion(.failure(HostessError(.disconnected, "the session connection closed before the peers answered; their parts were cancelled")))
+            case .success(let parts):
+                let outcome = change(by: "by uid \(caller.uid) across the mesh") { service in
+                    Result { () throws(HostessError) in try service.reserve(request, by: caller, connection: connection, now: now, remote: parts) }
+                }
+                switch outcome {
+                case .success(let reply): completion(.success(["reservation": reply.json]))
+                case .failure(let error):
+                    for part in parts { mesh.release(part) { _ in } }
+                    completion(.failure(HostessError(error.code, "\(error.message); the parts the peers granted were cancelled", field: error.field)))
+                }
+                publishChanges()
+            }
+        }
+    }
+
+    /// A peer went stale or said goodbye: the parts of active reservations it holds turn `lost`.
+    func peerLost(_ peer: Peer, reason: String) {
+        let changed = change(by: "the mesh") { $0.loseRemoteParts(hostessID: peer.hostessID, reason: reason, now: now) }
+        for id in changed { Log.warning("reservation \(id): its part on \(peer.fqdn) is lost (\(reason))") }
+    }
+
+    /// Asks the peers to cancel the parts of reservations that ended here (or were lost), and records what
+    /// each answered.
+    private func releaseRemoteParts() {
+        for (reservationID, part) in service.takeRemoteReleases() {
+            guard let mesh else {
+                service.noteRemoteRelease(reservationID: reservationID, peerReservationID: part.reservationID, reason: "not cancelled: hostessd takes part in no mesh now; the peer frees the servers when the duration ends")
+                continue
+            }
+            mesh.release(part) { [weak self] outcome in
+                guard let self else { return }
+                Log.info("reservation \(reservationID): its part \(part.reservationID) on \(part.fqdn): \(outcome)")
+                if part.state == .released { service.noteRemoteRelease(reservationID: reservationID, peerReservationID: part.reservationID, reason: outcome) }
+                publishChanges()
+            }
         }
     }
 
@@ -173,8 +263,9 @@ final class Registry: LoopHandler {
         }
     }
 
-    /// Removes the entries bound to a closed connection.
+    /// Removes the entries bound to a closed connection (and abandons its session reservations across the mesh).
     func endSession(connection: UInt64) {
+        if sessionReservationsUnderWay[connection] != nil { closedWhileReserving.insert(connection) }
         for entry in service.endSession(connection: connection, now: now) {
             Log.info("session ended: removed \(entry.id) (revision \(service.book.revision))")
         }
@@ -182,6 +273,7 @@ final class Registry: LoopHandler {
 
     /// Publishes guest book changes and heartbeats to the region, and saves the reservations when they changed.
     func publishChanges() {
+        if service.book.hasRemoteReleases { releaseRemoteParts() }
         store?.saveIfChanged(service.book)
         guard let publisher else { return }
         publisher.publish(service.book)

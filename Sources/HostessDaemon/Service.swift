@@ -39,8 +39,18 @@ public struct Service: Sendable {
         case reply(JSONValue)
         /// Hold the request until the revision passes or the deadline comes.
         case park(Watch)
-        /// Ask the peers too (a query whose scope is `remote` or `all`), and answer `requestID` with the merge.
-        case remote(requestID: JSONValue, filter: ServerFilter)
+        /// Work that involves the peers (see ``Across``): answer `requestID` once it is done.
+        case remote(requestID: JSONValue, across: Across)
+    }
+
+    /// What a command asks of the peer Hostesses; its interface starts it (``Registry/across(_:caller:connection:completion:)``).
+    public enum Across: Hashable, Sendable {
+        /// A query whose scope is `remote` or `all`: the peers are asked too, and the answers merged.
+        case query(ServerFilter)
+        /// `markInUse` or `markAvailable` of an entry another Hostess holds: forwarded there.
+        case forward(Command, ServerName)
+        /// A reservation with `allowRemote` this guest book cannot satisfy alone: peers hold the rest.
+        case reserve(ReservationRequest)
     }
 
     /// The guest book.
@@ -77,6 +87,30 @@ public struct Service: Sendable {
     /// Records that a peer Hostess came, changed or went, as a change `watch` sees (its id the hostessId).
     public mutating func notePeer(_ kind: Change.Kind, hostessID: String) { book.note(kind, id: hostessID) }
 
+    // MARK: Reservations across the mesh
+
+    /// Makes the local reservation of a request with `allowRemote` whose missing servers `remote`'s peers hold.
+    public mutating func reserve(
+        _ request: ReservationRequest, by caller: Caller, connection: UInt64, now: Timestamp, remote: [Reservation.RemotePart]
+    ) throws(HostessError) -> ReservationReply {
+        let reservation = try book.reserve(
+            request, id: Syscall.randomUUID(), by: caller, session: request.session ? connection : nil, now: now, remote: remote)
+        return book.reply(for: reservation)
+    }
+
+    /// A peer went stale: its parts turn `lost` (see ``GuestBook/loseRemoteParts(hostessID:reason:now:)``).
+    public mutating func loseRemoteParts(hostessID: String, reason: String, now: Timestamp) -> [String] {
+        book.loseRemoteParts(hostessID: hostessID, reason: reason, now: now)
+    }
+
+    /// The parts whose peers must be asked to cancel them, each once.
+    public mutating func takeRemoteReleases() -> [(reservationID: String, part: Reservation.RemotePart)] { book.takeRemoteReleases() }
+
+    /// Records how a peer answered the cancellation of a part.
+    public mutating func noteRemoteRelease(reservationID: String, peerReservationID: String, reason: String) {
+        book.noteRemoteRelease(reservationID: reservationID, peerReservationID: peerReservationID, reason: reason)
+    }
+
     /// Returns and forgets the heartbeats handled since the last call.
     public mutating func takeHeartbeats() -> [(id: String, wallMilliseconds: Int64)] {
         defer { heartbeats.removeAll(keepingCapacity: true) }
@@ -110,7 +144,7 @@ public struct Service: Sendable {
             case .done(let result): return .reply(reply(id: request.id, result: result.json))
             case .park(let sinceRevision, let deadline):
                 return .park(Watch(requestID: request.id, sinceRevision: sinceRevision, deadline: deadline))
-            case .remote(let filter): return .remote(requestID: request.id, filter: filter)
+            case .remote(let across): return .remote(requestID: request.id, across: across)
             }
         } catch {
             return .reply(reply(id: request.id, error: error))
@@ -126,8 +160,8 @@ public struct Service: Sendable {
         /// A watch that must wait until the revision passes `sinceRevision` or the monotonic clock reaches
         /// `deadline` (nanoseconds).
         case park(sinceRevision: UInt64, deadline: UInt64)
-        /// A query that asks the peers too: its interface starts it (``Registry/queryAcross(_:completion:)``).
-        case remote(ServerFilter)
+        /// Work that involves the peers: its interface starts it.
+        case remote(Across)
     }
 
     /// Runs a command against the guest book for `caller`.
@@ -139,11 +173,22 @@ public struct Service: Sendable {
     /// - Throws: the command's refusal: `forbidden`, `not_found`, `conflict`, `capacity`, `too_large`, `bad_request`.
     public mutating func execute(_ command: Command, caller: Caller, connection: UInt64, now: Timestamp) throws(HostessError) -> Execution {
         switch command {
-        case .query(let filter) where filter.scope != .local: return .remote(filter)
+        case .query(let filter) where filter.scope != .local: return .remote(.query(filter))
         case .queryCapabilities(let filter) where filter.scope != .local:
             throw HostessError(.badRequest, "scope is for query; queryCapabilities reads this Hostess's guest book (peers' summaries: listPeers)", field: "filter.scope")
         case .reserve(let request) where request.filter.scope != .local:
-            throw HostessError(.badRequest, "reservations on peers are not offered yet; reserve with scope local", field: "reservation.serverFilter.scope")
+            throw HostessError(
+                .badRequest, "a reservation's filter has no scope; set allowRemote to let peers hold what this guest book lacks",
+                field: "reservation.serverFilter.scope")
+        case .reserve(let request) where request.allowRemote:
+            return try reserveAllowingRemote(request, caller: caller, connection: connection, now: now)
+        case .markInUse(let name, _, _) where forwards(name, caller: caller), .markAvailable(let name, _, _) where forwards(name, caller: caller):
+            guard caller.mayActAs(owner: name.owner) else {
+                throw HostessError(
+                    .forbidden, "\(caller) may not mark terminals of '\(name)': owner '\(name.owner)' is not among the owner names it may act as",
+                    field: "owner")
+            }
+            return .remote(.forward(command, name))
         default: break
         }
         if let result = try read(command) { return .done(result) }
@@ -181,6 +226,30 @@ public struct Service: Sendable {
             return .done(.connectome(try book.removeConnectome(id: id, by: caller)))
         case .getServer, .listAll, .query, .queryCapabilities, .getReservation, .listReservations, .getConnectome, .listConnectomes, .listPeers:
             throw HostessError(.internal, "\(command.kind.rawValue) was not answered as a read")
+        }
+    }
+
+    /// Whether a terminal change of `name` goes to a peer: a local caller, a mesh, and no such entry here.
+    /// Callers over HTTP are peers themselves and are never forwarded further.
+    private func forwards(_ name: ServerName, caller: Caller) -> Bool {
+        caller.key == nil && peers != nil && (try? book.entry(id: name.description)) == nil
+    }
+
+    /// A reservation with `allowRemote`: made here when this guest book can hold it all; otherwise, with a
+    /// mesh, peers are asked for the rest. Over HTTP (a peer asking) it is refused: parts are never passed on.
+    private mutating func reserveAllowingRemote(
+        _ request: ReservationRequest, caller: Caller, connection: UInt64, now: Timestamp
+    ) throws(HostessError) -> Execution {
+        guard caller.key == nil else {
+            throw HostessError(.badRequest, "allowRemote is for local callers; a peer's reservation is served from this guest book alone", field: "reservation.allowRemote")
+        }
+        var local = request
+        local.allowRemote = false
+        do {
+            return try execute(.reserve(local), caller: caller, connection: connection, now: now)
+        } catch where error.code == .conflict && peers != nil {
+            _ = try book.admitReservation(request, by: caller)
+            return .remote(.reserve(request))
         }
     }
 

@@ -128,3 +128,24 @@ public enum PercentDecoding {
         }
     }
 }
+
+// MARK: - PercentEncoding
+
+/// Percent-encoding for the request-targets Hostess sends (RFC 3986 §2.1).
+public enum PercentEncoding {
+    /// `text` percent-encoded for one path segment: unreserved characters and ':' kept, every other byte
+    /// as `%XX` (upper-case hex).
+    public static func pathSegment(_ text: String) -> String {
+        var encoded = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"):
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                encoded += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0x0F, radix: 16, uppercase: true)
+            }
+        }
+        return encoded
+    }
+}

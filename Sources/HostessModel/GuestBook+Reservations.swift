@@ -20,9 +20,11 @@ extension GuestBook {
     /// - Throws: `conflict` saying how many servers matched and how many were free; `capacity` when the
     ///   servers' new wire form would not fit the region, too many reservations are kept, or the holder's
     ///   quota is used up; `forbidden` for a duration or priority the holder may not use.
+    /// With `remote`, peers already hold part of the request (a remote reservation): only the rest is taken
+    /// here (none when the peers hold it all), the policy counts the whole, and the parts are recorded.
     @discardableResult
     public mutating func reserve(
-        _ request: ReservationRequest, id: String, by caller: Caller, session: UInt64?, now: Timestamp
+        _ request: ReservationRequest, id: String, by caller: Caller, session: UInt64?, now: Timestamp, remote: [Reservation.RemotePart] = []
     ) throws(HostessError) -> Reservation {
         guard reservations[id] == nil else { throw HostessError(.conflict, "a reservation with id \(id) exists", field: "id") }
         guard request.session == false || session != nil else {
@@ -32,40 +34,36 @@ extension GuestBook {
         guard reservations.count < Self.maximumReservations else {
             throw HostessError(.capacity, "\(reservations.count) reservations are active; cancel some first")
         }
-        let holder: Reservation.Holder = caller.key.map(Reservation.Holder.key) ?? .user(uid: caller.uid)
-        var active = 0
-        var serversHeld = 0
-        for reservation in reservations.values where reservation.status == .active && reservation.holder == holder {
-            active += 1
-            serversHeld += reservation.serverIDs.count
-        }
-        let duration = try reservationPolicy.admit(request, holder: holder, active: active, servers: serversHeld)
+        let (holder, duration) = try admitReservation(request, by: caller)
+        let localCount = request.count - remote.reduce(0) { $0 + $1.serverIDs.count }
+        guard localCount >= 0 else { throw HostessError(.internal, "the peers hold more servers than were asked for", field: "count") }
         var matchFilter = request.filter
         matchFilter.unreserved = false
-        let matching = query(matchFilter)
+        matchFilter.scope = .local
+        let matching = localCount > 0 ? query(matchFilter) : []
         var free = matching.filter { $0.reservedBy == nil }.map(\.id)
         var victims: [Reservation] = []
-        if free.count < request.count {
+        if free.count < localCount {
             // Lower-priority holders of matching servers, lowest priority first, newest first among equals.
             let matchingIDs = Set(matching.map(\.id))
             let candidates = reservations.values
                 .filter { $0.status == .active && $0.priority < request.priority && $0.serverIDs.contains(where: matchingIDs.contains) }
                 .sorted { $0.priority != $1.priority ? $0.priority < $1.priority : $0.token > $1.token }
             var gained: [String] = []
-            for candidate in candidates where free.count + gained.count < request.count {
+            for candidate in candidates where free.count + gained.count < localCount {
                 victims.append(candidate)
                 gained += candidate.serverIDs.filter(matchingIDs.contains)
             }
-            guard free.count + gained.count >= request.count else {
+            guard free.count + gained.count >= localCount else {
                 let held = matching.count - free.count
                 throw HostessError(
                     .conflict,
-                    "\(matching.count) servers match, \(free.count) free (\(held) held by reservations of priority \(request.priority) or higher, or too few to preempt); \(request.count) were asked for",
+                    "\(matching.count) servers match, \(free.count) free (\(held) held by reservations of priority \(request.priority) or higher, or too few to preempt); \(localCount) were asked for\(remote.isEmpty ? "" : " here")",
                     field: "count")
             }
             free += gained
         }
-        let granted = Array(free.prefix(request.count))
+        let granted = Array(free.prefix(localCount))
         // The servers' wire form grows by the hold; check it fits before anything changes.
         let freedByVictims = victims.flatMap(\.serverIDs).filter { !granted.contains($0) }
         let payloads = try admitHolds(granted.map { ($0, id) } + freedByVictims.map { ($0, nil) })
@@ -73,15 +71,32 @@ extension GuestBook {
         let wall = now.wallMilliseconds
         for victim in victims { end(victim.id, status: .preempted, reason: "preempted by \(id) (priority \(request.priority))", preemptedBy: id, at: wall) }
         lastToken = max(lastToken &+ 1, UInt64(clamping: wall) &* 1000)
-        let reservation = Reservation(
+        var reservation = Reservation(
             id: id, requestedBy: request.requestedBy ?? holder.description, holder: holder, filter: request.filter,
             count: request.count, serverIDs: granted, createdAt: wall, duration: duration, priority: request.priority,
             token: lastToken, session: request.session)
+        reservation.remote = remote
+        reservation.remoteFqdn = request.remoteFqdn
+        reservation.connectionInfo = request.connectionInfo
         reservations[id] = reservation
         if let session, request.session { reservationSessions[id] = session }
         for server in granted { setHold(server, to: id, payload: payloads[server]) }
         log(.reservation, id)
         return reservation
+    }
+
+    /// Checks `request` against the reservation policy for `caller`'s holder, without reserving anything:
+    /// the holder and the duration the reservation would get (a remote reservation checks before it asks the
+    /// peers). Servers peers hold count as the holder's like local ones.
+    public func admitReservation(_ request: ReservationRequest, by caller: Caller) throws(HostessError) -> (Reservation.Holder, Int64) {
+        let holder: Reservation.Holder = caller.key.map(Reservation.Holder.key) ?? .user(uid: caller.uid)
+        var active = 0
+        var serversHeld = 0
+        for reservation in reservations.values where reservation.status == .active && reservation.holder == holder {
+            active += 1
+            serversHeld += reservation.heldCount
+        }
+        return (holder, try reservationPolicy.admit(request, holder: holder, active: active, servers: serversHeld))
     }
 
     /// Cancels an active reservation; only its holder (the same uid, or the same HTTP key) or root may.
@@ -156,12 +171,13 @@ extension GuestBook {
                     reservation.status = .cancelled
                     reservation.reason = "its session connection closed (hostessd restarted)"
                     reservation.endedAt = now.wallMilliseconds
-                } else if kept.isEmpty {
+                } else if kept.isEmpty && !reservation.holdsRemoteServers {
                     reservation.status = .lost
                     reservation.reason = "every server it held left the guest book"
                     reservation.endedAt = now.wallMilliseconds
                 }
             }
+            if reservation.status != .active { releaseRemoteParts(of: &reservation) }
             reservations[reservation.id] = reservation
             if reservation.status == .active {
                 for server in reservation.serverIDs { setHold(server, to: reservation.id) }
@@ -197,6 +213,62 @@ extension GuestBook {
         }
     }
 
+    // MARK: Remote parts
+
+    /// A peer went stale: every part it holds of an active reservation turns `lost`, and a reservation left
+    /// with no server here or on a peer ends as `lost`. The peer is asked to cancel those parts all the same
+    /// (``takeRemoteReleases()``), in case it is only unreachable for a while. Returns the reservations changed.
+    @discardableResult
+    public mutating func loseRemoteParts(hostessID: String, reason: String, now: Timestamp) -> [String] {
+        var changed: [String] = []
+        for (id, var reservation) in reservations where reservation.status == .active && reservation.remote.contains(where: { $0.hostessID == hostessID && $0.state == .held }) {
+            for index in reservation.remote.indices where reservation.remote[index].hostessID == hostessID && reservation.remote[index].state == .held {
+                reservation.remote[index].state = .lost
+                reservation.remote[index].reason = reason
+                remoteReleases.append((id, reservation.remote[index]))
+            }
+            if reservation.serverIDs.isEmpty && !reservation.holdsRemoteServers {
+                reservation.status = .lost
+                reservation.reason = "every Hostess holding its servers went stale"
+                reservation.endedAt = now.wallMilliseconds
+                reservationSessions[id] = nil
+            }
+            reservations[id] = reservation
+            changed.append(id)
+        }
+        for id in changed.sorted() { log(.reservation, id) }
+        return changed.sorted()
+    }
+
+    /// The parts peers must be asked to cancel (their reservation ended here, or they went stale), oldest
+    /// first; each is returned once.
+    public mutating func takeRemoteReleases() -> [(reservationID: String, part: Reservation.RemotePart)] {
+        defer { remoteReleases.removeAll() }
+        return remoteReleases
+    }
+
+    /// Whether parts wait for their peers to be asked to cancel them.
+    public var hasRemoteReleases: Bool { !remoteReleases.isEmpty }
+
+    /// Records how a peer answered the cancellation of a released part (`reason` says it in words).
+    public mutating func noteRemoteRelease(reservationID: String, peerReservationID: String, reason: String) {
+        guard var reservation = reservations[reservationID],
+            let index = reservation.remote.firstIndex(where: { $0.reservationID == peerReservationID && $0.state != .held })
+        else { return }
+        reservation.remote[index].reason = reason
+        reservations[reservationID] = reservation
+        log(.reservation, reservationID)
+    }
+
+    /// Marks the parts an ended reservation still holds released, and queues their cancellation at the peers.
+    private mutating func releaseRemoteParts(of reservation: inout Reservation) {
+        for index in reservation.remote.indices where reservation.remote[index].state == .held {
+            reservation.remote[index].state = .released
+            reservation.remote[index].reason = "this reservation ended (\(reservation.status.rawValue)); cancelling it at the peer"
+            remoteReleases.append((reservation.id, reservation.remote[index]))
+        }
+    }
+
     // MARK: Helpers
 
     /// Ends the session-bound reservations of a closed connection.
@@ -213,7 +285,7 @@ extension GuestBook {
         guard var reservation = reservations[holder], reservation.status == .active else { return }
         reservation.serverIDs.removeAll { $0 == server }
         reservation.released.append(Reservation.Release(serverID: server, reason: reason, at: wallMilliseconds))
-        if reservation.serverIDs.isEmpty {
+        if reservation.serverIDs.isEmpty && !reservation.holdsRemoteServers {
             reservation.status = .lost
             reservation.reason = "every server it held left the guest book"
             reservation.endedAt = wallMilliseconds
@@ -231,6 +303,7 @@ extension GuestBook {
         reservation.reason = reason
         reservation.preemptedBy = preemptedBy
         reservation.endedAt = wallMilliseconds
+        releaseRemoteParts(of: &reservation)
         reservations[id] = reservation
         reservationSessions[id] = nil
         log(.reservation, id)

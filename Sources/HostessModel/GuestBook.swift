@@ -201,6 +201,8 @@ public struct GuestBook: Sendable {
     var reservations: [String: Reservation] = [:]
     /// The connection whose close ends each session-bound active reservation.
     var reservationSessions: [String: UInt64] = [:]
+    /// Remote parts waiting for their peers to be asked to cancel them (see ``takeRemoteReleases()``).
+    var remoteReleases: [(reservationID: String, part: Reservation.RemotePart)] = []
     /// Recorded connectomes by id, as recorded: their state is worked out from the entries when read.
     var connectomes: [String: ConnectomeRecord] = [:]
     /// The last fencing token granted.

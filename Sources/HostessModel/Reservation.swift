@@ -51,6 +51,52 @@ public struct Reservation: Hashable, Sendable {
         }
     }
 
+    /// Servers another Hostess holds for this reservation (a remote reservation's part): that Hostess's
+    /// own reservation, made over its HTTP interface with the key it gave this Hostess.
+    public struct RemotePart: Hashable, Sendable {
+        /// Where a part is.
+        public enum State: String, Sendable, CaseIterable {
+            /// The peer holds the servers.
+            case held
+            /// This reservation ended and the peer was asked to cancel its part (``RemotePart/reason`` says
+            /// whether it confirmed).
+            case released
+            /// The peer went stale while holding the part: this Hostess cannot tell whether it still holds.
+            case lost
+        }
+
+        /// The peer's host name.
+        public var fqdn: String
+        /// The peer's id.
+        public var hostessID: String
+        /// The peer's HTTP endpoint, which the part was made at.
+        public var endpoint: String
+        /// The id of the peer's reservation.
+        public var reservationID: String
+        /// The ids of the servers the peer holds, as it granted them.
+        public var serverIDs: [String]
+        /// The held entries as the peer answered them when it granted the part.
+        public var servers: [GuestBookEntry]
+        /// The peer's fencing token for its part.
+        public var token: UInt64
+        /// Held, released or lost.
+        public var state: State
+        /// Why the part is no longer held, in words.
+        public var reason: String?
+
+        /// A part the peer has just granted.
+        public init(fqdn: String, hostessID: String, endpoint: String, reservationID: String, serverIDs: [String], servers: [GuestBookEntry], token: UInt64) {
+            self.fqdn = fqdn
+            self.hostessID = hostessID
+            self.endpoint = endpoint
+            self.reservationID = reservationID
+            self.serverIDs = serverIDs
+            self.servers = servers
+            self.token = token
+            state = .held
+        }
+    }
+
     /// A unique id (a random UUID).
     public var id: String
     /// Who the reservation is for, as the requester named it (free text; the design's `requestedBy`).
@@ -84,6 +130,18 @@ public struct Reservation: Hashable, Sendable {
     public var endedAt: Int64?
     /// Why it ended, in words.
     public var reason: String?
+    /// The parts other Hostesses hold (a reservation made with `allowRemote`); empty for a local one.
+    public var remote: [RemotePart] = []
+    /// For a reservation a peer Hostess made here: the host name it gave as its own (`remoteFqdn`).
+    public var remoteFqdn: String?
+    /// For a reservation a peer Hostess made here: how to reach it back (`connectionInfo`).
+    public var connectionInfo: ConnectionInfo?
+
+    /// The servers held for it here and on peers.
+    public var heldCount: Int { serverIDs.count + remote.reduce(0) { $0 + ($1.state == .held ? $1.serverIDs.count : 0) } }
+
+    /// Whether a peer still holds part of it.
+    public var holdsRemoteServers: Bool { remote.contains { $0.state == .held } }
 
     /// When it expires, in milliseconds since the Unix epoch; nil without a duration.
     public var expiresAt: Int64? { duration.map { createdAt &+ $0 } }
@@ -106,6 +164,60 @@ public struct Reservation: Hashable, Sendable {
         status = .active
         self.token = token
         self.session = session
+    }
+}
+
+// MARK: - ConnectionInfo
+
+/// How a Hostess that reserves servers on a peer can be reached back (the design's `connectionInfo`):
+/// its HTTP endpoint and the connection methods it prefers, most preferred first.
+public struct ConnectionInfo: Hashable, Sendable {
+    /// Most preferred methods one may list.
+    public static let maximumMethods = 8
+    /// Bytes in the endpoint.
+    public static let maximumEndpointBytes = 256
+
+    /// Where the requesting Hostess listens (`http://HOST:PORT`), when it said.
+    public var endpoint: String?
+    /// Method names (`http`, `tcp`, `websocket`, …), most preferred first.
+    public var preferredMethods: [String]
+
+    /// Connection information.
+    public init(endpoint: String?, preferredMethods: [String]) {
+        self.endpoint = endpoint
+        self.preferredMethods = preferredMethods
+    }
+
+    /// Reads `{"endpoint"?, "preferredMethods"?}`; every error names its field.
+    public init(reader: JSONReader) throws(HostessError) {
+        try reader.rejectUnknownKeys(allowed: ["endpoint", "preferredMethods"])
+        let endpoint = try reader.string("endpoint")
+        if let endpoint {
+            guard !endpoint.isEmpty, endpoint.utf8.count <= Self.maximumEndpointBytes, endpoint.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw HostessError(
+                    .badRequest, "expected 1 to \(Self.maximumEndpointBytes) bytes of printable ASCII without spaces", field: reader.fieldPath("endpoint"))
+            }
+        }
+        let methods = try reader.strings("preferredMethods") ?? []
+        guard methods.count <= Self.maximumMethods else {
+            throw HostessError(.badRequest, "expected at most \(Self.maximumMethods) methods, found \(methods.count)", field: reader.fieldPath("preferredMethods"))
+        }
+        for (index, method) in methods.enumerated() {
+            guard (1...32).contains(method.utf8.count),
+                method.utf8.allSatisfy({ ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "-") })
+            else {
+                throw HostessError(
+                    .badRequest, "expected a method name of 1 to 32 characters a-z, 0-9 and '-'", field: reader.fieldPath("preferredMethods[\(index)]"))
+            }
+        }
+        self.init(endpoint: endpoint, preferredMethods: methods)
+    }
+
+    /// The wire form.
+    public var json: JSONValue {
+        var object: JSONObject = ["preferredMethods": .array(preferredMethods.map(JSONValue.string))]
+        if let endpoint { object["endpoint"] = .string(endpoint) }
+        return .object(object)
     }
 }
 
@@ -134,10 +246,17 @@ public struct ReservationRequest: Hashable, Sendable {
     public var priority: Int
     /// Whether it ends when the requesting connection closes (socket only).
     public var session: Bool
+    /// Whether servers on peer Hostesses may make up what this guest book lacks (socket only).
+    public var allowRemote: Bool
+    /// For a peer Hostess reserving here: its host name.
+    public var remoteFqdn: String?
+    /// For a peer Hostess reserving here: how to reach it back.
+    public var connectionInfo: ConnectionInfo?
 
     /// A request.
     public init(
-        requestedBy: String? = nil, filter: ServerFilter, count: Int, duration: Int64? = nil, priority: Int = 0, session: Bool = false
+        requestedBy: String? = nil, filter: ServerFilter, count: Int, duration: Int64? = nil, priority: Int = 0, session: Bool = false,
+        allowRemote: Bool = false, remoteFqdn: String? = nil, connectionInfo: ConnectionInfo? = nil
     ) {
         self.requestedBy = requestedBy
         self.filter = filter
@@ -145,12 +264,17 @@ public struct ReservationRequest: Hashable, Sendable {
         self.duration = duration
         self.priority = priority
         self.session = session
+        self.allowRemote = allowRemote
+        self.remoteFqdn = remoteFqdn
+        self.connectionInfo = connectionInfo
     }
 
     /// Reads a request object: `{"requestedBy"?, "serverFilter", "count", "duration"? (ms), "priority"?,
-    /// "session"?}`. Every error names its field.
+    /// "session"?, "allowRemote"?, "remoteFqdn"?, "connectionInfo"?}`. Every error names its field.
     public init(reader: JSONReader) throws(HostessError) {
-        try reader.rejectUnknownKeys(allowed: ["requestedBy", "serverFilter", "count", "duration", "priority", "session"])
+        try reader.rejectUnknownKeys(allowed: [
+            "requestedBy", "serverFilter", "count", "duration", "priority", "session", "allowRemote", "remoteFqdn", "connectionInfo",
+        ])
         let count = try reader.int("count", in: Int64.min...Int64.max)
         guard let count else { throw HostessError(.badRequest, "missing: how many servers to reserve", field: reader.fieldPath("count")) }
         guard count >= 1, count <= Int64(Self.maximumCount) else {
@@ -173,9 +297,14 @@ public struct ReservationRequest: Hashable, Sendable {
             }
         }
         let filter = try ServerFilter(reader: try reader.reader("serverFilter") ?? JSONReader(JSONObject(), path: reader.fieldPath("serverFilter")))
+        let remoteFqdn = try reader.string("remoteFqdn")
+        if let remoteFqdn, !ServerName.isValidFQDN(remoteFqdn) {
+            throw HostessError(.badRequest, "expected the requesting Hostess's host name (letters, digits, '-' and '.'), found '\(remoteFqdn)'", field: reader.fieldPath("remoteFqdn"))
+        }
         self.init(
             requestedBy: requestedBy, filter: filter, count: Int(count), duration: duration, priority: Int(priority),
-            session: try reader.bool("session") ?? false)
+            session: try reader.bool("session") ?? false, allowRemote: try reader.bool("allowRemote") ?? false, remoteFqdn: remoteFqdn,
+            connectionInfo: try reader.reader("connectionInfo").map { reader throws(HostessError) in try ConnectionInfo(reader: reader) })
     }
 
     /// The request in its wire form.
@@ -184,6 +313,9 @@ public struct ReservationRequest: Hashable, Sendable {
         if let requestedBy { object["requestedBy"] = .string(requestedBy) }
         if let duration { object["duration"] = .int(duration) }
         if session { object["session"] = true }
+        if allowRemote { object["allowRemote"] = true }
+        if let remoteFqdn { object["remoteFqdn"] = .string(remoteFqdn) }
+        if let connectionInfo { object["connectionInfo"] = connectionInfo.json }
         return .object(object)
     }
 }
@@ -198,7 +330,7 @@ extension Reservation {
         case .user(let uid): holderObject["uid"] = .int(Int64(uid))
         case .key(let key): holderObject["key"] = .string(key)
         }
-        return .object([
+        var object: JSONObject = [
             "id": .string(id),
             "requestedBy": .string(requestedBy),
             "holder": .object(holderObject),
@@ -218,7 +350,11 @@ extension Reservation {
             "preemptedBy": preemptedBy.map(JSONValue.string) ?? .null,
             "endedAt": endedAt.map(JSONValue.int) ?? .null,
             "reason": reason.map(JSONValue.string) ?? .null,
-        ])
+        ]
+        if !remote.isEmpty { object["remote"] = .array(remote.map(\.json)) }
+        if let remoteFqdn { object["remoteFqdn"] = .string(remoteFqdn) }
+        if let connectionInfo { object["connectionInfo"] = connectionInfo.json }
+        return .object(object)
     }
 
     /// Reads a reservation in its wire form (a reply, or the daemon's saved state).
@@ -259,6 +395,47 @@ extension Reservation {
         released = releases
         preemptedBy = try reader.string("preemptedBy")
         endedAt = try reader.int("endedAt", in: Int64.min...Int64.max)
+        reason = try reader.string("reason")
+        if case .array(let items)? = try reader.has("remote") ? reader.require("remote") : nil {
+            guard items.count <= ReservationRequest.maximumCount else {
+                throw HostessError(.badRequest, "expected at most \(ReservationRequest.maximumCount) parts", field: reader.fieldPath("remote"))
+            }
+            for (index, item) in items.enumerated() { remote.append(try RemotePart(json: item, path: reader.fieldPath("remote[\(index)]"))) }
+        }
+        remoteFqdn = try reader.string("remoteFqdn")
+        connectionInfo = try reader.reader("connectionInfo").map { reader throws(HostessError) in try ConnectionInfo(reader: reader) }
+    }
+}
+
+// MARK: - RemotePart wire form
+
+extension Reservation.RemotePart {
+    /// `{"hostess": {"fqdn", "hostessId", "endpoint"}, "reservationId", "serverIds", "servers", "token", "state", "reason"}`.
+    public var json: JSONValue {
+        [
+            "hostess": ["fqdn": .string(fqdn), "hostessId": .string(hostessID), "endpoint": .string(endpoint)],
+            "reservationId": .string(reservationID), "serverIds": .array(serverIDs.map(JSONValue.string)),
+            "servers": .array(servers.map(\.json)), "token": .int(Int64(clamping: token)), "state": .string(state.rawValue),
+            "reason": reason.map(JSONValue.string) ?? .null,
+        ]
+    }
+
+    /// Reads a part in its wire form (a reply, or the daemon's saved state).
+    public init(json: JSONValue, path: String) throws(HostessError) {
+        let reader = try JSONReader(json, path: path)
+        let hostess = try reader.requireReader("hostess")
+        guard let state = State(rawValue: try reader.requireString("state")) else {
+            throw HostessError(.badRequest, "expected one of \(State.allCases.map(\.rawValue))", field: reader.fieldPath("state"))
+        }
+        var servers: [GuestBookEntry] = []
+        if case .array(let items)? = try reader.has("servers") ? reader.require("servers") : nil {
+            for item in items.prefix(ReservationRequest.maximumCount) { servers.append(try GuestBookEntry(json: item)) }
+        }
+        self.init(
+            fqdn: try hostess.requireString("fqdn"), hostessID: try hostess.requireString("hostessId"), endpoint: try hostess.requireString("endpoint"),
+            reservationID: try reader.requireString("reservationId"), serverIDs: try reader.strings("serverIds") ?? [], servers: servers,
+            token: UInt64(try reader.int("token", in: 0...Int64.max) ?? 0))
+        self.state = state
         reason = try reader.string("reason")
     }
 }

@@ -209,18 +209,21 @@ let commands: [Command] = [
             usage: hostess reserve --count N [--class 0xNNNN] [--capability C]... [--available-terminals N]
                                    [--fqdn FQDN] [--servername NAME] [--owner OWNER] [--server ID]...
                                    [--duration SECONDS] [--priority P] [--requested-by WHO] [--session]
+                                   [--allow-remote]
 
             Holds N servers that match and no other reservation holds, or fails saying how many matched and
             how many were free. --server (repeatable) names the servers exactly: with --count equal to the
             number of --server ids, it holds exactly those, all or none. A higher --priority may preempt lower-priority reservations. Without
             --duration it lasts until 'hostess cancel ID'. --session stays in the foreground after printing
             the reservation, and the reservation ends when this command exits (SIGINT or SIGTERM).
+            --allow-remote lets peer Hostesses (hostessd --peer-keys) hold what this one lacks, all or none:
+            the reservation lists which Hostess holds which servers, and cancelling it cancels their parts.
             """,
         valued: [
             "--count", "--class", "--capability", "--available-terminals", "--fqdn", "--servername", "--owner", "--duration", "--priority",
             "--requested-by", "--server",
         ],
-        flags: ["--session"],
+        flags: ["--session", "--allow-remote"],
         run: { arguments, context in
             _ = try arguments.expect()
             guard let count = try arguments.integer("--count", in: Int.min...Int.max) else { throw UsageError("--count N is required") }
@@ -234,8 +237,10 @@ let commands: [Command] = [
             }
             let request = ReservationRequest(
                 requestedBy: arguments.value("--requested-by"), filter: filter, count: count, duration: duration,
-                priority: try arguments.integer("--priority", in: ReservationRequest.priorities) ?? 0, session: arguments.flag("--session"))
+                priority: try arguments.integer("--priority", in: ReservationRequest.priorities) ?? 0, session: arguments.flag("--session"),
+                allowRemote: arguments.flag("--allow-remote"))
             if request.session && context.remote != nil { throw UsageError("--session needs the socket; over --http give --duration") }
+            if request.allowRemote && context.remote != nil { throw UsageError("--allow-remote needs the socket: a peer's reservation is served from its own guest book") }
             let reply: ReservationReply
             if let remote = context.remote { reply = try remote.reserve(request) } else {
                 let client = try context.client()

@@ -33,7 +33,7 @@ enum Output {
             return [
                 reservation.id, reservation.status.rawValue, String(reservation.priority), String(reservation.token),
                 reservation.expiresAt.map { String($0) } ?? "-", reservation.requestedBy,
-                reservation.serverIDs.joined(separator: " "),
+                (reservation.serverIDs + reservation.remote.flatMap { part in part.serverIDs.map { "\($0)@\(part.fqdn)" } }).joined(separator: " "),
             ]
         }
         print(table(header: ["ID", "STATUS", "PRIORITY", "TOKEN", "EXPIRES AT (ms)", "REQUESTED BY", "SERVERS"], rows: rows))
@@ -55,6 +55,13 @@ enum Output {
         ]
         lines += reservation.serverIDs.map { "  " + $0 }
         for release in reservation.released { lines.append("  (released \(release.serverID): \(release.reason))") }
+        for part in reservation.remote {
+            lines.append("  on \(part.fqdn) (\(part.endpoint)), its reservation \(part.reservationID), \(part.state.rawValue)\(part.reason.map { ": \($0)" } ?? ""):")
+            lines += part.serverIDs.map { "    " + $0 }
+        }
+        if let remoteFqdn = reservation.remoteFqdn {
+            lines.append("for Hostess:  \(remoteFqdn)\(reservation.connectionInfo?.endpoint.map { " at \($0)" } ?? "")")
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -10,11 +10,12 @@ final class Mesh: @unchecked Sendable {
     let lab: NamespaceLab
     private(set) var daemons: [DaemonProcess?]
 
-    /// `count` machines, each running hostessd with `--announce` and `extra` flags.
-    init(count: Int = 3, interval: String = "0.5", extra: [String] = []) throws {
+    /// `count` machines, each running hostessd with `--announce` and `extra` flags, except those `deferred`
+    /// (started later with ``start(_:interval:extra:)`` and ``set(_:_:)``).
+    init(count: Int = 3, interval: String = "0.5", extra: [String] = [], deferred: Set<Int> = []) throws {
         lab = try NamespaceLab(count: count)
         daemons = []
-        for machine in 0..<count { daemons.append(try start(machine, interval: interval, extra: extra)) }
+        for machine in 0..<count { daemons.append(deferred.contains(machine) ? nil : try start(machine, interval: interval, extra: extra)) }
     }
 
     /// Starts (again) hostessd on `machine`.
