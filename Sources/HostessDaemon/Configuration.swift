@@ -162,6 +162,9 @@ public struct Configuration: Sendable, Equatable {
             if let path = environment["HOSTESS_SOCKET"], !path.isEmpty { configuration.socketPath = path }
             if let name = environment["HOSTESS_SHM"], !name.isEmpty { configuration.sharedMemoryName = name }
         }
+        // A list flag given on the command line replaces the file's list rather than adding to it.
+        if flags.contains(where: { $0.0 == "--peer" }) { configuration.mesh.peers = [] }
+        if flags.contains(where: { $0.0 == "--announce-interface" }) { configuration.mesh.interfaces = [] }
         for (flag, value) in flags {
             let text = value ?? ""
             switch flag {

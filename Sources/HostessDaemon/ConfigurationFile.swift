@@ -15,7 +15,8 @@ struct ConfigurationFile {
     ///   "maxConnectionsPerUid", "maxWatchesPerConnection", "maxWatchesPerUid", "reservationDefaultDuration",
     ///   "reservationMaxDuration", "reservationPriorityLimit", "maxReservationsPerHolder",
     ///   "maxReservedServersPerHolder", "maxCapabilitiesPerUid", "reservationPrivileged": ["alice", "1001", "key:peer-a"],
-    ///   "owners": {"alice": ["system"], "1001": ["builder"]}}`; `owners` keys are user names or numeric uids.
+    ///   "owners": {"alice": ["system"], "1001": ["builder"]}, "mesh": {…}}`; `owners` keys are user names or
+    ///   numeric uids; `mesh` holds the mesh flags (``MeshConfiguration/apply(file:)``).
     func apply(to configuration: inout Configuration, ttlGiven: inout Bool, intervalGiven: inout Bool) throws(ConfigurationError) {
         let bytes: [UInt8]
         do { bytes = try FileContents.read(path, limit: 1 << 20) } catch {
@@ -32,7 +33,7 @@ struct ConfigurationFile {
                     "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout", "reservationsFile",
                     "reservationRetention", "maxConnectionsPerUid", "maxWatchesPerConnection", "maxWatchesPerUid",
                     "reservationDefaultDuration", "reservationMaxDuration", "reservationPriorityLimit", "maxReservationsPerHolder",
-                    "maxReservedServersPerHolder", "reservationPrivileged", "maxCapabilitiesPerUid",
+                    "maxReservedServersPerHolder", "reservationPrivileged", "maxCapabilitiesPerUid", "mesh",
                 ])
             if let name = try reader.string("shm") {
                 guard (try? SharedMemory.path(of: name)) != nil else {
@@ -66,6 +67,7 @@ struct ConfigurationFile {
             if let value = try reader.int("maxWatchesPerConnection", in: 1...1_000_000) { configuration.maxWatchesPerConnection = Int(value) }
             if let value = try reader.int("maxWatchesPerUid", in: 1...1_000_000) { configuration.maxWatchesPerUID = Int(value) }
             try applyReservationPolicy(reader, to: &configuration)
+            if let mesh = try reader.reader("mesh") { try configuration.mesh.apply(file: mesh) }
             if let owners = try reader.reader("owners") {
                 for member in owners.object {
                     let uid: UInt32

@@ -34,6 +34,11 @@ extension HTTPRouter {
             guard !reservation.session else {
                 throw HostessError(.badRequest, "session reservations end with their socket connection; over HTTP give a duration", field: "session")
             }
+            guard !reservation.allowRemote else {
+                throw HostessError(
+                    .badRequest, "allowRemote is for local callers on the socket; a reservation over HTTP is served from this guest book alone",
+                    field: "allowRemote")
+            }
             return .reserve(reservation)
         case .reservations:
             var status: String?

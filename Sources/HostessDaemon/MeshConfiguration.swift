@@ -1,3 +1,4 @@
+import HostessModel
 import HostessSystem
 
 // MARK: - MeshConfiguration
@@ -111,6 +112,40 @@ public struct MeshConfiguration: Sendable, Equatable {
         default: return false
         }
         return true
+    }
+
+    /// The config file's `mesh` object and the flag each member stands for.
+    static let fileKeys: [(key: String, flag: String)] = [
+        ("announce", "--announce"), ("interfaces", "--announce-interface"), ("port", "--announce-port"), ("interval", "--announce-interval"),
+        ("hold", "--announce-hold"), ("peerRetention", "--peer-retention"), ("remoteTimeout", "--remote-timeout"),
+        ("secretFile", "--mesh-secret-file"), ("peerKeys", "--peer-keys"), ("peers", "--peer"),
+    ]
+
+    /// Applies a config file's `mesh` object: `{"announce": true, "interfaces": ["eth0"], "port", "interval",
+    /// "hold", "peerRetention", "remoteTimeout", "secretFile", "peerKeys", "peers": ["http://HOST:PORT"]}`,
+    /// each member checked as its flag is, the errors naming the member.
+    mutating func apply(file reader: JSONReader) throws(HostessError) {
+        try reader.rejectUnknownKeys(allowed: Set(Self.fileKeys.map(\.key)))
+        for (key, flag) in Self.fileKeys where try reader.has(key) {
+            var texts: [String] = []
+            switch key {
+            case "announce":
+                guard try reader.bool(key) == true else { continue }
+                texts = [""]
+            case "interfaces", "peers": texts = try reader.strings(key) ?? []
+            case "secretFile", "peerKeys": texts = [try reader.requireString(key)]
+            default:
+                guard let number = try reader.number(key, in: -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) else { continue }
+                texts = [number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)]
+            }
+            for text in texts {
+                do { _ = try apply(flag, text) } catch {
+                    guard case .usage(let message) = error else { throw HostessError(.badRequest, "\(error)", field: reader.fieldPath(key)) }
+                    let reason = message.hasPrefix(flag + ": ") ? String(message.dropFirst(flag.count + 2)) : message
+                    throw HostessError(.badRequest, reason, field: reader.fieldPath(key))
+                }
+            }
+        }
     }
 
     /// Checks the mesh options together and reads the key file.

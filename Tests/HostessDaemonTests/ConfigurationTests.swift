@@ -115,7 +115,7 @@ struct MeshConfigurationTests {
 
     @Test("refusals name the flag and say why", arguments: [
         (["--announce"], "--announce: announcements advertise this Hostess's HTTP endpoint; give --http HOST:PORT too"),
-        (["--announce-interface", "eth0"], "--announce-interface and --mesh-secret-file need --announce or --peer"),
+        (["--announce-interface", "eth0"], "--announce-interface, --mesh-secret-file and --peer-keys need --announce or --peer"),
         (["--http", "127.0.0.1:0", "--peer", "http://127.0.0.1:8080", "--announce-interface", "eth0"], "--announce-interface needs --announce"),
         (["--peer", "http://127.0.0.1:8080"], "--peer: announcements advertise this Hostess's HTTP endpoint; give --http HOST:PORT too"),
         (["--peer", "ftp://x:1"], "--peer: expected http://HOST:PORT, found 'ftp://x:1'"),
@@ -142,6 +142,63 @@ struct MeshConfigurationTests {
         chmod(path, 0o600)
         let configuration = try Configuration.parse(arguments: ["--http", "127.0.0.1:0", "--announce", "--mesh-secret-file", path], environment: environment)
         #expect(configuration.mesh.keys.firstID == "k1")
+    }
+
+    @Test("the peer keys file: PEER KEY_ID SECRET per line, by host name or hostessId, the --secrets rules")
+    func peerKeys() throws {
+        let id = "0b154076-e076-4ceb-80e2-aca0d46c8eee"
+        let path = try configFile("# peers\nmachine-b.local  hostess-a  0123456789abcdef0123\n\(id.uppercased()) hostess-a 0123456789abcdefXXXX\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        chmod(path, 0o600)
+        let arguments = ["--http", "127.0.0.1:0", "--announce", "--peer-keys", path]
+        let keys = try Configuration.parse(arguments: arguments, environment: environment).mesh.peerKeys
+        #expect(keys.key(hostessID: "x", fqdn: "Machine-B.local")?.id == "hostess-a")
+        #expect(keys.key(hostessID: id, fqdn: "machine-b.local")?.secret == Array("0123456789abcdefXXXX".utf8), "the hostessId's line wins")
+        #expect(keys.key(hostessID: "x", fqdn: "machine-c.local") == nil)
+
+        for (text, message) in [
+            ("machine-b.local hostess-a\n", "line 1: expected PEER KEY_ID SECRET (PEER a host name or hostessId), found 2 fields"),
+            ("machine_b hostess-a 0123456789abcdef0123\n", "line 1: 'machine_b' is neither a host name nor a hostessId (a UUID)"),
+            ("machine-b.local hostess-a short\n", "line 1: key hostess-a: the secret must be at least 16 characters"),
+            ("b hostess-a 0123456789abcdef0123\nb k2 0123456789abcdef0123\n", "line 2: peer b is listed twice"),
+        ] {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o600)
+            #expect(parseError(arguments) == .usage("--peer-keys \(path): \(message)"))
+        }
+        chmod(path, 0o640)
+        #expect(parseError(arguments) == .usage("--peer-keys \(path): group or others have access to it (mode 640); run chmod 600 \(path)"))
+        #expect(parseError(["--peer-keys", path]) == .usage("--announce-interface, --mesh-secret-file and --peer-keys need --announce or --peer"))
+    }
+
+    @Test("the config file's mesh object sets what the flags set, names a bad member, and list flags replace its lists")
+    func configFileMesh() throws {
+        let path = try configFile(
+            """
+            {"http": "127.0.0.1:0", "mesh": {"announce": true, "interfaces": ["eth0", "eth1"], "port": 5000, "interval": 2.5, "hold": 3,
+             "peerRetention": 0, "remoteTimeout": 0.5, "peers": ["http://127.0.0.1:8081"]}}
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let mesh = try Configuration.parse(arguments: ["--config", path], environment: environment).mesh
+        #expect(mesh.announce && mesh.interfaces == ["eth0", "eth1"] && mesh.port == 5000 && mesh.interval == 2.5 && mesh.holdMultiplier == 3)
+        #expect(mesh.retention == 0 && mesh.remoteTimeout == 0.5 && mesh.peers.map(\.url) == ["http://127.0.0.1:8081"])
+        let overridden = try Configuration.parse(arguments: ["--config", path, "--peer", "http://127.0.0.1:8082", "--announce-port", "6000"], environment: environment).mesh
+        #expect(overridden.peers.map(\.url) == ["http://127.0.0.1:8082"] && overridden.port == 6000 && overridden.interfaces == ["eth0", "eth1"])
+
+        for (text, message) in [
+            (#"{"mesh": {"port": 0}}"#, "mesh.port: expected a port from 1 to 65535, found '0'"),
+            (#"{"mesh": {"interval": "fast"}}"#, "mesh.interval: expected a number, found string"),
+            (#"{"mesh": {"peers": ["ftp://x:1"]}}"#, "mesh.peers: expected http://HOST:PORT, found 'ftp://x:1'"),
+            (#"{"mesh": {"announces": true}}"#, "mesh.announces: unknown field"),
+        ] {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let error = parseError(["--config", path])
+            guard case .file(_, let found)? = error else {
+                Issue.record("\(text): \(String(describing: error))")
+                continue
+            }
+            #expect(found == message, "\(text)")
+        }
     }
 }
 

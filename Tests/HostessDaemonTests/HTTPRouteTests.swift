@@ -116,6 +116,7 @@ struct HTTPCommandTests {
         Case(method: "POST", target: "/servers/\(aliceID)/terminals/input/in-use", body: #"{"connectomeId":1}"#, code: .badRequest, field: "connectomeId"),
         Case(method: "POST", target: "/servers/\(aliceID)/terminals/input/available", body: #"{"x":1}"#, code: .badRequest, field: "x"),
         Case(method: "POST", target: "/reserve", body: #"{"count":1,"session":true}"#, code: .badRequest, field: "session"),
+        Case(method: "POST", target: "/reserve", body: #"{"count":1,"allowRemote":true}"#, code: .badRequest, field: "allowRemote"),
         Case(method: "POST", target: "/reserve", body: #"{"count":0}"#, code: .badRequest, field: "count"),
         Case(method: "GET", target: "/reservations?status=gone", code: .badRequest, field: "status"),
         Case(method: "GET", target: "/reservations?x=1", code: .badRequest, field: "x"),

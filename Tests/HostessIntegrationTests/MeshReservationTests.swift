@@ -212,3 +212,50 @@ extension JSONValue {
         return elements
     }
 }
+
+@Suite("Remote reservations and forwarded terminal changes without multicast: static --peer over loopback")
+struct StaticPeerReservationTests {
+    @Test("A reserves B's server and marks its terminal through its own socket, B polled as a --peer")
+    func overLoopback() throws {
+        let scratch = try ScratchDirectory()
+        let secrets = try scratch.write("secrets", "hostess-a \(KeyedMesh.secret) root\n")
+        chmod(secrets, 0o600)
+        // B serves its announcement (its own --peer is a closed port) and accepts A's key.
+        let b = try DaemonProcess(["--http", "127.0.0.1:0", "--peer", "http://127.0.0.1:9/", "--announce-interval", "0.3", "--secrets", secrets])
+        let bAddress = try StaticPeerTests.httpAddress(of: b)
+        let bID = try #require(try b.client().request("status").result?["instanceId"]?.stringValue)
+        let keys = try scratch.write("peer-keys", "\(bID) hostess-a \(KeyedMesh.secret)\n")
+        chmod(keys, 0o600)
+        let a = try DaemonProcess(["--http", "127.0.0.1:0", "--peer", "http://\(bAddress)", "--announce-interval", "0.3", "--peer-keys", keys])
+        let onB = try registerRenderer(on: b)
+        let deadline = Date().addingTimeInterval(4)
+        while Date() < deadline {
+            if case .array(let peers)? = try a.client().request("listPeers").result?["peers"], peers.first?.objectValue?["serverCount"] == 1 { break }
+            usleep(50_000)
+        }
+
+        let client = try a.client()
+        let reply = try client.request("reserve", ["reservation": ["serverFilter": MeshReservationTests.gpu, "count": 1, "allowRemote": true, "duration": 30_000]])
+        let reservation = try #require(reply.result?["reservation"]?.objectValue, "\(reply)\n\(a.log)")
+        #expect(reservation["remote"]?.items?.first?.objectValue?["serverIds"] == [.string(onB)], "\(reservation)")
+        let held = try b.client().request("getServer", ["serverId": .string(onB)])
+        let holder = held.result?["entry"]?.objectValue?["reservedBy"]
+        #expect(holder != nil && holder != .null, "\(held)")
+        let cancelled = try client.request("cancelReservation", ["reservationId": reservation["id"] ?? .null])
+        #expect(cancelled.errorCode == nil, "\(cancelled)")
+        let freedBy = Date().addingTimeInterval(3)
+        var free = false
+        while Date() < freedBy && !free {
+            let entry = try b.client().request("getServer", ["serverId": .string(onB)]).result?["entry"]?.objectValue
+            free = entry?["reservedBy"] == nil || entry?["reservedBy"] == .null
+            if !free { usleep(50_000) }
+        }
+        #expect(free, "B still holds \(onB)")
+
+        _ = try client.request("query", ["filter": ["scope": "remote"]])
+        let marked = try client.request("markInUse", ["serverId": .string(onB), "terminal": "input", "connectomeId": "loop"])
+        #expect(marked.result?["entry"]?.objectValue?["hostess"]?.objectValue?["hostessId"] == .string(bID), "\(marked)")
+        let onBNow = try b.client().request("getServer", ["serverId": .string(onB)])
+        #expect(onBNow.result?["entry"]?.objectValue?["terminals"]?.objectValue?["input"]?.objectValue?["connectedTo"] == ["loop"], "\(onBNow)")
+    }
+}

@@ -704,6 +704,18 @@ struct ReservationModelTests {
             BadRequest(name: "filter capabilities not strings", json: ["count": 1, "serverFilter": ["capabilities": [1]]], field: "serverFilter.capabilities[0]"),
             BadRequest(name: "filter availableTerminals negative", json: ["count": 1, "serverFilter": ["availableTerminals": -1]], field: "serverFilter.availableTerminals"),
             BadRequest(name: "filter unreserved not a bool", json: ["count": 1, "serverFilter": ["unreserved": "yes"]], field: "serverFilter.unreserved"),
+            BadRequest(name: "allowRemote not a bool", json: ["count": 1, "allowRemote": 1], field: "allowRemote"),
+            BadRequest(name: "remoteFqdn not a host name", json: ["count": 1, "remoteFqdn": "a b"], field: "remoteFqdn"),
+            BadRequest(name: "connectionInfo not an object", json: ["count": 1, "connectionInfo": "http"], field: "connectionInfo"),
+            BadRequest(name: "connectionInfo endpoint with a space", json: ["count": 1, "connectionInfo": ["endpoint": "http://a b"]], field: "connectionInfo.endpoint"),
+            BadRequest(
+                name: "connectionInfo endpoint too long", json: ["count": 1, "connectionInfo": ["endpoint": .string(String(repeating: "e", count: 257))]],
+                field: "connectionInfo.endpoint"),
+            BadRequest(
+                name: "connectionInfo with 9 methods", json: ["count": 1, "connectionInfo": ["preferredMethods": .array(Array(repeating: "tcp", count: 9))]],
+                field: "connectionInfo.preferredMethods"),
+            BadRequest(name: "connectionInfo method upper-case", json: ["count": 1, "connectionInfo": ["preferredMethods": ["TCP"]]], field: "connectionInfo.preferredMethods[0]"),
+            BadRequest(name: "connectionInfo unknown member", json: ["count": 1, "connectionInfo": ["port": 1]], field: "connectionInfo.port"),
         ])
     func badRequests(_ bad: BadRequest) throws {
         let object = try #require(bad.json.objectValue)
@@ -737,6 +749,93 @@ struct ReservationModelTests {
         #expect(defaults.filter == ServerFilter())
         // The wire form reads back.
         #expect(try ReservationRequest(reader: JSONReader(high.json.objectValue ?? [:])) == high)
+        let remote = try ReservationRequest(
+            reader: JSONReader([
+                "count": 2, "allowRemote": true, "remoteFqdn": "machine-b.local",
+                "connectionInfo": ["endpoint": "http://10.0.0.2:8080", "preferredMethods": ["websocket", "tcp"]],
+            ]))
+        #expect(remote.allowRemote && remote.remoteFqdn == "machine-b.local")
+        #expect(remote.connectionInfo == ConnectionInfo(endpoint: "http://10.0.0.2:8080", preferredMethods: ["websocket", "tcp"]))
+        #expect(try ReservationRequest(reader: JSONReader(remote.json.objectValue ?? [:])) == remote)
+    }
+}
+
+// MARK: - Remote parts
+
+/// A part a peer granted: `servers` ids on `fqdn`.
+private func part(_ fqdn: String, hostess: Int, servers: Int, token: UInt64 = 7) -> Reservation.RemotePart {
+    Reservation.RemotePart(
+        fqdn: fqdn, hostessID: uuid(1000 + hostess), endpoint: "http://10.0.0.\(hostess):8080", reservationID: uuid(2000 + hostess),
+        serverIDs: (0..<servers).map { "\(fqdn):gpu-\($0):0x0002:root:no:none:\(uuid(3000 + hostess * 100 + $0))" }, servers: [], token: token)
+}
+
+@Suite("reservations whose servers peers hold in part")
+struct RemotePartTests {
+    @Test("peers' parts make up the count: only the rest is held here, the policy counts the whole, and the wire form reads back")
+    func localAndRemote() throws {
+        var (book, ids) = try makeBook(classes: [3])
+        let reservation = try book.reserve(
+            request(count: 3, duration: 60_000), id: "mixed", by: alice, session: nil, now: at(0), remote: [part("b.example", hostess: 2, servers: 2)])
+        #expect(reservation.serverIDs == [ids[0][0]] && reservation.count == 3 && reservation.heldCount == 3)
+        #expect(holds(book) == [ids[0][0]: "mixed"])
+        expectConsistent(book)
+        #expect(try Reservation(json: reservation.json(servers: book.servers(of: reservation))) == reservation)
+
+        // All of it on peers: nothing is held here, and the reservation is active.
+        let remoteOnly = try book.reserve(
+            request(count: 2), id: "remote", by: alice, session: nil, now: at(0), remote: [part("b.example", hostess: 2, servers: 1), part("c.example", hostess: 3, servers: 1)])
+        #expect(remoteOnly.serverIDs.isEmpty && remoteOnly.status == .active && remoteOnly.holdsRemoteServers)
+        #expect(holds(book).count == 1)
+
+        // The quota counts the peers' servers: bob may hold 2 in all.
+        book.reservationPolicy.maximumServersPerHolder = 2
+        #expect(throws: HostessError.self) {
+            try book.reserve(request(count: 3), id: "over", by: bob, session: nil, now: at(0), remote: [part("b.example", hostess: 2, servers: 2)])
+        }
+        try book.reserve(request(count: 2), id: "bob", by: bob, session: nil, now: at(0), remote: [part("b.example", hostess: 2, servers: 2)])
+        let third = #expect(throws: HostessError.self) { try book.reserve(request(count: 1), id: "bob2", by: bob, session: nil, now: at(0)) }
+        #expect(third?.code == .capacity)
+    }
+
+    @Test("when a reservation ends, each part it held is released once, to be cancelled at its peer; the reply's reason is recorded")
+    func releases() throws {
+        var (book, _) = try makeBook(classes: [1])
+        try book.reserve(request(count: 2), id: "r", by: alice, session: nil, now: at(0), remote: [part("b.example", hostess: 2, servers: 1)])
+        #expect(book.takeRemoteReleases().isEmpty && !book.hasRemoteReleases)
+        try book.cancelReservation(id: "r", by: alice, now: at(second))
+        let released = book.takeRemoteReleases()
+        #expect(released.map(\.reservationID) == ["r"] && released.first?.part.reservationID == uuid(2002))
+        #expect(try book.reservation(id: "r").remote.map(\.state) == [.released])
+        #expect(book.takeRemoteReleases().isEmpty)
+        book.noteRemoteRelease(reservationID: "r", peerReservationID: uuid(2002), reason: "cancelled at the peer")
+        #expect(try book.reservation(id: "r").remote.first?.reason == "cancelled at the peer")
+
+        // Expiry releases too.
+        try book.reserve(request(count: 1, duration: 1000), id: "short", by: alice, session: nil, now: at(2 * second), remote: [part("c.example", hostess: 3, servers: 1)])
+        book.expireReservations(now: at(4 * second), retention: 600_000)
+        #expect(book.takeRemoteReleases().map(\.reservationID) == ["short"])
+    }
+
+    @Test("a stale peer's parts turn lost: a reservation with servers left keeps going, one with none ends lost")
+    func stalePeer() throws {
+        var (book, ids) = try makeBook(classes: [2])
+        try book.reserve(request(count: 2), id: "mixed", by: alice, session: nil, now: at(0), remote: [part("b.example", hostess: 2, servers: 1)])
+        try book.reserve(request(count: 1), id: "remote", by: alice, session: nil, now: at(0), remote: [part("b.example", hostess: 2, servers: 1)])
+        try book.reserve(request(count: 1), id: "elsewhere", by: alice, session: nil, now: at(0), remote: [part("c.example", hostess: 3, servers: 1)])
+        let changed = book.loseRemoteParts(hostessID: uuid(1002), reason: "b.example missed its ttl; stale", now: at(second))
+        #expect(changed == ["mixed", "remote"])
+        #expect(try book.reservation(id: "mixed").status == .active && book.reservation(id: "mixed").remote.first?.state == .lost)
+        #expect(try book.reservation(id: "remote").status == .lost)
+        #expect(try book.reservation(id: "elsewhere").status == .active)
+        #expect(book.takeRemoteReleases().count == 2, "lost parts are still asked to be cancelled, in case the peer comes back")
+        expectConsistent(book)
+
+        // The local server leaving does not end a reservation whose peer still holds its part.
+        try book.reserve(request(count: 2, classCode: 1), id: "both", by: alice, session: nil, now: at(second), remote: [part("c.example", hostess: 3, servers: 1)])
+        _ = ids
+        let local = try book.reservation(id: "both").serverIDs
+        for server in local { try book.unregister(id: server, by: alice, now: at(2 * second)) }
+        #expect(try book.reservation(id: "both").status == .active, "c.example still holds its part")
     }
 }
 
