@@ -185,7 +185,9 @@ struct MeshReservationTests {
 
         let found = try #require(try a.request("query", ["filter": ["class": "0x0002", "scope": "remote"]]).result, "query")
         #expect(MeshQueryTests.places(found)[onB] == keyed.ids[1], "\(found)")
+        let forwardStarted = Date()
         let marked = try a.request("markInUse", ["serverId": .string(onB), "terminal": "input", "connectomeId": "c1"])
+        let forwardSeconds = Date().timeIntervalSince(forwardStarted)
         let entry = try #require(marked.result?["entry"]?.objectValue, "\(marked)")
         #expect(entry["hostess"]?.objectValue?["hostessId"] == .string(keyed.ids[1]), "\(entry)")
         #expect(entry["terminals"]?.objectValue?["input"]?.objectValue?["connectedTo"] == ["c1"], "\(entry)")
@@ -196,6 +198,11 @@ struct MeshReservationTests {
         let second = try a.request("markInUse", ["serverId": .string(onB), "terminal": "input", "connectomeId": "c2"])
         #expect(second.errorCode == "conflict" && second.errorMessage?.contains("multiplexing none") == true, "\(second)")
 
+        let b = try mesh.daemon(1).client()
+        let directStarted = Date()
+        _ = try b.request("markAvailable", ["serverId": .string(onB), "terminal": "input", "connectomeId": "none"])
+        let directSeconds = Date().timeIntervalSince(directStarted)
+        print("mesh: markInUse forwarded through A \(String(format: "%.2f", forwardSeconds * 1000)) ms, a terminal change on B's own socket \(String(format: "%.2f", directSeconds * 1000)) ms")
         let cleared = try a.request("markAvailable", ["serverId": .string(onB), "terminal": "input"])
         #expect(cleared.result?["entry"]?.objectValue?["terminals"]?.objectValue?["input"]?.objectValue?["connectedTo"] == [], "\(cleared)")
         let cli = try CLI.hostess(["mark-in-use", onB, "input", "c3"], socket: try mesh.daemon(0).socketPath)
