@@ -51,12 +51,22 @@ let package = Package(
         /// The mesh between Hostesses: the signed announcement datagram and the table of peers heard. No I/O,
         /// no sockets, no clocks (time is passed in).
         .target(name: "HostessMesh", dependencies: ["HostessModel", "HostessSystem"], swiftSettings: strict),
+        /// Connection probing: the probe/beacon protocol's messages, hashes and MACs, instructions and reports.
+        /// No I/O.
+        .target(name: "HostessProbing", dependencies: ["HostessModel", "HostessSystem"], swiftSettings: strict),
 
         // MARK: - Executables
 
         .executableTarget(name: "hostessd", dependencies: ["HostessDaemon", "HostessSystem"], swiftSettings: strict),
         .executableTarget(name: "hostess", dependencies: ["HostessClient", "HostessModel", "HostessSystem", "HostessWiring"], swiftSettings: strict),
         .executableTarget(name: "shmdump", dependencies: ["HostessModel", "HostessRegion", "HostessSystem"], swiftSettings: strict),
+        /// The Beacon and the Probe of connection probing (docs/probing.md), each its own process.
+        .executableTarget(
+            name: "hostess-beacon", dependencies: ["HostessClient", "HostessLoop", "HostessModel", "HostessProbing", "HostessSystem"],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "hostess-probe", dependencies: ["HostessClient", "HostessLoop", "HostessModel", "HostessProbing", "HostessSystem"],
+            swiftSettings: strict),
         .executableTarget(
             name: "hostess-example-server", dependencies: ["HostessClient", "HostessModel", "HostessSystem"], swiftSettings: strict,
             plugins: ["HostessManifests"]),

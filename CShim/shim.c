@@ -158,3 +158,7 @@ int cshim_hmac_sha256(const void *key, size_t key_length, const void *data, size
 int cshim_equal_constant_time(const void *a, const void *b, size_t length) {
     return CRYPTO_memcmp(a, b, length) == 0;
 }
+
+int cshim_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}

@@ -57,6 +57,11 @@ int cshim_write_lock_holder(int fd, pid_t *holder);
 /// Returns 0, or -1 with errno set (EAGAIN: another holder).
 int cshim_take_write_lock(int fd);
 
+/// Why C: glibc 2.36 declares pidfd_open only in <sys/pidfd.h>, which Swift's Glibc module does not
+/// import. Returns a descriptor (close-on-exec) that becomes readable when process `pid` exits, or -1 with
+/// errno set.
+int cshim_pidfd_open(pid_t pid);
+
 /// Why C: libcrypto's one-shot digests take `EVP_MD` handles and macros Swift imports poorly; one call each.
 /// Writes SHA-256(`data`) into `digest` (32 bytes). Returns 0, or -1 when libcrypto fails.
 int cshim_sha256(const void *data, size_t length, uint8_t *digest);

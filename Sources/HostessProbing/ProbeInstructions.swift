@@ -1,0 +1,216 @@
+import HostessSystem
+
+// MARK: - PortRange
+
+/// A range of TCP ports, both ends included.
+public struct PortRange: Sendable, Hashable, CustomStringConvertible {
+    /// The design's default range: every unprivileged port from 10000.
+    public static let standard = PortRange(lowerBound: 10000, upperBound: 65535)
+
+    /// The first port.
+    public var lowerBound: UInt16
+    /// The last port.
+    public var upperBound: UInt16
+
+    /// A range; `lowerBound` must not be above `upperBound`.
+    public init(lowerBound: UInt16, upperBound: UInt16) {
+        self.lowerBound = lowerBound
+        self.upperBound = max(lowerBound, upperBound)
+    }
+
+    /// Ports in the range.
+    public var count: Int { Int(upperBound) - Int(lowerBound) + 1 }
+
+    /// Whether `port` is in the range.
+    public func contains(_ port: UInt16) -> Bool { port >= lowerBound && port <= upperBound }
+
+    /// `A-B`.
+    public var description: String { "\(lowerBound)-\(upperBound)" }
+
+    /// Reads `A-B` (or one port `A`), ports 1…65535.
+    public init(parsing text: String, field: String) throws(ProbeError) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let low = UInt16(parts[0]), let high = UInt16(parts.last ?? ""), low >= 1, low <= high else {
+            throw ProbeError(field, "expected A-B with ports 1 to 65535 and A ≤ B, found '\(text)'")
+        }
+        self.init(lowerBound: low, upperBound: high)
+    }
+
+    /// The range from two environment variables.
+    static func read(start: String, end: String, in environment: [String: String]) throws(ProbeError) -> PortRange {
+        let low = try Self.port(start, environment)
+        let high = try Self.port(end, environment)
+        guard low <= high else { throw ProbeError(end, "\(high) is below \(start) \(low)") }
+        return PortRange(lowerBound: low, upperBound: high)
+    }
+
+    private static func port(_ name: String, _ environment: [String: String]) throws(ProbeError) -> UInt16 {
+        guard let text = environment[name] else { throw ProbeError(name, "missing") }
+        guard let port = UInt16(text), port >= 1 else { throw ProbeError(name, "expected a port from 1 to 65535, found '\(text)'") }
+        return port
+    }
+}
+
+// MARK: - Addresses
+
+/// IP address literals as the probe protocol carries them: IPv4 dotted quads and IPv6 text without brackets.
+public enum ProbeAddress {
+    /// The most addresses one run may test.
+    public static let maximumCount = 64
+
+    /// Reads a comma-separated list of IP literals (no names: resolving is not the probe's business).
+    public static func list(_ text: String, field: String) throws(ProbeError) -> [String] {
+        let items = text.split(separator: ",").map { String($0).trimmingCharacters() }
+        guard !items.isEmpty else { throw ProbeError(field, "expected one or more IP addresses separated by commas") }
+        guard items.count <= maximumCount else { throw ProbeError(field, "at most \(maximumCount) addresses, found \(items.count)") }
+        var seen = Set<String>()
+        var addresses: [String] = []
+        for item in items {
+            let address = try literal(item, field: field)
+            if seen.insert(address).inserted { addresses.append(address) }
+        }
+        return addresses
+    }
+
+    /// One IP literal, canonical (as the kernel prints it); an error names `field`.
+    public static func literal(_ text: String, field: String) throws(ProbeError) -> String {
+        let candidate = text.contains(":") ? "[\(text)]:1" : "\(text):1"
+        guard text.utf8.count <= 45, text.utf8.allSatisfy({ $0.isHexDigitOrSeparator }), let parsed = try? InternetSocketAddress(parsing: candidate) else {
+            throw ProbeError(field, "'\(text)' is not an IPv4 or IPv6 address")
+        }
+        return parsed.host
+    }
+
+    /// `IP:PORT`, with brackets around IPv6.
+    public static func endpoint(_ ip: String, _ port: UInt16) -> String { ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
+}
+
+extension UInt8 {
+    /// A byte of an IP literal: hex digits, `.` and `:`.
+    fileprivate var isHexDigitOrSeparator: Bool {
+        (self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9")) || (self >= UInt8(ascii: "a") && self <= UInt8(ascii: "f"))
+            || (self >= UInt8(ascii: "A") && self <= UInt8(ascii: "F")) || self == UInt8(ascii: ".") || self == UInt8(ascii: ":")
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters() -> String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}
+
+// MARK: - ProbeInstructions
+
+/// What the Executor tells a probe, exactly the design's environment: `TARGET_IPS`, `PORT_RANGE_START`,
+/// `PORT_RANGE_END`, `PROBE_HASH`, `EXPECTED_RESPONSE_HASH`, `PASSPHRASE`. Nothing comes from the command line.
+public struct ProbeInstructions: Sendable, Hashable {
+    /// The addresses to test.
+    public var targets: [String]
+    /// The ports to test on each.
+    public var ports: PortRange
+    /// The hash the probe sends.
+    public var probeHash: String
+    /// The answer a beacon that knows the passphrase gives.
+    public var expectedResponseHash: String
+    /// The shared secret, for the connection MACs and the termination.
+    public var passphrase: String
+
+    /// Instructions from their parts.
+    public init(targets: [String], ports: PortRange, probeHash: String, expectedResponseHash: String, passphrase: String) {
+        self.targets = targets
+        self.ports = ports
+        self.probeHash = probeHash
+        self.expectedResponseHash = expectedResponseHash
+        self.passphrase = passphrase
+    }
+
+    /// Reads the instructions from the environment; the error names the variable.
+    public init(environment: [String: String]) throws(ProbeError) {
+        guard let targets = environment["TARGET_IPS"] else { throw ProbeError("TARGET_IPS", "missing") }
+        self.init(
+            targets: try ProbeAddress.list(targets, field: "TARGET_IPS"),
+            ports: try PortRange.read(start: "PORT_RANGE_START", end: "PORT_RANGE_END", in: environment),
+            probeHash: try Self.hash("PROBE_HASH", environment), expectedResponseHash: try Self.hash("EXPECTED_RESPONSE_HASH", environment),
+            passphrase: try Self.passphrase(environment))
+    }
+
+    /// The environment a probe is started with.
+    public var environment: [String: String] {
+        [
+            "TARGET_IPS": targets.joined(separator: ","), "PORT_RANGE_START": String(ports.lowerBound), "PORT_RANGE_END": String(ports.upperBound),
+            "PROBE_HASH": probeHash, "EXPECTED_RESPONSE_HASH": expectedResponseHash, "PASSPHRASE": passphrase,
+        ]
+    }
+
+    /// Tests in the matrix: every target × every port.
+    public var totalTests: Int { targets.count * ports.count }
+
+    /// A hash: 16 to 128 hex digits, read lower-case.
+    static func hash(_ name: String, _ environment: [String: String]) throws(ProbeError) -> String {
+        guard let text = environment[name] else { throw ProbeError(name, "missing") }
+        guard (16...128).contains(text.utf8.count), Crypto.bytes(hex: text) != nil else {
+            throw ProbeError(name, "expected 16 to 128 hex digits")
+        }
+        return text.lowercased()
+    }
+
+    /// The passphrase: 16 to 256 bytes of printable ASCII.
+    static func passphrase(_ environment: [String: String]) throws(ProbeError) -> String {
+        guard let text = environment["PASSPHRASE"] else { throw ProbeError("PASSPHRASE", "missing") }
+        guard (16...256).contains(text.utf8.count), text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw ProbeError("PASSPHRASE", "expected 16 to 256 printable ASCII characters without spaces")
+        }
+        return text
+    }
+}
+
+// MARK: - BeaconConfiguration
+
+/// What the Executor tells a beacon, through the environment: `BEACON_ADDRESSES` (where to listen),
+/// `PORT_RANGE_START`, `PORT_RANGE_END`, `PROBE_HASH` (the only hash it answers), `PASSPHRASE`, and
+/// optionally `BEACON_WINDOW_PORTS` (most ports per window; by default as many as its descriptors allow).
+public struct BeaconConfiguration: Sendable, Hashable {
+    /// Addresses to listen on.
+    public var addresses: [String]
+    /// Ports to listen on at each.
+    public var ports: PortRange
+    /// The probe hash it answers; any other is refused.
+    public var probeHash: String
+    /// The shared secret.
+    public var passphrase: String
+    /// The most ports one window covers, when limited.
+    public var windowPorts: Int?
+
+    /// A configuration from its parts.
+    public init(addresses: [String], ports: PortRange, probeHash: String, passphrase: String, windowPorts: Int? = nil) {
+        self.addresses = addresses
+        self.ports = ports
+        self.probeHash = probeHash
+        self.passphrase = passphrase
+        self.windowPorts = windowPorts
+    }
+
+    /// Reads the configuration from the environment; the error names the variable.
+    public init(environment: [String: String]) throws(ProbeError) {
+        guard let addresses = environment["BEACON_ADDRESSES"] else { throw ProbeError("BEACON_ADDRESSES", "missing") }
+        var window: Int?
+        if let text = environment["BEACON_WINDOW_PORTS"] {
+            guard let value = Int(text), (1...65535).contains(value) else { throw ProbeError("BEACON_WINDOW_PORTS", "expected 1 to 65535, found '\(text)'") }
+            window = value
+        }
+        self.init(
+            addresses: try ProbeAddress.list(addresses, field: "BEACON_ADDRESSES"),
+            ports: try PortRange.read(start: "PORT_RANGE_START", end: "PORT_RANGE_END", in: environment),
+            probeHash: try ProbeInstructions.hash("PROBE_HASH", environment), passphrase: try ProbeInstructions.passphrase(environment), windowPorts: window)
+    }
+
+    /// The environment a beacon is started with.
+    public var environment: [String: String] {
+        var environment = [
+            "BEACON_ADDRESSES": addresses.joined(separator: ","), "PORT_RANGE_START": String(ports.lowerBound),
+            "PORT_RANGE_END": String(ports.upperBound), "PROBE_HASH": probeHash, "PASSPHRASE": passphrase,
+        ]
+        if let windowPorts { environment["BEACON_WINDOW_PORTS"] = String(windowPorts) }
+        return environment
+    }
+}
