@@ -396,6 +396,26 @@ public final class HostessClient: Sendable {
         return (announcing, peers)
     }
 
+    // MARK: Probing
+
+    /// Runs the Executor/Probe/Beacon trio over `targets` (nil: every address of the machine) × `ports`
+    /// (`"A-B"`, nil: 10000-65535) and returns the merged report (`results`, `testedMatrix`, `failures`,
+    /// `authFailed`, `windows`, `connectionMethods`; docs/probing.md). Only root and hostessd's user may.
+    public func probe(targets: [String]? = nil, ports: String? = nil) async throws(HostessError) -> JSONObject {
+        var parameters: JSONObject = [:]
+        if let targets { parameters["targets"] = .array(targets.map(JSONValue.string)) }
+        if let ports { parameters["ports"] = .string(ports) }
+        return try await send("probe", parameters).result
+    }
+
+    /// The connection methods hostessd knows for `fqdn` (nil: itself and every peer): one object per host,
+    /// `{"fqdn", "hostessId", "methods": [{"type", "endpoint", "latency", "testedAt", "fresh"}]}`.
+    public func connectionMethods(fqdn: String? = nil) async throws(HostessError) -> [JSONValue] {
+        let result = try await send("listConnectionMethods", fqdn.map { ["fqdn": .string($0)] } ?? [:]).result
+        guard case .array(let hosts)? = result["hosts"] else { throw HostessError(.internal, "reply has no hosts array") }
+        return hosts
+    }
+
     // MARK: Connectomes
 
     /// Records a connectome the caller set up (its terminals already marked in use with the link ids), so that

@@ -176,7 +176,8 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
         do {
             let announcement = try Announcement(
                 timestamp: SystemClock.wallMilliseconds(), fqdn: fqdn, hostessID: hostessID, endpoint: endpoint,
-                serverCount: min(book.count, Announcement.maximumCount), ttl: goodbye ? 0 : ttl, sequence: sequence, capabilities: summary)
+                serverCount: min(book.count, Announcement.maximumCount), ttl: goodbye ? 0 : ttl, sequence: sequence, capabilities: summary,
+                connectionMethods: Array(registry.service.connectionMethods.freshOwn(now: SystemClock.wallMilliseconds()).prefix(Announcement.maximumConnectionMethods)))
             return announcement.encode(signingWith: keys?.sending)
         } catch {
             counters.sendFailures += 1

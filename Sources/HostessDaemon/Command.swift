@@ -1,4 +1,5 @@
 import HostessModel
+import HostessProbing
 
 // MARK: - Command
 
@@ -48,6 +49,10 @@ public enum Command: Hashable, Sendable {
     case listPeers
     /// Forgets a recorded connectome.
     case removeConnectome(id: String)
+    /// Runs the Executor/Probe/Beacon trio over addresses × ports (root or hostessd's user only).
+    case probe(ProbeRequest)
+    /// Reads the connection methods known for a host (nil: this Hostess and every peer).
+    case listConnectionMethods(fqdn: String?)
 
     /// The commands' names, as a request's `command` spells them, in the order error messages list them.
     public enum Kind: String, CaseIterable, Sendable {
@@ -55,6 +60,7 @@ public enum Command: Hashable, Sendable {
         case reserve, cancelReservation, getReservation, listReservations, queryCapabilities
         case recordConnectome, getConnectome, listConnectomes, removeConnectome
         case listPeers
+        case probe, listConnectionMethods
     }
 
     /// The command's name.
@@ -80,6 +86,8 @@ public enum Command: Hashable, Sendable {
         case .listConnectomes: .listConnectomes
         case .listPeers: .listPeers
         case .removeConnectome: .removeConnectome
+        case .probe: .probe
+        case .listConnectionMethods: .listConnectionMethods
         }
     }
 }
@@ -101,6 +109,8 @@ extension Command.Kind {
         case .listReservations: ["status"]
         case .recordConnectome: ["connectome"]
         case .getConnectome, .removeConnectome: ["connectomeId"]
+        case .probe: ["targets", "ports"]
+        case .listConnectionMethods: ["fqdn"]
         }
     }
 }

@@ -31,6 +31,8 @@ public enum CommandResult: Hashable, Sendable {
     case connectomes([ConnectomeRecord])
     /// `listPeers`: the peers by fqdn, and whether this Hostess announces and listens at all.
     case peers([Peer], announcing: Bool)
+    /// `listConnectionMethods`: `{"hosts": [...]}` (``ConnectionMethodCache/json(fqdn:ownFqdn:ownID:peers:now:)``).
+    case connectionMethods(JSONValue)
 
     /// The `result` object of a line-protocol reply.
     public var json: JSONValue {
@@ -49,6 +51,7 @@ public enum CommandResult: Hashable, Sendable {
         case .connectome(let record): ["connectome": record.json]
         case .connectomes(let records): ["connectomes": .array(records.map(\.json))]
         case .peers(let peers, let announcing): ["announcing": .bool(announcing), "peers": .array(peers.map(\.json))]
+        case .connectionMethods(let hosts): hosts
         }
     }
 }
@@ -69,7 +72,7 @@ extension Command {
         case .getConnectome(let id): return .connectome(try book.connectome(id: id))
         case .listConnectomes: return .connectomes(book.allConnectomes())
         case .register, .unregister, .heartbeat, .markInUse, .markAvailable, .watch, .status, .reserve, .cancelReservation,
-            .recordConnectome, .removeConnectome, .listPeers:
+            .recordConnectome, .removeConnectome, .listPeers, .probe, .listConnectionMethods:
             return nil
         }
     }

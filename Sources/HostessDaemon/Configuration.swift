@@ -58,6 +58,8 @@ public struct Configuration: Sendable, Equatable {
     public var maxCapabilitiesPerUID = GuestBook.Capacity.defaultCapabilitiesPerUID
     /// Announcements to, and peers from, the other Hostesses on the same links.
     public var mesh = MeshConfiguration()
+    /// Connection probing: the beacon and probe programs, their deadline, the cache's freshness.
+    public var probing = ProbingConfiguration()
 
     /// The embedded defaults.
     public init(environment: [String: String]) {
@@ -111,6 +113,7 @@ public struct Configuration: Sendable, Equatable {
           --max-capabilities-per-uid N  distinct capability names one user's entries may carry at once
                                    (default 256; root is not limited)
         \(MeshConfiguration.usage)
+        \(ProbingConfiguration.usage)
           --config FILE            JSON config file (env HOSTESS_CONFIG); flags override it
           --version                print the version
           -h, --help               show this help
@@ -131,7 +134,7 @@ public struct Configuration: Sendable, Equatable {
             "--reservations-file", "--reservation-retention", "--max-connections-per-uid", "--max-watches-per-connection",
             "--max-watches-per-uid", "--reservation-default-duration", "--reservation-max-duration", "--reservation-priority-limit",
             "--max-reservations-per-holder", "--max-reserved-servers-per-holder", "--max-capabilities-per-uid",
-        ]).union(MeshConfiguration.valuedFlags)
+        ]).union(MeshConfiguration.valuedFlags).union(ProbingConfiguration.valuedFlags)
         while index < arguments.count {
             var argument = arguments[index]
             var value: String?
@@ -203,7 +206,7 @@ public struct Configuration: Sendable, Equatable {
                 configuration.reservationPolicy.maximumActivePerHolder = try count(text, flag, in: 1...GuestBook.maximumReservations)
             case "--max-reserved-servers-per-holder":
                 configuration.reservationPolicy.maximumServersPerHolder = try count(text, flag, in: 1...1_000_000)
-            default: _ = try configuration.mesh.apply(flag, text)
+            default: if try !configuration.mesh.apply(flag, text) { _ = try configuration.probing.apply(flag, text) }
             }
         }
         if ttlGiven && !intervalGiven { configuration.heartbeatInterval = configuration.ttl / 3 }

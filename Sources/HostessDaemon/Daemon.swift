@@ -40,6 +40,11 @@ public final class Daemon {
             "shm": configuration.sharedMemoryName.map(JSONValue.string) ?? .null,
             "instanceId": .string(instanceID),
         ]
+        registry.service.fqdn = Syscall.hostName().flatMap { ServerName.isValidFQDN($0) ? $0 : nil } ?? "localhost"
+        registry.service.connectionMethods = ConnectionMethodCache(ttl: Int64(configuration.probing.cacheTTL * 1000))
+        registry.executor = Executor(
+            binaries: configuration.probing.binaries ?? Self.ownDirectory, socketPath: configuration.stdio ? nil : configuration.socketPath,
+            windowTimeout: configuration.probing.windowTimeout, loop: loop)
         lines = try LineServer(configuration: configuration, registry: registry, loop: loop)
         do {
             try loop.handleSignals([SIGTERM, SIGINT, SIGHUP]) { [unowned loop] signal in Self.received(signal, loop: loop) }
@@ -129,9 +134,19 @@ public final class Daemon {
         }
     }
 
+    /// The directory of hostessd's own executable, where `swift build` puts hostess-beacon and hostess-probe too.
+    private static var ownDirectory: String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return "." }
+        let path = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+    }
+
     // MARK: Shutting down
 
     private func shutDown() {
+        registry.executor?.stop()
         if let announcer {
             announcer.stop()
             self.announcer = nil

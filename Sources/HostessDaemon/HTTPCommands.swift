@@ -59,6 +59,13 @@ extension HTTPRouter {
             return endpoint == .connectomes ? .listConnectomes : .getConnectome(id: segments[1])
         case .peers:
             return try readCommand(endpoint, segments: segments, items: try queryItems(request))
+        case .connectionMethods:
+            var fqdn: String?
+            for item in try queryItems(request) {
+                guard item.name == "fqdn" else { throw HostessError(.badRequest, "unknown query parameter; known: fqdn", field: item.name) }
+                fqdn = item.value
+            }
+            return .listConnectionMethods(fqdn: fqdn)
         case .health, .metrics, .announcement, .other:
             throw HostessError(.notFound, "no such endpoint")
         }
@@ -75,7 +82,8 @@ extension HTTPRouter {
         case .capabilities(let summaries): json(.ok, .array(summaries), book: book)
         case .reservation(let reply): json(endpoint == .reserve ? .created : .ok, reply.json, book: book)
         case .reservations(let replies): json(.ok, .array(replies.map(\.json)), book: book)
-        case .entry, .heartbeat, .watched, .status, .recordedConnectome, .connectome, .connectomes, .peers: json(.ok, result.json, book: book)
+        case .entry, .heartbeat, .watched, .status, .recordedConnectome, .connectome, .connectomes, .peers, .connectionMethods:
+            json(.ok, result.json, book: book)
         }
     }
 }

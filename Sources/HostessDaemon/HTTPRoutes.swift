@@ -12,6 +12,7 @@ enum HTTPEndpoint: String, CaseIterable, Sendable {
     case reserve, reservations, reservation
     case cancelReservation = "cancel_reservation"
     case connectomes, connectome, peers, announcement
+    case connectionMethods = "connection_methods"
     case other
 }
 
@@ -87,6 +88,7 @@ struct HTTPRouter {
             case "reservations": return (.reservations, ["GET", "HEAD"])
             case "connectomes": return (.connectomes, ["GET", "HEAD"])
             case "peers": return (.peers, ["GET", "HEAD"])
+            case "connection-methods": return (.connectionMethods, ["GET", "HEAD"])
             case "announcement": return (.announcement, ["GET", "HEAD"])
             case "health": return (.health, ["GET", "HEAD"])
             case "metrics": return (.metrics, ["GET", "HEAD"])

@@ -1,5 +1,7 @@
+import Glibc
 import HostessLoop
 import HostessMesh
+import HostessProbing
 import HostessModel
 import HostessRegion
 import HostessSystem
@@ -161,7 +163,88 @@ final class Registry: LoopHandler {
             guard let mesh else { return done(.failure(HostessError(.notFound, "no entry '\(name)'", field: "serverId"))) }
             mesh.forward(command, name) { done($0.map { ["entry": $0] }) }
         case .reserve(let request): reserveAcross(request, caller: caller, connection: connection, completion: done)
+        case .probe(let request): probe(request, completion: done)
         }
+    }
+
+    // MARK: Probing
+
+    /// Runs the Executor/Probe/Beacon trio, when hostessd found the programs.
+    var executor: Executor?
+    /// The Executor's own entry while a run is under way.
+    private var executorEntry: String?
+
+    /// Every address of this machine's up interfaces: IPv4, and IPv6 but link-local (which needs a scope).
+    static func localAddresses() -> [String] {
+        let interfaces = (try? NetworkInterface.all()) ?? []
+        var addresses: [String] = []
+        for interface in interfaces where interface.isUp {
+            for address in interface.ipv4Addresses + interface.ipv6Addresses.filter({ !$0.lowercased().hasPrefix("fe80") })
+            where !addresses.contains(address) {
+                addresses.append(address)
+            }
+        }
+        return Array(addresses.prefix(ProbeAddress.maximumCount))
+    }
+
+    /// A probe run over the request's targets (every local address by default); what it finds becomes this
+    /// Hostess's connection methods.
+    private func probe(_ request: ProbeRequest, completion: @escaping (Result<JSONValue, HostessError>) -> Void) {
+        guard let executor else {
+            return completion(.failure(HostessError(.unavailable, "hostessd found no hostess-beacon and hostess-probe beside it (--probe-binaries)", field: "command")))
+        }
+        let targets = request.targets ?? Self.localAddresses()
+        guard !targets.isEmpty else { return completion(.failure(HostessError(.badRequest, "this machine has no address to probe", field: "targets"))) }
+        executor.run(targets: targets, ports: request.ports, started: { [weak self] _ in self?.registerExecutor(request) }) {
+            [weak self] result in
+            guard let self else { return }
+            unregisterExecutor()
+            switch result {
+            case .failure(let error): completion(.failure(error))
+            case .success(var object):
+                var members = object
+                for key in ["windows", "descriptorLimit", "seconds", "killed"] { members[key] = nil }
+                if let report = try? ProbeReport(members), !report.results.isEmpty {
+                    let port = service.statusFacts["http"]?.stringValue.flatMap { try? InternetSocketAddress(parsing: $0).port }
+                    service.connectionMethods.learn(from: report, httpPort: port, at: SystemClock.wallMilliseconds())
+                }
+                object["connectionMethods"] = .array(service.connectionMethods.own.map(\.json))
+                Log.info("probe run: \(object["testedMatrix"]?.objectValue?["successfulTests"] ?? 0) of \(object["testedMatrix"]?.objectValue?["totalTests"] ?? 0) tests worked in \(object["seconds"] ?? 0) s")
+                completion(.success(.object(object)))
+            }
+        }
+    }
+
+    /// The Executor signs the guest book while it runs (class 0x00FE, `hostess-executor`).
+    private func registerExecutor(_ request: ProbeRequest) {
+        let owner = Syscall.userName(uid: geteuid()) ?? "root"
+        let manifest = ServerManifest(
+            name: "hostess-executor", classCode: ClassCode(0x00FE), owner: owner, capabilities: ["probe-executor"],
+            metadata: ["ports": .string(request.ports.description)])
+        guard let registration = try? manifest.registration(fqdn: service.fqdn, uuid: Syscall.randomUUID()) else { return }
+        let caller = Caller(uid: geteuid(), ownerNames: [owner])
+        let now = now
+        if case .done(.registered(let entry, _, _, _))? = change(by: "the Executor", { service in
+            try? service.execute(.register(registration, session: false), caller: caller, connection: 0, now: now)
+        }) {
+            executorEntry = entry.id
+        }
+        publishChanges()
+    }
+
+    private func unregisterExecutor() {
+        guard let id = executorEntry, let name = try? ServerName(parsing: id) else { return }
+        executorEntry = nil
+        let caller = Caller(uid: geteuid(), ownerNames: [name.owner])
+        let now = now
+        _ = change(by: "the Executor") { service in try? service.execute(.unregister(name), caller: caller, connection: 0, now: now) }
+        publishChanges()
+    }
+
+    /// Keeps the Executor's entry alive while a run lasts (called every tick).
+    private func heartbeatExecutor() {
+        guard let id = executorEntry, let name = try? ServerName(parsing: id) else { return }
+        _ = try? service.execute(.heartbeat(name), caller: Caller(uid: geteuid(), ownerNames: [name.owner]), connection: 0, now: now)
     }
 
     /// A query with scope `remote` or `all`: this Hostess's matches (for `all`) and the live peers'.
@@ -337,6 +420,7 @@ final class Registry: LoopHandler {
     func handle(_ event: LoopEvent, on loop: Loop) {
         guard case .deadline = event else { return }
         publisher?.writer.beat()
+        heartbeatExecutor()
         for entry in service.evictExpired(now: now) {
             Log.info(
                 "evicted \(entry.id): no heartbeat for \(configuration.ttl) s (revision \(service.book.revision), \(service.counters.evictions) evictions in all)"

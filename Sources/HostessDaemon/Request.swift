@@ -1,4 +1,5 @@
 import HostessModel
+import HostessProbing
 
 // MARK: - Request
 
@@ -112,7 +113,30 @@ extension Command {
         case .listConnectomes: self = .listConnectomes
         case .listPeers: self = .listPeers
         case .removeConnectome: self = .removeConnectome(id: try request.requireString("connectomeId"))
+        case .probe: self = .probe(try Self.probeRequest(request))
+        case .listConnectionMethods: self = .listConnectionMethods(fqdn: try request.string("fqdn"))
         }
+    }
+
+    /// A probe request: `targets` (IP addresses), `ports` (`"A-B"`).
+    static func probeRequest(_ request: JSONReader) throws(HostessError) -> ProbeRequest {
+        let targets = try request.strings("targets")
+        let ports = try request.string("ports")
+        var probe = ProbeRequest()
+        do throws(ProbeError) {
+            if let targets {
+                guard (1...ProbeAddress.maximumCount).contains(targets.count) else {
+                    throw ProbeError("targets", "expected 1 to \(ProbeAddress.maximumCount) IP addresses")
+                }
+                var literals: [String] = []
+                for target in targets { literals.append(try ProbeAddress.literal(target, field: "targets")) }
+                probe.targets = literals
+            }
+            if let ports { probe.ports = try PortRange(parsing: ports, field: "ports") }
+        } catch {
+            throw HostessError(.badRequest, error.reason, field: error.field)
+        }
+        return probe
     }
 
     /// The server name `serverId` spells, parsed once: equivalent spellings name the same entry.

@@ -1,5 +1,7 @@
+import Glibc
 import HostessMesh
 import HostessModel
+import HostessProbing
 import HostessSystem
 
 // MARK: - Service
@@ -51,6 +53,8 @@ public struct Service: Sendable {
         case forward(Command, ServerName)
         /// A reservation with `allowRemote` this guest book cannot satisfy alone: peers hold the rest.
         case reserve(ReservationRequest)
+        /// A probe run (the Executor's): it answers when the beacon and probe are done.
+        case probe(ProbeRequest)
     }
 
     /// The guest book.
@@ -68,6 +72,10 @@ public struct Service: Sendable {
     public var peers: PeerTable?
     /// This Hostess's latest announcement datagram, as `GET /announcement` serves it to peers that poll.
     public var announcement: [UInt8]?
+    /// The connection methods known to work (this Hostess's own from its probe runs).
+    public var connectionMethods = ConnectionMethodCache(ttl: 300_000)
+    /// This Hostess's host name, as its announcements and connection methods name it.
+    public var fqdn = "localhost"
 
     /// The limits on reservations (see ``ReservationPolicy``).
     public var reservationPolicy: ReservationPolicy {
@@ -182,6 +190,12 @@ public struct Service: Sendable {
                 field: "reservation.serverFilter.scope")
         case .reserve(let request) where request.allowRemote:
             return try reserveAllowingRemote(request, caller: caller, connection: connection, now: now)
+        case .probe(let request):
+            // A run binds tens of thousands of ports and scans as many: not for every local user.
+            guard caller.key == nil, caller.isRoot || caller.uid == geteuid() else {
+                throw HostessError(.forbidden, "\(caller) may not run a probe; only root and hostessd's own user may", field: "command")
+            }
+            return .remote(.probe(request))
         case .markInUse(let name, _, _) where forwards(name, caller: caller), .markAvailable(let name, _, _) where forwards(name, caller: caller):
             guard caller.mayActAs(owner: name.owner) else {
                 throw HostessError(
@@ -224,7 +238,8 @@ public struct Service: Sendable {
             return .done(.recordedConnectome(record, created: created))
         case .removeConnectome(let id):
             return .done(.connectome(try book.removeConnectome(id: id, by: caller)))
-        case .getServer, .listAll, .query, .queryCapabilities, .getReservation, .listReservations, .getConnectome, .listConnectomes, .listPeers:
+        case .getServer, .listAll, .query, .queryCapabilities, .getReservation, .listReservations, .getConnectome, .listConnectomes, .listPeers,
+            .probe, .listConnectionMethods:
             throw HostessError(.internal, "\(command.kind.rawValue) was not answered as a read")
         }
     }
@@ -257,6 +272,11 @@ public struct Service: Sendable {
     /// changes something or waits.
     public func read(_ command: Command) throws(HostessError) -> CommandResult? {
         if case .listPeers = command { return .peers(peers?.peers ?? [], announcing: peers != nil) }
+        if case .listConnectionMethods(let fqdn) = command {
+            let id = statusFacts["instanceId"]?.stringValue ?? ""
+            return .connectionMethods(
+                connectionMethods.json(fqdn: fqdn, ownFqdn: self.fqdn, ownID: id, peers: peers?.peers ?? [], now: SystemClock.wallMilliseconds()))
+        }
         return try command.read(book)
     }
 

@@ -214,3 +214,20 @@ public struct BeaconConfiguration: Sendable, Hashable {
         return environment
     }
 }
+
+// MARK: - ProbeRequest
+
+/// What a user asks of a probe run (`hostess probe`): the addresses (nil: every address of this machine)
+/// and the ports.
+public struct ProbeRequest: Sendable, Hashable {
+    /// The addresses to probe; nil for every local address.
+    public var targets: [String]?
+    /// The ports, by default the design's 10000–65535.
+    public var ports: PortRange
+
+    /// A request.
+    public init(targets: [String]? = nil, ports: PortRange = .standard) {
+        self.targets = targets
+        self.ports = ports
+    }
+}

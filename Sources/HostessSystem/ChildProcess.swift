@@ -115,6 +115,15 @@ public final class ChildProcess {
         Glibc.kill(pid, signal)
     }
 
+    /// Kills the child (SIGKILL) and reaps it; returns at once, since SIGKILL cannot be caught.
+    public func kill() {
+        guard status == nil else { return }
+        Glibc.kill(pid, SIGKILL)
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) == -1 && errno == EINTR {}
+        status = .signaled(SIGKILL)
+    }
+
     /// Reaps the child if it has exited; returns how it ended, or nil while it runs.
     @discardableResult
     public func reap() -> Termination? {

@@ -308,6 +308,47 @@ let commands: [Command] = [
             }
         }),
     Command(
+        name: "probe", summary: "learn which address:port paths reach this machine (Executor/Probe/Beacon)",
+        usage: """
+            usage: hostess probe [--targets IP,IP...] [--ports A-B] [--json]
+
+            hostessd starts a beacon on every free port of the range on each target address and a probe that
+            tries every address × port, both authenticated by a passphrase that never crosses the wire
+            (docs/probing.md). The table shows, per address, how many pairs worked and the best latency; then
+            the failures by reason and this Hostess's connection methods, which its announcements carry.
+            Defaults: every address of this machine, ports 10000-65535. Only root and hostessd's user may.
+            --json prints the design's PROBE_RESULTS object (results, testedMatrix, failures, windows).
+            """,
+        valued: ["--targets", "--ports"], flags: ["--json"],
+        run: { arguments, context in
+            _ = try arguments.expect()
+            let targets = arguments.value("--targets").map { $0.split(separator: ",").map(String.init) }
+            let report = try await context.client().probe(targets: targets, ports: arguments.value("--ports"))
+            if context.json || arguments.flag("--json") {
+                print(JSONValue.object(report).jsonText)
+            } else {
+                print(Output.probeSummary(report))
+            }
+        }),
+    Command(
+        name: "connection-methods", summary: "the tested ways to reach this Hostess and its peers",
+        usage: """
+            usage: hostess connection-methods [FQDN] [--json]
+
+            What probe runs found for this Hostess, and what each peer announces, lowest latency first; a
+            method is fresh for hostessd's --probe-cache-ttl (default 300 s) after it was tested.
+            """,
+        valued: [], flags: ["--json"],
+        run: { arguments, context in
+            guard arguments.positionals.count <= 1 else { throw UsageError("expected at most one FQDN, found \(arguments.positionals.count) arguments") }
+            let hosts = try await context.client().connectionMethods(fqdn: arguments.positionals.first)
+            if context.json || arguments.flag("--json") {
+                print(JSONValue.array(hosts).jsonText)
+            } else {
+                print(Output.connectionMethodTable(hosts))
+            }
+        }),
+    Command(
         name: "connectomes", summary: "list the recorded connectomes, one row per link endpoint pair",
         usage: """
             usage: hostess connectomes [--json]

@@ -186,6 +186,58 @@ enum Output {
         return table(header: ["FQDN", "HOSTESS ID", "ENDPOINT", "STATE", "SERVERS", "LAST SEEN", "CLASSES"], rows: rows) + "\n" + count
     }
 
+    /// What `hostess probe` shows: per address, the pairs that worked and the best latency; the failures by
+    /// reason; the windows; this Hostess's connection methods.
+    static func probeSummary(_ report: JSONObject) -> String {
+        let matrix = report["testedMatrix"]?.objectValue ?? [:]
+        var working: [String: (count: Int, best: Double)] = [:]
+        if case .array(let results)? = report["results"] {
+            for result in results.compactMap(\.objectValue) {
+                guard let ip = result["ip"]?.stringValue else { continue }
+                let latency: Double = if case .double(let value)? = result["latency"] { value } else if case .int(let value)? = result["latency"] { Double(value) } else { 0 }
+                let seen = working[ip] ?? (0, .infinity)
+                working[ip] = (seen.count + 1, min(seen.best, latency))
+            }
+        }
+        let ips: [String] = if case .array(let list)? = matrix["ips"] { list.compactMap(\.stringValue) } else { [] }
+        let rows = ips.map { ip -> [String] in
+            let found = working[ip]
+            return [ip, String(found?.count ?? 0), found.map { "\(($0.best * 1000).rounded() / 1000) ms" } ?? "-"]
+        }
+        var lines = [table(header: ["ADDRESS", "WORKING", "BEST LATENCY"], rows: rows)]
+        let failures = (report["failures"]?.objectValue).map { object in
+            object.filter { $0.value != .int(0) }.map { "\($0.key) \(plain($0.value))" }.joined(separator: ", ")
+        } ?? ""
+        let windows = if case .array(let list)? = report["windows"] { list.count } else { 0 }
+        lines.append(
+            "\(plain(matrix["successfulTests"] ?? .null)) of \(plain(matrix["totalTests"] ?? .null)) tests worked (ports \(plain(matrix["portRange"] ?? .null))) in \(windows) window\(windows == 1 ? "" : "s"), \(plain(report["seconds"] ?? .null)) s"
+                + (failures.isEmpty ? "" : "; failed: \(failures)"))
+        if let killed = report["killed"]?.stringValue { lines.append("killed: \(killed)") }
+        if case .array(let methods)? = report["connectionMethods"], !methods.isEmpty {
+            lines.append("connection methods: " + methods.compactMap(\.objectValue).map { "\($0["endpoint"]?.stringValue ?? "?") (\(plain($0["latency"] ?? .null)) ms)" }.joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// What `hostess connection-methods` shows: one row per method of each host.
+    static func connectionMethodTable(_ hosts: [JSONValue]) -> String {
+        var rows: [[String]] = []
+        for host in hosts.compactMap(\.objectValue) {
+            let name = (host["fqdn"]?.stringValue ?? "?") + (host["local"] == true ? " (this Hostess)" : "")
+            guard case .array(let methods)? = host["methods"], !methods.isEmpty else {
+                rows.append([name, "-", "(none tested)", "-", "-"])
+                continue
+            }
+            for method in methods.compactMap(\.objectValue) {
+                rows.append([
+                    name, method["type"]?.stringValue ?? "?", method["endpoint"]?.stringValue ?? "?", plain(method["latency"] ?? .null) + " ms",
+                    method["fresh"] == true ? "fresh" : "stale",
+                ])
+            }
+        }
+        return table(header: ["HOST", "TYPE", "ENDPOINT", "LATENCY", "STATE"], rows: rows)
+    }
+
     static func table(header: [String], rows: [[String]]) -> String {
         var widths = header.map(\.count)
         for row in rows {
