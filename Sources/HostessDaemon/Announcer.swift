@@ -298,6 +298,17 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
         requests.reserve(request, needed: needed, localFree: localFree, peers: registry.service.peers?.livePeers ?? [], completion: completion)
     }
 
+    /// How to have the peer named `name` probe this machine (phase 3), each window within `seconds`.
+    func remoteProbe(from name: String, seconds: Double) -> Result<(target: String, ask: ProbeRun.RemoteProbe), HostessError> {
+        requests.remoteProbe(from: name, in: registry.service.peers?.peers ?? [], seconds: seconds)
+    }
+
+    /// Announces soon (at most a second after the last change-triggered one): the connection methods changed.
+    func methodsChanged() {
+        nextSend = min(nextSend, max(loop.now, lastChangeSend &+ Self.changeInterval))
+        reschedule()
+    }
+
     /// Asks a remote part's peer to cancel it.
     func release(_ part: Reservation.RemotePart, completion: @escaping (String) -> Void) { requests.release(part, completion: completion) }
 

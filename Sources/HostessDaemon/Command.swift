@@ -109,7 +109,7 @@ extension Command.Kind {
         case .listReservations: ["status"]
         case .recordConnectome: ["connectome"]
         case .getConnectome, .removeConnectome: ["connectomeId"]
-        case .probe: ["targets", "ports"]
+        case .probe: ["targets", "ports", "from"]
         case .listConnectionMethods: ["fqdn"]
         }
     }

@@ -8,7 +8,7 @@ import HostessSystem
 
 /// The Executor of the design's Executor/Probe/Beacon trio (docs/probing.md), inside hostessd: it makes a
 /// run's secrets, spawns `hostess-beacon` on this machine's addresses, then one `hostess-probe` per window
-/// the beacon covers, waits for both on the loop (pipes and pidfds,
+/// the beacon covers (or asks a peer to run it, phase 3), waits for both on the loop (pipes and pidfds,
 /// never blocking), kills what overruns its deadline, reaps everything, and merges what the beacon heard
 /// into one report. One run at a time.
 final class Executor {
@@ -36,13 +36,17 @@ final class Executor {
     var isRunning: Bool { current != nil }
 
     /// Starts a run over `targets` × `ports`; `started` runs once it is under way, `completion` once it
-    /// ends, both on the loop.
-    func run(targets: [String], ports: PortRange, started: @escaping (ProbeRun) -> Void = { _ in }, completion: @escaping Completion) {
+    /// ends, both on the loop. With `remote`, each window's probe is asked of a peer (phase 3) instead of
+    /// spawned here.
+    func run(
+        targets: [String], ports: PortRange, remote: ProbeRun.RemoteProbe? = nil, started: @escaping (ProbeRun) -> Void = { _ in },
+        completion: @escaping Completion
+    ) {
         guard current == nil else {
             return completion(.failure(HostessError(.conflict, "a probe is already running; one runs at a time", field: "command")))
         }
         do {
-            let run = try ProbeRun(executor: self, targets: targets, ports: ports, loop: loop) { [weak self] result in
+            let run = try ProbeRun(executor: self, targets: targets, ports: ports, remote: remote, loop: loop) { [weak self] result in
                 self?.current = nil
                 completion(result)
             }
@@ -53,14 +57,105 @@ final class Executor {
         }
     }
 
-    /// Stops a run under way (hostessd is stopping): its children are killed and reaped.
-    func stop() { current?.abort("hostessd is stopping") }
+    /// Stops the runs under way (hostessd is stopping): their children are killed and reaped.
+    func stop() {
+        current?.abort("hostessd is stopping")
+        guest?.abort("hostessd is stopping")
+    }
+
+    // MARK: Probing for a peer
+
+    private var guest: GuestProbe?
+
+    /// Runs one probe for a peer's beacon (phase 3: the peer asked with `POST /probe`); `completion` gets
+    /// the probe's `PROBE_SUMMARY`. One at a time, beside this Hostess's own run.
+    func probe(for instructions: ProbeInstructions, completion: @escaping Completion) {
+        guard guest == nil else {
+            return completion(.failure(HostessError(.conflict, "a probe for another Hostess is running; one runs at a time", field: "targets")))
+        }
+        do {
+            guest = try GuestProbe(executor: self, instructions: instructions, loop: loop) { [weak self] result in
+                self?.guest = nil
+                completion(result)
+            }
+        } catch {
+            completion(.failure(error))
+        }
+    }
+
+    /// Starts `hostess-probe` with `instructions` and watches it; `onLine` for each line it prints.
+    func spawnProbe(_ instructions: ProbeInstructions, onLine: @escaping (ArraySlice<UInt8>) -> Void, onExit: @escaping () -> Void) throws(HostessError) -> (ChildProcess, [ChildIO]) {
+        var environment = instructions.environment
+        if let socketPath { environment["HOSTESS_SOCKET"] = socketPath }
+        do {
+            let child = try ChildProcess(path: binaries + "/hostess-probe", environment: environment)
+            do { return (child, try ChildIO.watch(child, loop: loop, lineLimit: ProbeReport.maximumBytes + 4096, onLine: onLine, onExit: onExit)) } catch {
+                child.kill()
+                throw error
+            }
+        } catch {
+            throw HostessError(.unavailable, "cannot start \(binaries)/hostess-probe: \(error)")
+        }
+    }
+}
+
+// MARK: - GuestProbe
+
+/// A probe this Hostess runs for a peer's beacon: the probe alone, its summary the answer.
+final class GuestProbe: LoopHandler {
+    private var child: ChildProcess?
+    private var handlers: [ChildIO] = []
+    private var summary: JSONObject?
+    private var timer: Loop.Timer?
+    private let seconds: Double
+    private unowned let loop: Loop
+    private var completion: Executor.Completion?
+
+    init(executor: Executor, instructions: ProbeInstructions, loop: Loop, completion: @escaping Executor.Completion) throws(HostessError) {
+        self.loop = loop
+        seconds = executor.windowTimeout
+        self.completion = completion
+        (child, handlers) = try executor.spawnProbe(instructions, onLine: { [unowned self] line in
+            if case .object(let object)? = try? JSONParser.parse(line), object["type"] == "PROBE_SUMMARY" { summary = object }
+        }) { [unowned self] in exited() }
+        timer = loop.schedule(at: loop.now &+ UInt64(seconds * 1e9), for: self)
+    }
+
+    private func exited() {
+        child?.reap()
+        guard let summary else { return finish(.failure(HostessError(.unavailable, "hostess-probe ended (\(child?.status.map { "\($0)" } ?? "?")) without a summary"))) }
+        finish(.success(summary))
+    }
+
+    func handle(_ event: LoopEvent, on loop: Loop) {
+        guard case .deadline = event else { return }
+        timer = nil
+        abort("the probe did not finish within \(seconds) s; killed it")
+    }
+
+    /// Kills the probe and answers with `reason`.
+    func abort(_ reason: String) { finish(.failure(HostessError(.timeout, reason))) }
+
+    private func finish(_ result: Result<JSONObject, HostessError>) {
+        guard let completion else { return }
+        self.completion = nil
+        if let timer { loop.cancel(timer) }
+        for handler in handlers { handler.stop() }
+        handlers = []
+        if let child, child.reap() == nil { child.kill() }
+        child = nil
+        completion(result)
+    }
 }
 
 // MARK: - ProbeRun
 
 /// One run: the beacon for its whole life, a probe per window, a deadline per window.
 final class ProbeRun: LoopHandler {
+    /// Asks a peer to run the probe of one window toward this machine's beacon; the completion gets the
+    /// probe's `PROBE_SUMMARY`, or why there is none.
+    typealias RemoteProbe = (ProbeInstructions, @escaping (Result<JSONObject, HostessError>) -> Void) -> Void
+
     /// One window's outcome.
     struct Window {
         var ports: PortRange
@@ -79,6 +174,8 @@ final class ProbeRun: LoopHandler {
     let probeHash = ProbeSecrets.random(bytes: 32)
     private unowned let executor: Executor
     private unowned let loop: Loop
+    private let remote: RemoteProbe?
+    private var remoteUnderWay = false
     private let startedAt: UInt64
     private var beacon: ChildProcess?
     private var beaconHandlers: [ChildIO] = []
@@ -93,10 +190,11 @@ final class ProbeRun: LoopHandler {
     private var beaconDone = false
     private var completion: Executor.Completion?
 
-    init(executor: Executor, targets: [String], ports: PortRange, loop: Loop, completion: @escaping Executor.Completion) throws(HostessError) {
+    init(executor: Executor, targets: [String], ports: PortRange, remote: RemoteProbe?, loop: Loop, completion: @escaping Executor.Completion) throws(HostessError) {
         self.executor = executor
         self.targets = targets
         self.ports = ports
+        self.remote = remote
         self.loop = loop
         self.completion = completion
         startedAt = loop.now
@@ -150,13 +248,13 @@ final class ProbeRun: LoopHandler {
     private func beaconExited() {
         let status = beacon?.reap()
         if !beaconDone { return abort("hostess-beacon stopped before the range was done (\(status.map { "\($0)" } ?? "?"))") }
-        if probe == nil && waiting.isEmpty { finish() }
+        if probe == nil && !remoteUnderWay && waiting.isEmpty { finish() }
     }
 
     // MARK: The probe
 
     private func startNextProbe() {
-        guard probe == nil, !waiting.isEmpty else { return }
+        guard probe == nil, !remoteUnderWay, !waiting.isEmpty else { return }
         let window = waiting.removeFirst()
         windows.append(window)
         windowStartedAt = loop.now
@@ -164,23 +262,38 @@ final class ProbeRun: LoopHandler {
         let instructions = ProbeInstructions(
             targets: targets, ports: window.ports, probeHash: probeHash,
             expectedResponseHash: ProbeSecrets.responseHash(probeHash: probeHash, passphrase: passphrase), passphrase: passphrase)
-        var environment = instructions.environment
-        if let socket = executor.socketPath { environment["HOSTESS_SOCKET"] = socket }
+        if let remote {
+            remoteUnderWay = true
+            remote(instructions) { [weak self] result in self?.remoteProbeEnded(result) }
+            return
+        }
         do {
-            let child = try ChildProcess(path: executor.binaries + "/hostess-probe", environment: environment)
-            probe = child
-            probeHandlers = try ChildIO.watch(child, loop: loop, lineLimit: ProbeReport.maximumBytes + 4096, onLine: { [unowned self] line in
+            (probe, probeHandlers) = try executor.spawnProbe(instructions, onLine: { [unowned self] line in
                 if case .object(let summary)? = try? JSONParser.parse(line), summary["type"] == "PROBE_SUMMARY", let index = windows.indices.last {
                     windows[index].summary = summary
                 }
             }) { [unowned self] in probeExited() }
         } catch {
-            abort("cannot start \(executor.binaries)/hostess-probe: \(error)")
+            abort(error.message)
+        }
+    }
+
+    private func remoteProbeEnded(_ result: Result<JSONObject, HostessError>) {
+        guard remoteUnderWay else { return }
+        remoteUnderWay = false
+        switch result {
+        case .success(let summary):
+            if let index = windows.indices.last { windows[index].summary = summary }
+            windowEnded(probe: summary["terminated"] == true ? "exit 0 (on the peer)" : "exit 1 (on the peer)")
+        case .failure(let error):
+            windowEnded(probe: "the peer did not run it: \(error.message)")
         }
     }
 
     private func probeExited() {
         guard let child = probe else { return }
+        // The beacon printed its results before the probe could have its TERMINATE: read them first.
+        beaconHandlers.first?.readAvailable()
         let status = child.reap()
         for handler in probeHandlers { handler.stop() }
         probeHandlers = []
@@ -334,6 +447,9 @@ final class ChildIO: LoopHandler {
             read(rounds: 16)
         }
     }
+
+    /// Reads what the pipe holds now, handing each line on.
+    func readAvailable() { read(rounds: .max) }
 
     /// Reads what the pipe holds, at most `rounds` times 64 KiB, handing each line on.
     private func read(rounds: Int) {

@@ -66,7 +66,7 @@ extension HTTPRouter {
                 fqdn = item.value
             }
             return .listConnectionMethods(fqdn: fqdn)
-        case .health, .metrics, .announcement, .other:
+        case .health, .metrics, .announcement, .probe, .other:
             throw HostessError(.notFound, "no such endpoint")
         }
     }

@@ -13,6 +13,7 @@ enum HTTPEndpoint: String, CaseIterable, Sendable {
     case cancelReservation = "cancel_reservation"
     case connectomes, connectome, peers, announcement
     case connectionMethods = "connection_methods"
+    case probe
     case other
 }
 
@@ -89,6 +90,7 @@ struct HTTPRouter {
             case "connectomes": return (.connectomes, ["GET", "HEAD"])
             case "peers": return (.peers, ["GET", "HEAD"])
             case "connection-methods": return (.connectionMethods, ["GET", "HEAD"])
+            case "probe": return (.probe, ["POST"])
             case "announcement": return (.announcement, ["GET", "HEAD"])
             case "health": return (.health, ["GET", "HEAD"])
             case "metrics": return (.metrics, ["GET", "HEAD"])
@@ -115,7 +117,7 @@ struct HTTPRouter {
     /// Whether requests to `endpoint` change the guest book (and so always need a signature).
     static func isWrite(_ endpoint: HTTPEndpoint) -> Bool {
         switch endpoint {
-        case .register, .unregister, .heartbeat, .inUse, .available, .reserve, .cancelReservation: true
+        case .register, .unregister, .heartbeat, .inUse, .available, .reserve, .cancelReservation, .probe: true
         default: false
         }
     }

@@ -1,6 +1,7 @@
 import HostessHTTP
 import HostessLoop
 import HostessModel
+import HostessProbing
 import HostessSystem
 
 // MARK: - HTTPSession
@@ -161,6 +162,7 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
                 caller = Caller(uid: HTTPRouter.remoteUID, ownerNames: key.owners, key: key.id)
             }
         }
+        if endpoint == .probe { return probeFor(request, on: channel, since: start) }
         if endpoint == .query, case .query(let filter)? = try? HTTPRouter.command(endpoint, request: request, segments: segments), filter.scope != .local {
             return askAcross(filter, caller: caller ?? Caller(uid: HTTPRouter.remoteUID, ownerNames: []), on: channel, since: start)
         }
@@ -204,10 +206,33 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
     private func askAcross(_ filter: ServerFilter, caller: Caller, on channel: StreamChannel, since start: UInt64) {
         awaitingRemote = true
         updateState(channel)
-        registry.across(.query(filter), caller: caller, connection: id) { [weak self] result in self?.answerAcross(result, since: start) }
+        registry.across(.query(filter), caller: caller, connection: id) { [weak self] result in self?.answerAcross(result, endpoint: .query, since: start) }
     }
 
-    private func answerAcross(_ result: Result<JSONValue, HostessError>, since start: UInt64) {
+    /// `POST /probe` (phase 3): a peer asks this Hostess to probe its beacon. The probe goes only toward the
+    /// address the request came from, so a key cannot turn this Hostess into a scanner of other machines;
+    /// the answer is the probe's summary, when it ends.
+    private func probeFor(_ request: HTTPRequest, on channel: StreamChannel, since start: UInt64) {
+        let instructions: ProbeInstructions
+        do throws(HostessError) {
+            guard case .object(let object)? = try? JSONParser.parse(request.body) else { throw HostessError(.badRequest, "expected a JSON object") }
+            do { instructions = try ProbeInstructions(json: object) } catch { throw HostessError(.badRequest, error.reason, field: error.field) }
+            var source = Syscall.peerAddress(channel.inputFD)?.host ?? "?"
+            if source.hasPrefix("::ffff:") { source = String(source.dropFirst(7)) }
+            guard instructions.targets == [source] else {
+                throw HostessError(
+                    .forbidden, "a probe runs only toward the address the request came from (\(source)), not \(instructions.targets.joined(separator: ", "))",
+                    field: "targets")
+            }
+        } catch {
+            return queue(HTTPRouter.failure(error, book: registry.service.book), on: channel, endpoint: .probe, head: false, since: start)
+        }
+        awaitingRemote = true
+        updateState(channel)
+        registry.probe(for: instructions) { [weak self] result in self?.answerAcross(result.map(JSONValue.object), endpoint: .probe, since: start) }
+    }
+
+    private func answerAcross(_ result: Result<JSONValue, HostessError>, endpoint: HTTPEndpoint, since start: UInt64) {
         awaitingRemote = false
         guard let channel, !channel.isClosed else { return }
         let response =
@@ -215,7 +240,7 @@ final class HTTPSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
             case .success(let answer): HTTPResponse.json(.ok, body: answer.jsonBytes)
             case .failure(let error): HTTPRouter.failure(error, book: registry.service.book)
             }
-        queue(response, on: channel, endpoint: .query, head: false, since: start)
+        queue(response, on: channel, endpoint: endpoint, head: false, since: start)
         updateState(channel)
         process(channel)
         updateState(channel)

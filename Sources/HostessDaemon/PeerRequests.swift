@@ -2,6 +2,7 @@ import HostessHTTP
 import HostessLoop
 import HostessMesh
 import HostessModel
+import HostessProbing
 import HostessSystem
 
 // MARK: - PeerRequests
@@ -131,6 +132,43 @@ final class PeerRequests {
         // A refusal of this Hostess's own signature is the operator's to fix here, not the caller's.
         let mapped: HostessError.Code = code == .unauthorized ? .forbidden : code
         return HostessError(mapped, "\(peer.fqdn) answered HTTP \(response.status): \(error?["message"]?.stringValue ?? "no message")", field: error?["field"]?.stringValue)
+    }
+
+    // MARK: Probes run by a peer
+
+    /// How to ask the live peer named `name` (host name or hostessId) to probe this machine (phase 3): the
+    /// local address that faces it, which its probe will test, and the request for each window (`POST
+    /// /probe`, signed, answered when the peer's probe ends, within `seconds`).
+    func remoteProbe(from name: String, in peers: [Peer], seconds: Double) -> Result<(target: String, ask: ProbeRun.RemoteProbe), HostessError> {
+        let lowered = name.lowercased()
+        let named = peers.filter { $0.state == .live && ($0.fqdn.lowercased() == lowered || $0.hostessID == lowered) }
+        guard named.count == 1, let peer = named.first else {
+            return .failure(
+                HostessError(named.isEmpty ? .notFound : .conflict, named.isEmpty ? "no live peer named \(name) (hostess peers)" : "\(named.count) live peers are named \(name); give its hostessId", field: "from"))
+        }
+        guard let key = keys.key(hostessID: peer.hostessID, fqdn: peer.fqdn) else {
+            return .failure(HostessError(.forbidden, "--peer-keys has no key for \(peer.fqdn); a peer runs probes only for requests signed with one", field: "from"))
+        }
+        guard let (address, authority) = HTTPFetch.numericEndpoint(peer.endpoint), let local = Syscall.localAddress(toward: address) else {
+            return .failure(HostessError(.unavailable, "\(peer.fqdn)'s endpoint \(peer.endpoint) is not a numeric address this machine has a route to", field: "from"))
+        }
+        let loop = self.loop
+        let ask: ProbeRun.RemoteProbe = { instructions, completion in
+            HTTPFetch.start(
+                "POST", "/probe", at: address, host: authority, body: JSONValue.object(instructions.json).jsonBytes, signedWith: key, timeout: seconds, loop: loop
+            ) { result in
+                switch result {
+                case .failure(let error): completion(.failure(HostessError(.unavailable, "\(peer.fqdn) did not answer: \(error.message)")))
+                case .success(let response) where response.status == 200:
+                    guard case .object(let summary)? = try? JSONParser.parse(response.body) else {
+                        return completion(.failure(HostessError(.unavailable, "\(peer.fqdn) answered something that is not a probe summary")))
+                    }
+                    completion(.success(summary))
+                case .success(let response): completion(.failure(Self.peerError(response, from: peer)))
+                }
+            }
+        }
+        return .success((local, ask))
     }
 
     // MARK: Remote reservations

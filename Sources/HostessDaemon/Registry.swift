@@ -193,9 +193,19 @@ final class Registry: LoopHandler {
         guard let executor else {
             return completion(.failure(HostessError(.unavailable, "hostessd found no hostess-beacon and hostess-probe beside it (--probe-binaries)", field: "command")))
         }
-        let targets = request.targets ?? Self.localAddresses()
+        var targets = request.targets ?? Self.localAddresses()
+        var remote: ProbeRun.RemoteProbe?
+        if let from = request.from {
+            guard let mesh else { return completion(.failure(HostessError(.badRequest, "from needs a mesh (hostessd --announce or --peer)", field: "from"))) }
+            switch mesh.remoteProbe(from: from, seconds: executor.windowTimeout) {
+            case .failure(let error): return completion(.failure(error))
+            case .success(let asking):
+                targets = request.targets ?? [asking.target]
+                remote = asking.ask
+            }
+        }
         guard !targets.isEmpty else { return completion(.failure(HostessError(.badRequest, "this machine has no address to probe", field: "targets"))) }
-        executor.run(targets: targets, ports: request.ports, started: { [weak self] _ in self?.registerExecutor(request) }) {
+        executor.run(targets: targets, ports: request.ports, remote: remote, started: { [weak self] _ in self?.registerExecutor(request) }) {
             [weak self] result in
             guard let self else { return }
             unregisterExecutor()
@@ -209,10 +219,20 @@ final class Registry: LoopHandler {
                     service.connectionMethods.learn(from: report, httpPort: port, at: SystemClock.wallMilliseconds())
                 }
                 object["connectionMethods"] = .array(service.connectionMethods.own.map(\.json))
+                if let from = request.from { object["from"] = .string(from) }
+                mesh?.methodsChanged()
                 Log.info("probe run: \(object["testedMatrix"]?.objectValue?["successfulTests"] ?? 0) of \(object["testedMatrix"]?.objectValue?["totalTests"] ?? 0) tests worked in \(object["seconds"] ?? 0) s")
                 completion(.success(.object(object)))
             }
         }
+    }
+
+    /// Runs a probe a peer asked for (`POST /probe`, phase 3) toward the address the request came from.
+    func probe(for instructions: ProbeInstructions, completion: @escaping (Result<JSONObject, HostessError>) -> Void) {
+        guard let executor else {
+            return completion(.failure(HostessError(.unavailable, "hostessd found no hostess-probe beside it (--probe-binaries)")))
+        }
+        executor.probe(for: instructions, completion: completion)
     }
 
     /// The Executor signs the guest book while it runs (class 0x00FE, `hostess-executor`).

@@ -118,11 +118,11 @@ extension Command {
         }
     }
 
-    /// A probe request: `targets` (IP addresses), `ports` (`"A-B"`).
+    /// A probe request: `targets` (IP addresses), `ports` (`"A-B"`), `from` (a peer's host name or hostessId).
     static func probeRequest(_ request: JSONReader) throws(HostessError) -> ProbeRequest {
         let targets = try request.strings("targets")
         let ports = try request.string("ports")
-        var probe = ProbeRequest()
+        var probe = ProbeRequest(from: try request.string("from"))
         do throws(ProbeError) {
             if let targets {
                 guard (1...ProbeAddress.maximumCount).contains(targets.count) else {

@@ -1,3 +1,4 @@
+import HostessModel
 import HostessSystem
 
 // MARK: - PortRange
@@ -75,9 +76,14 @@ public enum ProbeAddress {
     /// One IP literal, canonical (as the kernel prints it); an error names `field`.
     public static func literal(_ text: String, field: String) throws(ProbeError) -> String {
         let candidate = text.contains(":") ? "[\(text)]:1" : "\(text):1"
-        guard text.utf8.count <= 45, text.utf8.allSatisfy({ $0.isHexDigitOrSeparator }), let parsed = try? InternetSocketAddress(parsing: candidate) else {
+        // Only digits, hex letters, '.' and ':' (no names, nothing to look up), and only the canonical
+        // spelling: `127.1` or `010.0.0.1` would be read otherwise than they look.
+        guard text.utf8.count <= 45, text.utf8.allSatisfy({ $0.isHexDigitOrSeparator }), text.contains(".") || text.contains(":"),
+            let parsed = try? InternetSocketAddress(parsing: candidate)
+        else {
             throw ProbeError(field, "'\(text)' is not an IPv4 or IPv6 address")
         }
+        guard parsed.host == text.lowercased() else { throw ProbeError(field, "'\(text)' is written unusually; write it as \(parsed.host)") }
         return parsed.host
     }
 
@@ -130,7 +136,7 @@ public struct ProbeInstructions: Sendable, Hashable {
         self.init(
             targets: try ProbeAddress.list(targets, field: "TARGET_IPS"),
             ports: try PortRange.read(start: "PORT_RANGE_START", end: "PORT_RANGE_END", in: environment),
-            probeHash: try Self.hash("PROBE_HASH", environment), expectedResponseHash: try Self.hash("EXPECTED_RESPONSE_HASH", environment),
+            probeHash: try Self.hash("PROBE_HASH", environment), expectedResponseHash: try Self.hash("EXPECTED_RESPONSE_HASH", environment, digits: 64...64),
             passphrase: try Self.passphrase(environment))
     }
 
@@ -145,11 +151,11 @@ public struct ProbeInstructions: Sendable, Hashable {
     /// Tests in the matrix: every target × every port.
     public var totalTests: Int { targets.count * ports.count }
 
-    /// A hash: 16 to 128 hex digits, read lower-case.
-    static func hash(_ name: String, _ environment: [String: String]) throws(ProbeError) -> String {
+    /// A hash: 16 to 128 hex digits (a response hash: 64, a SHA-256), read lower-case.
+    static func hash(_ name: String, _ environment: [String: String], digits: ClosedRange<Int> = 16...128) throws(ProbeError) -> String {
         guard let text = environment[name] else { throw ProbeError(name, "missing") }
-        guard (16...128).contains(text.utf8.count), Crypto.bytes(hex: text) != nil else {
-            throw ProbeError(name, "expected 16 to 128 hex digits")
+        guard digits.contains(text.utf8.count), Crypto.bytes(hex: text) != nil else {
+            throw ProbeError(name, digits.count == 1 ? "expected \(digits.lowerBound) hex digits" : "expected \(digits.lowerBound) to \(digits.upperBound) hex digits")
         }
         return text.lowercased()
     }
@@ -217,17 +223,57 @@ public struct BeaconConfiguration: Sendable, Hashable {
 
 // MARK: - ProbeRequest
 
-/// What a user asks of a probe run (`hostess probe`): the addresses (nil: every address of this machine)
-/// and the ports.
+/// What a user asks of a probe run (`hostess probe`): the addresses (nil: every address of this machine,
+/// or with `from` the one facing that peer), the ports, and the peer that runs the probe (phase 3), if any.
 public struct ProbeRequest: Sendable, Hashable {
-    /// The addresses to probe; nil for every local address.
+    /// The addresses to probe; nil for the default.
     public var targets: [String]?
     /// The ports, by default the design's 10000–65535.
     public var ports: PortRange
+    /// The peer (host name or hostessId) that runs the probe toward this machine; nil: this machine.
+    public var from: String?
 
     /// A request.
-    public init(targets: [String]? = nil, ports: PortRange = .standard) {
+    public init(targets: [String]? = nil, ports: PortRange = .standard, from: String? = nil) {
         self.targets = targets
         self.ports = ports
+        self.from = from
+    }
+}
+
+// MARK: - Instructions over HTTP
+
+extension ProbeInstructions {
+    /// The body of `POST /probe`, which asks a peer to run a probe toward the asking Hostess's beacon
+    /// (phase 3): `{"targets": [IP], "ports": "A-B", "probeHash", "expectedResponseHash", "passphrase"}`.
+    public var json: JSONObject {
+        [
+            "targets": .array(targets.map(JSONValue.string)), "ports": .string(ports.description), "probeHash": .string(probeHash),
+            "expectedResponseHash": .string(expectedResponseHash), "passphrase": .string(passphrase),
+        ]
+    }
+
+    /// Reads the body of `POST /probe`, with the environment's rules; an error names the member.
+    public init(json object: JSONObject) throws(ProbeError) {
+        let members = ["targets", "ports", "probeHash", "expectedResponseHash", "passphrase"]
+        if let extra = object.map(\.key).first(where: { !members.contains($0) }) { throw ProbeError(extra, "unknown member; expected \(members.joined(separator: ", "))") }
+        guard case .array(let list)? = object["targets"] else { throw ProbeError("targets", "expected an array of IP addresses") }
+        var targets: [String] = []
+        for item in list {
+            guard case .string(let text) = item else { throw ProbeError("targets", "expected IP address strings") }
+            targets.append(text)
+        }
+        guard case .string(let ports)? = object["ports"] else { throw ProbeError("ports", "expected \"A-B\"") }
+        let range = try PortRange(parsing: ports, field: "ports")
+        var environment: [String: String] = ["TARGET_IPS": targets.joined(separator: ","), "PORT_RANGE_START": String(range.lowerBound), "PORT_RANGE_END": String(range.upperBound)]
+        for (member, variable) in [("probeHash", "PROBE_HASH"), ("expectedResponseHash", "EXPECTED_RESPONSE_HASH"), ("passphrase", "PASSPHRASE")] {
+            guard case .string(let text)? = object[member] else { throw ProbeError(member, "expected a string") }
+            environment[variable] = text
+        }
+        do { try self.init(environment: environment) } catch {
+            let names = ["TARGET_IPS": "targets", "PORT_RANGE_START": "ports", "PORT_RANGE_END": "ports", "PROBE_HASH": "probeHash",
+                         "EXPECTED_RESPONSE_HASH": "expectedResponseHash", "PASSPHRASE": "passphrase"]
+            throw ProbeError(names[error.field] ?? error.field, error.reason)
+        }
     }
 }

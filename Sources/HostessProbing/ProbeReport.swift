@@ -9,9 +9,10 @@ public struct ProbeReport: Sendable, Hashable {
     public enum Failure: String, Sendable, Hashable, CaseIterable {
         /// Nothing listens there (RST).
         case refused
-        /// No answer in time: a firewall dropping packets, or a listener that never answers.
+        /// The connect got no answer in time: a firewall dropping packets, or no route that says so.
         case timeout
-        /// Something answered, but not a beacon that knows the passphrase.
+        /// Something accepted the connection but did not answer as a beacon that knows the passphrase (a
+        /// wrong hash, garbage, silence, or a close).
         case authFailed = "auth_failed"
         /// No route to the address.
         case unreachable
@@ -164,6 +165,9 @@ public struct ProbeReport: Sendable, Hashable {
                 }
                 failures[failure] = Int(count)
             }
+        }
+        guard failures.values.reduce(0, +) <= Int(total) - results.count else {
+            throw ProbeError("failures", "the failures add up to more than totalTests − successfulTests")
         }
         var named: [String] = []
         if case .array(let list)? = object["authFailed"] {

@@ -130,6 +130,35 @@ extension Syscall {
         }
     }
 
+    /// The address at the other end of a connected socket (nil when it is not an internet socket).
+    /// The corresponding C function is `getpeername`.
+    public static func peerAddress(_ fd: Int32) -> InternetSocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        guard result == 0 else { return nil }
+        return InternetSocketAddress(storage: storage, length: length)
+    }
+
+    /// The address this machine would send from to reach `remote` (the kernel's route choice), without
+    /// sending anything: a UDP socket connected there, then `getsockname`.
+    public static func localAddress(toward remote: InternetSocketAddress) -> String? {
+        let fd = socket(remote.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        let connected = (try? remote.withSockaddr { (pointer, length) -> Int32 in Glibc.connect(fd, pointer, length) }) ?? -1
+        guard connected == 0 else { return nil }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { return nil }
+        return InternetSocketAddress(storage: storage, length: length)?.host
+    }
+
     /// A blocking TCP connection to `address` with `TCP_NODELAY`, close-on-exec.
     /// The corresponding C functions are `socket` and `connect`.
     public static func tcpConnect(_ address: InternetSocketAddress) throws(SystemError) -> Int32 {

@@ -41,8 +41,9 @@ func fail(_ message: String, status: Int32) -> Never {
 
 /// Listens on one window of the range at a time and serves the probe's connections.
 final class Beacon {
-    /// Accepted connections open at once; more are closed at once (a probe keeps about a thousand in flight).
-    static let maximumSessions = 4096
+    /// Accepted connections open at once, within the descriptors kept free; more are closed at once (a probe
+    /// keeps at most 1,024 in flight).
+    static let maximumSessions = 1100
     /// Descriptors kept free beside the listeners: accepted connections, pipes, the guest-book socket.
     static let reservedDescriptors = 1200
 
@@ -292,7 +293,8 @@ let configuration: BeaconConfiguration
 do { configuration = try BeaconConfiguration(environment: environment) } catch {
     fail("bad instructions: \(error) (see docs/probing.md)", status: 2)
 }
-let client = try? HostessClient(socketPath: environment["HOSTESS_SOCKET"])
+// Registering is best effort: without a hostessd at HOSTESS_SOCKET (or the default) the run goes on.
+let client = try? HostessClient(socketPath: environment["HOSTESS_SOCKET"].flatMap { $0.isEmpty ? nil : $0 })
 if let client {
     let manifest = ServerManifest(
         name: "hostess-beacon", classCode: ClassCode(0x00FE), owner: Syscall.userName(uid: geteuid()) ?? "root", capabilities: ["probe-beacon"],
