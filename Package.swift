@@ -96,6 +96,10 @@ let package = Package(
         .testTarget(
             name: "HostessMeshTests", dependencies: ["HostessMesh", "HostessModel", "HostessSystem", "HostessTestSupport"],
             swiftSettings: strict),
+        /// Probe/beacon messages, hashes and MACs, report checks, instructions from the environment, line splitting, fuzzing.
+        .testTarget(
+            name: "HostessProbingTests", dependencies: ["HostessProbing", "HostessModel", "HostessSystem", "HostessTestSupport"],
+            swiftSettings: strict),
         /// hostessd's decoding, executor, HTTP routes and configuration, without sockets or processes.
         .testTarget(name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP", "HostessLoop", "HostessTestSupport"], swiftSettings: strict),
         /// The syscall wrappers against loopback peers: the deadline heap, datagram sockets, outbound connects.
@@ -106,10 +110,11 @@ let package = Package(
             name: "HostessIntegrationTests",
             dependencies: [
                 "HostessModel", "HostessSystem", "HostessRegion", "HostessClient", "hostessd", "hostess", "hostess-example-server", "shmdump",
+                "hostess-beacon", "hostess-probe", "HostessProbing",
                 "HostessTestSupport",
             ],
             // Run by the tests with python3 (standard library only), found next to their Swift callers.
-            exclude: ["Support/http_client.py", "Support/netns_probe.py", "Support/mesh_packets.py"],
+            exclude: ["Support/http_client.py", "Support/netns_probe.py", "Support/mesh_packets.py", "Support/probe_impostor.py"],
             swiftSettings: strict
         ),
     ]

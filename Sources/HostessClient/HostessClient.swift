@@ -400,9 +400,12 @@ public final class HostessClient: Sendable {
 
     /// Runs the Executor/Probe/Beacon trio over `targets` (nil: every address of the machine) × `ports`
     /// (`"A-B"`, nil: 10000-65535) and returns the merged report (`results`, `testedMatrix`, `failures`,
-    /// `authFailed`, `windows`, `connectionMethods`; docs/probing.md). Only root and hostessd's user may.
-    public func probe(targets: [String]? = nil, ports: String? = nil) async throws(HostessError) -> JSONObject {
+    /// `authFailed`, `windows`, `connectionMethods`; docs/probing.md). With `from` (a peer's host name or
+    /// hostessId) the peer runs the probe toward this machine's beacon (phase 3). Only root and hostessd's
+    /// user may.
+    public func probe(targets: [String]? = nil, ports: String? = nil, from: String? = nil) async throws(HostessError) -> JSONObject {
         var parameters: JSONObject = [:]
+        if let from { parameters["from"] = .string(from) }
         if let targets { parameters["targets"] = .array(targets.map(JSONValue.string)) }
         if let ports { parameters["ports"] = .string(ports) }
         return try await send("probe", parameters).result

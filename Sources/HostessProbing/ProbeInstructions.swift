@@ -1,3 +1,4 @@
+import Glibc
 import HostessModel
 import HostessSystem
 
@@ -75,16 +76,16 @@ public enum ProbeAddress {
 
     /// One IP literal, canonical (as the kernel prints it); an error names `field`.
     public static func literal(_ text: String, field: String) throws(ProbeError) -> String {
-        let candidate = text.contains(":") ? "[\(text)]:1" : "\(text):1"
-        // Only digits, hex letters, '.' and ':' (no names, nothing to look up), and only the canonical
-        // spelling: `127.1` or `010.0.0.1` would be read otherwise than they look.
-        guard text.utf8.count <= 45, text.utf8.allSatisfy({ $0.isHexDigitOrSeparator }), text.contains(".") || text.contains(":"),
-            let parsed = try? InternetSocketAddress(parsing: candidate)
+        // inet_pton, not the resolver: no names, no legacy IPv4 forms (`10.1`, `2130706433`, octal `010.0.0.1`).
+        let family = text.contains(":") ? AF_INET6 : AF_INET
+        var address = in6_addr()  // room for either family
+        var canonical = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard text.utf8.count <= 45, text.utf8.allSatisfy({ $0.isHexDigitOrSeparator }), inet_pton(family, text, &address) == 1,
+            inet_ntop(family, &address, &canonical, socklen_t(canonical.count)) != nil
         else {
             throw ProbeError(field, "'\(text)' is not an IPv4 or IPv6 address")
         }
-        guard parsed.host == text.lowercased() else { throw ProbeError(field, "'\(text)' is written unusually; write it as \(parsed.host)") }
-        return parsed.host
+        return String(decoding: canonical.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// `IP:PORT`, with brackets around IPv6.

@@ -108,7 +108,9 @@ public enum ProbeMessage: Sendable, Hashable {
         let tail = marker.count + 64 + 2
         guard bytes.count > tail, bytes[(bytes.count - 2)...] == [UInt8(ascii: "\""), UInt8(ascii: "}")] else { return nil }
         let start = bytes.count - tail
-        guard Array(bytes[start..<(start + marker.count)]) == marker else { return nil }
+        guard Array(bytes[start..<(start + marker.count)]) == marker,
+            bytes[(start + marker.count)..<(bytes.count - 2)].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+        else { return nil }
         return bytes[..<start]
     }
 }

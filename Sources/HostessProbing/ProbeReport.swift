@@ -100,6 +100,8 @@ public struct ProbeReport: Sendable, Hashable {
             items = list
         } catch let error as ProbeError {
             throw error
+        } catch let error as HostessError {
+            throw ProbeError(error.field ?? "testedMatrix", error.message)
         } catch {
             throw ProbeError("testedMatrix", "\(error)")
         }
@@ -122,6 +124,8 @@ public struct ProbeReport: Sendable, Hashable {
             successful = try matrix.int("successfulTests", in: 0...Int64(Self.maximumResults)) ?? -1
         } catch let error as ProbeError {
             throw error
+        } catch let error as HostessError {
+            throw ProbeError(error.field ?? "testedMatrix", error.message)
         } catch {
             throw ProbeError("testedMatrix", "\(error)")
         }

@@ -310,20 +310,23 @@ let commands: [Command] = [
     Command(
         name: "probe", summary: "learn which address:port paths reach this machine (Executor/Probe/Beacon)",
         usage: """
-            usage: hostess probe [--targets IP,IP...] [--ports A-B] [--json]
+            usage: hostess probe [--targets IP,IP...] [--ports A-B] [--from PEER] [--json]
 
             hostessd starts a beacon on every free port of the range on each target address and a probe that
             tries every address × port, both authenticated by a passphrase that never crosses the wire
             (docs/probing.md). The table shows, per address, how many pairs worked and the best latency; then
             the failures by reason and this Hostess's connection methods, which its announcements carry.
-            Defaults: every address of this machine, ports 10000-65535. Only root and hostessd's user may.
+            Defaults: every address of this machine, ports 10000-65535. With --from PEER (a host name or
+            hostessId from 'hostess peers', with a key in hostessd's --peer-keys) the peer runs the probe
+            toward the address of this machine that faces it: what works is reachable from outside.
+            Only root and hostessd's user may.
             --json prints the design's PROBE_RESULTS object (results, testedMatrix, failures, windows).
             """,
-        valued: ["--targets", "--ports"], flags: ["--json"],
+        valued: ["--targets", "--ports", "--from"], flags: ["--json"],
         run: { arguments, context in
             _ = try arguments.expect()
             let targets = arguments.value("--targets").map { $0.split(separator: ",").map(String.init) }
-            let report = try await context.client().probe(targets: targets, ports: arguments.value("--ports"))
+            let report = try await context.client().probe(targets: targets, ports: arguments.value("--ports"), from: arguments.value("--from"))
             if context.json || arguments.flag("--json") {
                 print(JSONValue.object(report).jsonText)
             } else {
