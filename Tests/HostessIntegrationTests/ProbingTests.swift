@@ -1,0 +1,264 @@
+import Foundation
+import Glibc
+import HostessModel
+import HostessProbing
+import Testing
+
+// MARK: - A beacon and a probe, run by hand
+
+/// `hostess-beacon` started directly with its environment, its standard input held open (its end stops the
+/// beacon), its output lines collected.
+final class BeaconProcess: @unchecked Sendable {
+    let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+    private let lock = NSLock()
+    private var buffer = Data()
+
+    init(_ configuration: BeaconConfiguration) throws {
+        process.executableURL = URL(fileURLWithPath: Binaries.path("hostess-beacon"))
+        process.environment = configuration.environment
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self else { return }
+            lock.withLock { buffer.append(data) }
+        }
+        try process.run()
+    }
+
+    /// The JSON lines printed so far.
+    var lines: [JSONObject] {
+        let text = lock.withLock { String(decoding: buffer, as: UTF8.self) }
+        return text.split(separator: "\n").compactMap { (try? JSONParser.parse(Array($0.utf8)))?.objectValue }
+    }
+
+    /// Waits until a line of `type` was printed; returns it.
+    func waitFor(_ type: String, seconds: Double = 10) throws -> JSONObject {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let line = lines.first(where: { $0["type"]?.stringValue == type }) { return line }
+            usleep(20_000)
+        }
+        throw TestFailure("hostess-beacon printed no \(type) within \(seconds) s: \(lines)")
+    }
+
+    deinit {
+        try? input.fileHandleForWriting.close()
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}
+
+/// Runs `hostess-probe` with `instructions`; its exit status and PROBE_SUMMARY.
+func runProbe(_ instructions: ProbeInstructions, passphrase: String? = nil) throws -> (status: Int32, summary: JSONObject) {
+    var environment = instructions.environment
+    if let passphrase { environment["PASSPHRASE"] = passphrase }
+    let outcome = try CLI.run(Binaries.path("hostess-probe"), [], environment: environment, timeout: 60)
+    guard let line = outcome.stdout.split(separator: "\n").last, let summary = (try? JSONParser.parse(Array(line.utf8)))?.objectValue else {
+        throw TestFailure("hostess-probe printed no summary: \(outcome)")
+    }
+    return (outcome.status, summary)
+}
+
+/// A listener that is not a beacon (Support/probe_impostor.py), on `port` of 127.0.0.1 for `seconds`.
+final class Impostor: @unchecked Sendable {
+    let process = Process()
+    init(port: UInt16, mode: String, seconds: Double = 30) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/probe_impostor.py").path
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [script, "127.0.0.1", String(port), mode, String(seconds)]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        // "ready" once it listens.
+        let ready = output.fileHandleForReading.availableData
+        guard String(decoding: ready, as: UTF8.self).hasPrefix("ready") else { throw TestFailure("the impostor on \(port) did not start") }
+    }
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}
+
+/// Fresh secrets and instructions for `ports` of 127.0.0.1.
+func probeSetup(_ ports: PortRange, address: String = "127.0.0.1") -> (BeaconConfiguration, ProbeInstructions) {
+    let passphrase = ProbeSecrets.random(bytes: 24)
+    let hash = ProbeSecrets.random(bytes: 32)
+    let beacon = BeaconConfiguration(addresses: [address], ports: ports, probeHash: hash, passphrase: passphrase)
+    let probe = ProbeInstructions(
+        targets: [address], ports: ports, probeHash: hash, expectedResponseHash: ProbeSecrets.responseHash(probeHash: hash, passphrase: passphrase),
+        passphrase: passphrase)
+    return (beacon, probe)
+}
+
+// MARK: - Beacon and probe
+
+@Suite("The probe and the beacon, over loopback", .serialized)
+struct ProbeBeaconTests {
+    @Test("with the passphrase: every free port works, with latency; the beacon reports what the probe found and terminates it")
+    func works() throws {
+        let (configuration, instructions) = probeSetup(PortRange(lowerBound: 31200, upperBound: 31299))
+        let beacon = try BeaconProcess(configuration)
+        let ready = try beacon.waitFor("BEACON_READY")
+        #expect(ready["bound"] == 100 && ready["windows"] == 1, "\(ready)")
+        let (status, summary) = try runProbe(instructions)
+        #expect(status == 0 && summary["terminated"] == true, "\(summary)")
+        #expect(summary["testedMatrix"]?.objectValue?["successfulTests"] == 100, "\(summary)")
+        let results = try beacon.waitFor("BEACON_RESULTS")
+        guard case .array(let found)? = results["results"] else { throw TestFailure("\(results)") }
+        #expect(found.count == 100)
+        #expect(found.allSatisfy { ($0.objectValue?["latency"]).map { if case .double(let ms) = $0 { ms >= 0 } else { $0 == .int(0) } } ?? false })
+        _ = try beacon.waitFor("BEACON_DONE")
+    }
+
+    @Test("a wrong passphrase: every pair is auth_failed and the probe exits 1")
+    func wrongPassphrase() throws {
+        let (configuration, instructions) = probeSetup(PortRange(lowerBound: 31300, upperBound: 31319))
+        let beacon = try BeaconProcess(configuration)
+        _ = try beacon.waitFor("BEACON_READY")
+        var wrong = instructions
+        wrong.expectedResponseHash = ProbeSecrets.responseHash(probeHash: instructions.probeHash, passphrase: "another-passphrase-entirely")
+        let (status, summary) = try runProbe(wrong)
+        #expect(status == 1 && summary["terminated"] == false, "\(summary)")
+        #expect(summary["failures"]?.objectValue?["auth_failed"] == 20 && summary["results"] == [], "\(summary)")
+        #expect(!beacon.lines.contains { $0["type"] == "BEACON_RESULTS" }, "nothing was reported to the beacon")
+    }
+
+    @Test("impostors on ports of the range (garbage, a wrong hash, a spoofed TERMINATE, silence) are auth_failed there; the rest work and the probe ends normally")
+    func impostors() throws {
+        let ports = PortRange(lowerBound: 31400, upperBound: 31449)
+        let impostors = try [(31410, "garbage"), (31420, "wronghash"), (31430, "terminate"), (31440, "silent")].map { try Impostor(port: UInt16($0.0), mode: $0.1) }
+        let (configuration, instructions) = probeSetup(ports)
+        let beacon = try BeaconProcess(configuration)
+        let ready = try beacon.waitFor("BEACON_READY")
+        #expect(ready["bound"] == 46 && ready["skipped"] == 4, "the beacon skips the ports in use: \(ready)")
+        let (status, summary) = try runProbe(instructions)
+        #expect(status == 0 && summary["terminated"] == true, "\(summary)")
+        #expect(summary["testedMatrix"]?.objectValue?["successfulTests"] == 46, "\(summary)")
+        #expect(summary["authFailed"] == ["127.0.0.1:31410", "127.0.0.1:31420", "127.0.0.1:31430", "127.0.0.1:31440"] || {
+            guard case .array(let named)? = summary["authFailed"] else { return false }
+            return Set(named.compactMap(\.stringValue)) == ["127.0.0.1:31410", "127.0.0.1:31420", "127.0.0.1:31430", "127.0.0.1:31440"]
+        }(), "\(summary)")
+        _ = impostors
+    }
+
+    @Test("the beacon refuses what is not the probe: a report before the hash, another hash, a report with a forged MAC")
+    func beaconRefusals() throws {
+        let ports = PortRange(lowerBound: 31500, upperBound: 31509)
+        let (configuration, instructions) = probeSetup(ports)
+        let beacon = try BeaconProcess(configuration)
+        _ = try beacon.waitFor("BEACON_READY")
+        let report = ProbeReport(results: [ProbeReport.Success(ip: "127.0.0.1", port: 31500, latency: 1)], ips: ["127.0.0.1"], ports: ports, totalTests: 10)
+        let forged = String(decoding: ProbeMessage.report(report, passphrase: "not-the-passphrase-at-all", nonce: "00"), as: UTF8.self)
+        let script = """
+            import socket, json, sys
+            def talk(lines):
+                s = socket.create_connection(("127.0.0.1", 31500), timeout=5)
+                for line in lines: s.sendall(line.encode())
+                data = b""
+                try:
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk: break
+                        data += chunk
+                except Exception: pass
+                return data.decode()
+            print(repr(talk([\(String(reflecting: forged))])))
+            print(repr(talk([json.dumps({"type": "PROBE", "hash": "ab" * 32}) + "\\n"])))
+            answer = talk([json.dumps({"type": "PROBE", "hash": "\(instructions.probeHash)"}) + "\\n", \(String(reflecting: forged))])
+            print(repr(answer))
+            """
+        let outcome = try CLI.run("/usr/bin/python3", ["-c", script], timeout: 20)
+        let answers = outcome.stdout.split(separator: "\n")
+        #expect(answers.count == 3, "\(outcome)")
+        #expect(answers.first == "''" && answers.dropFirst().first == "''", "closed without an answer: \(outcome)")
+        #expect(answers.last?.contains("BEACON") == true && answers.last?.contains("TERMINATE") == false, "answered the hash, refused the forged report: \(outcome)")
+        // The real probe still works; the beacon counted the refusals.
+        let (status, _) = try runProbe(instructions)
+        #expect(status == 0)
+        let done = try beacon.waitFor("BEACON_DONE")
+        #expect((done["refused"]?.intValue ?? 0) >= 3, "\(done)")
+    }
+}
+
+extension JSONValue {
+    /// The integer, if this is one.
+    var intValue: Int64? {
+        guard case .int(let value) = self else { return nil }
+        return value
+    }
+}
+
+// MARK: - The Executor in hostessd
+
+@Suite("hostess probe: the Executor in hostessd", .serialized)
+struct ExecutorTests {
+    @Test("a run over loopback caches the working paths as connection methods, lists them, and announces them")
+    func probeAndCache() throws {
+        let daemon = try DaemonProcess(["--http", "127.0.0.1:0", "--peer", "http://127.0.0.1:9/", "--announce-interval", "0.3"])
+        let http = try StaticPeerTests.httpAddress(of: daemon)
+        let port = String(http.split(separator: ":").last ?? "")
+        let reply = try daemon.client().request("probe", ["targets": ["127.0.0.1"], "ports": "31600-31799"], timeout: 60)
+        let report = try #require(reply.result, "\(reply)")
+        #expect(report["testedMatrix"]?.objectValue?["totalTests"] == 200 && report["testedMatrix"]?.objectValue?["successfulTests"] == 200, "\(report)")
+        #expect(report["killed"] == .null && report["windows"]?.items?.count == 1, "\(report)")
+        let method = try #require(report["connectionMethods"]?.items?.first?.objectValue, "\(report)")
+        #expect(method["type"] == "http" && method["endpoint"] == .string("http://127.0.0.1:\(port)"), "\(method)")
+
+        let listed = try daemon.client().request("listConnectionMethods")
+        let own = listed.result?["hosts"]?.items?.first?.objectValue
+        #expect(own?["local"] == true && own?["methods"]?.items?.first?.objectValue?["fresh"] == true, "\(listed)")
+        let viaHTTP = try CLI.run("/usr/bin/curl", ["-sS", "--noproxy", "*", "--max-time", "5", "http://\(http)/connection-methods"])
+        #expect(viaHTTP.stdout.contains("http://127.0.0.1:\(port)") && viaHTTP.stdout.contains("\"fresh\":true"), "\(viaHTTP)")
+        // The announcement carries the method within a second or so.
+        var announced = false
+        for _ in 0..<40 where !announced {
+            let served = try CLI.run("/usr/bin/curl", ["-sS", "--noproxy", "*", "--max-time", "5", "http://\(http)/announcement"])
+            announced = served.stdout.contains("\"connectionMethods\":[{\"type\":\"http\"")
+            if !announced { usleep(100_000) }
+        }
+        #expect(announced)
+        let cli = try CLI.hostess(["connection-methods"], socket: daemon.socketPath)
+        #expect(cli.status == 0 && cli.stdout.contains("(this Hostess)") && cli.stdout.contains("fresh"), "\(cli)")
+        let table = try CLI.hostess(["probe", "--targets", "127.0.0.1", "--ports", "31800-31809"], socket: daemon.socketPath)
+        #expect(table.status == 0 && table.stdout.contains("10 of 10 tests worked"), "\(table)")
+    }
+
+    @Test("a run that overruns its deadline is killed, reported as killed, and leaves no process behind")
+    func killedAtDeadline() throws {
+        let silent = try Impostor(port: 31900, mode: "silent")
+        let daemon = try DaemonProcess(["--probe-timeout", "1"])
+        let reply = try daemon.client().request("probe", ["targets": ["127.0.0.1"], "ports": "31900-31900"], timeout: 30)
+        let report = try #require(reply.result, "\(reply)")
+        #expect(report["killed"]?.stringValue?.contains("did not finish within 1.0 s") == true, "\(report)")
+        #expect(report["windows"]?.items?.first?.objectValue?["probe"] == "killed", "\(report)")
+        let left = try CLI.run("/usr/bin/pgrep", ["-P", String(daemon.process.processIdentifier)])
+        #expect(left.stdout.isEmpty, "hostessd's children still running: \(left.stdout)")
+        #expect(try daemon.client().request("status").result != nil, "hostessd answers after the kill")
+        _ = silent
+    }
+
+    @Test("with few descriptors the beacon covers the range in windows, one probe each, and every port is tested")
+    func windows() throws {
+        let daemon = try DaemonProcess()
+        // The beacon inherits hostessd's limit: 1400 descriptors leave 200 ports per window.
+        let limited = try CLI.run("/usr/bin/prlimit", ["--pid", String(daemon.process.processIdentifier), "--nofile=1400:1400"])
+        #expect(limited.status == 0, "\(limited)")
+        let reply = try daemon.client().request("probe", ["targets": ["127.0.0.1"], "ports": "32000-32999"], timeout: 120)
+        let report = try #require(reply.result, "\(reply)")
+        #expect(report["windows"]?.items?.count == 5, "\(report["windows"] ?? .null)")
+        #expect(report["testedMatrix"]?.objectValue?["successfulTests"] == 1000 && report["testedMatrix"]?.objectValue?["totalTests"] == 1000, "\(report["testedMatrix"] ?? .null)")
+        #expect(report["descriptorLimit"] == 1400)
+    }
+
+    @Test("only root and hostessd's user may run a probe")
+    func onlyRoot() throws {
+        let scratch = try ScratchDirectory()
+        let daemon = try DaemonProcess(scratch: scratch)
+        let outcome = try CLI.hostess(["probe", "--ports", "33000-33001"], socket: daemon.socketPath, asNobody: true, scratch: scratch)
+        #expect(outcome.status != 0 && outcome.stderr.contains("may not run a probe"), "\(outcome)")
+    }
+}
