@@ -262,3 +262,69 @@ struct ExecutorTests {
         #expect(outcome.status != 0 && outcome.stderr.contains("may not run a probe"), "\(outcome)")
     }
 }
+
+// MARK: - Phase 3: a peer probes this machine
+
+@Suite("hostess probe --from PEER: phase 3 between namespaces", .serialized, .enabled(if: NamespaceLab.available.0, Comment(rawValue: NamespaceLab.available.1)))
+struct RemoteProbeTests {
+    /// Runs `nft` with `arguments` in `machine`'s namespace.
+    static func nft(_ mesh: Mesh, _ machine: Int, _ arguments: [String]) throws {
+        let nft = FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft") ? "/usr/sbin/nft" : "/sbin/nft"
+        let outcome = try mesh.lab.run(machine, nft, arguments)
+        guard outcome.status == 0 else { throw TestFailure("nft \(arguments): \(outcome)") }
+    }
+
+    @Test("B's probe tests A's beacon at A's address facing B; with nftables dropping half the range on A, those ports show unreachable")
+    func fromPeer() throws {
+        let keyed = try KeyedMesh(interval: "30")
+        let mesh = keyed.mesh
+        #expect(try mesh.within(6) { try mesh.peers(of: 0).count == 2 } != nil, "\(mesh.snapshot(0))")
+        let a = try mesh.daemon(0).client()
+        let reply = try a.request("probe", ["from": .string(keyed.ids[1]), "ports": "30000-30099"], timeout: 60)
+        let report = try #require(reply.result, "\(reply)")
+        #expect(report["testedMatrix"]?.objectValue?["ips"] == [.string(mesh.lab.address(of: 0))], "the address of A that faces B: \(report)")
+        #expect(report["testedMatrix"]?.objectValue?["successfulTests"] == 100, "\(report)")
+        #expect(report["windows"]?.items?.first?.objectValue?["probe"] == "exit 0 (on the peer)", "\(report)")
+        #expect(report["connectionMethods"]?.items?.first?.objectValue?["endpoint"] == .string("http://\(mesh.lab.address(of: 0)):8080"), "\(report)")
+
+        // A firewall on A drops half of the range: B's probe finds only the other half.
+        try Self.nft(mesh, 0, ["add", "table", "inet", "hostess_probe_test"])
+        try Self.nft(mesh, 0, ["add", "chain", "inet", "hostess_probe_test", "input", "{ type filter hook input priority 0 ; }"])
+        try Self.nft(mesh, 0, ["add", "rule", "inet", "hostess_probe_test", "input", "tcp", "dport", "30050-30099", "drop"])
+        let firewalled = try #require(try a.request("probe", ["from": .string(keyed.ids[1]), "ports": "30000-30099"], timeout: 60).result)
+        #expect(firewalled["testedMatrix"]?.objectValue?["successfulTests"] == 50, "\(firewalled)")
+        #expect(firewalled["failures"]?.objectValue?["timeout"] == 50, "\(firewalled)")
+        let ports = Set((firewalled["results"]?.items ?? []).compactMap { $0.objectValue?["port"]?.intValue })
+        #expect(ports == Set(30000...30049), "the reachable half: \(ports.sorted())")
+    }
+
+    @Test("a peer runs a probe only for a signed request, and only toward the address the request came from")
+    func peerRefuses() throws {
+        let keyed = try KeyedMesh(interval: "30")
+        let mesh = keyed.mesh
+        let b = "\(mesh.lab.address(of: 1)):8080"
+        let instructions = probeSetup(PortRange(lowerBound: 30000, upperBound: 30001), address: mesh.lab.address(of: 2)).1
+        let body = String(decoding: JSONValue.object(instructions.json).jsonBytes, as: UTF8.self)
+        let script = """
+            import hashlib, hmac, http.client, os, sys, time
+            body = sys.argv[1].encode()
+            def ask(signed):
+                headers = {"Content-Type": "application/json"}
+                if signed:
+                    ts, nonce = str(int(time.time())), os.urandom(16).hex()
+                    text = "\\n".join(["POST", "/probe", ts, nonce, hashlib.sha256(body).hexdigest()])
+                    sig = hmac.new(b"\(KeyedMesh.secret)", text.encode(), hashlib.sha256).hexdigest()
+                    headers["Authorization"] = f"Hostess-HMAC-SHA256 keyId=hostess-a, ts={ts}, nonce={nonce}, sig={sig}"
+                c = http.client.HTTPConnection("\(mesh.lab.address(of: 1))", 8080, timeout=10)
+                c.request("POST", "/probe", body, headers)
+                r = c.getresponse()
+                print(r.status, r.read().decode())
+            ask(False)
+            ask(True)
+            """
+        let outcome = try mesh.lab.run(0, "/usr/bin/python3", ["-c", script, body], timeout: 30)
+        let lines = outcome.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("401") == true, "unsigned: \(outcome)")
+        #expect(lines.last?.hasPrefix("403") == true && lines.last?.contains("the address the request came from") == true, "another target: \(outcome) (\(b))")
+    }
+}
