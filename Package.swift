@@ -101,7 +101,9 @@ let package = Package(
             name: "HostessProbingTests", dependencies: ["HostessProbing", "HostessModel", "HostessSystem", "HostessTestSupport"],
             swiftSettings: strict),
         /// hostessd's decoding, executor, HTTP routes and configuration, without sockets or processes.
-        .testTarget(name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP", "HostessLoop", "HostessTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP", "HostessLoop", "HostessProbing", "HostessTestSupport"],
+            swiftSettings: strict),
         /// The syscall wrappers against loopback peers: the deadline heap, datagram sockets, outbound connects.
         .testTarget(name: "HostessSystemTests", dependencies: ["HostessSystem", "HostessTestSupport"], swiftSettings: strict),
         /// The loop's channels against loopback echo peers: outbound streams, datagrams, deadlines.

@@ -71,6 +71,8 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
     private(set) var counters = Counters()
     /// Requests on the peers' guest books for local callers.
     private let requests: PeerRequests
+    /// The paths to each peer, tried in order.
+    let connector: PeerConnector
 
     /// Opens the sockets, joins the groups on every interface, and schedules the first announcement.
     /// - Parameter httpAddress: where the HTTP interface listens (the announced endpoint's port, and its host
@@ -120,9 +122,10 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
             do { resolved.append((peer, try InternetSocketAddress(parsing: peer.address))) } catch { throw .system(error) }
         }
         staticPeers = resolved
+        connector = PeerConnector(ttl: registry.service.connectionMethods.ttl, loop: loop)
         requests = PeerRequests(
             keys: configuration.peerKeys, requester: RemoteReservation.Requester(fqdn: fqdn, endpoint: httpEndpoint), timeout: configuration.remoteTimeout,
-            loop: loop)
+            connector: connector, loop: loop)
         do {
             ipv4Group = try InternetSocketAddress(parsing: "\(MeshConfiguration.ipv4Group):\(configuration.port)")
             ipv6Group = try? InternetSocketAddress(parsing: "[\(MeshConfiguration.ipv6Group)]:\(configuration.port)")
@@ -278,7 +281,7 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
     /// The answer teaches where the peers' entries live, for forwarded terminal changes.
     func query(_ filter: ServerFilter, local: [JSONValue], completion: @escaping (JSONObject) -> Void) {
         RemoteQuery.start(
-            filter, local: local, peers: registry.service.peers?.livePeers ?? [], timeout: configuration.remoteTimeout, loop: loop
+            filter, local: local, peers: registry.service.peers?.livePeers ?? [], connector: connector, timeout: configuration.remoteTimeout, loop: loop
         ) { [weak self] answer in
             self?.requests.learn(from: answer)
             completion(answer)
@@ -310,7 +313,9 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
     }
 
     /// Asks a remote part's peer to cancel it.
-    func release(_ part: Reservation.RemotePart, completion: @escaping (String) -> Void) { requests.release(part, completion: completion) }
+    func release(_ part: Reservation.RemotePart, completion: @escaping (String) -> Void) {
+        requests.release(part, peers: registry.service.peers?.peers ?? [], completion: completion)
+    }
 
     /// How this Hostess's own entries say where they live.
     var identity: JSONValue { ["fqdn": .string(fqdn), "hostessId": .string(hostessID), "local": true] }
@@ -348,16 +353,12 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
 
     // MARK: Truncated summaries
 
-    /// Asks a peer whose announcement left its summary out for it (`POST /capabilities` at its endpoint). Only
-    /// numeric endpoints are asked: resolving a name would block the loop.
+    /// Asks a peer whose announcement left its summary out for it (`POST /capabilities` along its paths).
     private func fetchSummary(of peer: Peer) {
         guard !fetchingSummaries.contains(peer.hostessID) else { return }
-        guard let (address, authority) = HTTPFetch.numericEndpoint(peer.endpoint) else {
-            return Log.warning("peer \(peer.fqdn): its summary is not in its announcements and \(peer.endpoint) is not a numeric address; not fetched")
-        }
         fetchingSummaries.insert(peer.hostessID)
         let id = peer.hostessID
-        HTTPFetch.start("POST", "/capabilities", at: address, host: authority, body: Array("{}".utf8), timeout: 5, loop: loop) { [weak self] result in
+        connector.fetch("POST", "/capabilities", to: peer, body: Array("{}".utf8), timeout: 5) { [weak self] result in
             self?.fetchedSummary(of: id, from: peer.endpoint, result)
         }
     }

@@ -20,8 +20,14 @@ public struct ConnectionMethodCache: Sendable {
     /// Whether a method tested at `testedAt` is fresh at `now` (wall milliseconds).
     public func isFresh(_ method: ConnectionMethod, now: Int64) -> Bool { method.testedAt &+ ttl > now }
 
-    /// The own methods still fresh at `now`: what announcements and reservation answers carry.
-    public func freshOwn(now: Int64) -> [ConnectionMethod] { own.filter { isFresh($0, now: now) } }
+    /// The own methods still fresh at `now` that another machine can use: what announcements and
+    /// reservation answers carry (a loopback address means the peer itself to the peer).
+    public func freshOwn(now: Int64) -> [ConnectionMethod] { own.filter { isFresh($0, now: now) && !Self.isLoopback($0.endpoint) } }
+
+    /// Whether an `http://HOST:PORT` endpoint names a loopback address (127.0.0.0/8, ::1).
+    public static func isLoopback(_ endpoint: String) -> Bool {
+        endpoint.hasPrefix("http://127.") || endpoint.hasPrefix("http://[::1]")
+    }
 
     /// Replaces the own methods with what a probe run found: for every address where at least one pair
     /// worked, this Hostess's HTTP interface on that address (`http://IP:PORT`), with the lowest latency

@@ -90,7 +90,7 @@ public final class Daemon {
         HTTPRouter.Facts(
             instanceID: instanceID, version: version, startedAt: startedAt, unixConnections: lines.connectionCount,
             httpConnections: http?.connectionCount ?? 0, publications: registry.publications,
-            announcements: announcer.map { ($0.counters.sent, $0.counters.sendFailures) })
+            announcements: announcer.map { ($0.counters.sent, $0.counters.sendFailures) }, connectPaths: announcer?.connector.counts)
     }
 
     // MARK: Running

@@ -10,7 +10,8 @@ import HostessSystem
 /// `Connection: close`: one request per connection, which is what polling a peer a few times a minute needs.
 ///
 /// The whole exchange, connect included, must finish within `timeout`; a peer that accepts and then says
-/// nothing costs a descriptor and a heap entry until then, never loop time.
+/// nothing costs a descriptor and a heap entry until then, never loop time. A failure before the connection
+/// was made has `field` `connect` (nothing was sent: ``PeerConnector`` may try another path).
 final class HTTPFetch: StreamChannelDelegate {
     /// What a fetch comes to.
     typealias Completion = (Result<HTTPClientResponse, HostessError>) -> Void
@@ -22,6 +23,7 @@ final class HTTPFetch: StreamChannelDelegate {
     private let what: String
     private var parser = HTTPResponseParser(limits: HTTPResponseParser.Limits(body: HTTPFetch.maximumResponseBytes))
     private var completion: Completion?
+    private var connected = false
 
     private init(request: [UInt8], what: String, completion: @escaping Completion) {
         self.request = request
@@ -55,7 +57,7 @@ final class HTTPFetch: StreamChannelDelegate {
                 inputLimit: maximumResponseBytes + 65536, delegate: fetch)
             return true
         } catch {
-            fetch.finish(.failure(HostessError(.disconnected, "\(fetch.what): \(error)")))
+            fetch.finish(.failure(HostessError(.disconnected, "\(fetch.what): \(error)", field: "connect")))
             return false
         }
     }
@@ -75,12 +77,17 @@ final class HTTPFetch: StreamChannelDelegate {
     private func finish(_ result: Result<HTTPClientResponse, HostessError>) {
         guard let completion else { return }
         self.completion = nil
+        if case .failure(var error) = result, !connected {
+            error.field = "connect"
+            return completion(.failure(error))
+        }
         completion(result)
     }
 
     // MARK: Channel events
 
     func channelConnected(_ channel: StreamChannel) {
+        connected = true
         channel.enqueue { $0.append(contentsOf: request) }
         channel.deadlines.requestStartedAt = channel.deadlines.lastWriteProgress
     }

@@ -63,6 +63,15 @@ struct HTTPMetrics {
                 "hostess_mesh_peers", "gauge", "Peer Hostesses by state.",
                 [("{state=\"live\"}", String(live)), ("{state=\"stale\"}", String(peers.peers.count - live))])
         }
+        if let paths = facts.connectPaths {
+            var samples: [(String, String)] = []
+            for source in PeerConnector.Source.allCases {
+                let count = paths[source] ?? (0, 0)
+                samples.append(("{path=\"\(source.rawValue)\",result=\"ok\"}", String(count.ok)))
+                samples.append(("{path=\"\(source.rawValue)\",result=\"failed\"}", String(count.failed)))
+            }
+            metric("hostess_connect_path_total", "counter", "Connections to peers by the path tried (measured, announced method, endpoint) and result.", samples)
+        }
         var requestSamples: [(String, String)] = []
         for endpoint in HTTPEndpoint.allCases {
             for (status, count) in (requests[endpoint] ?? [:]).sorted(by: { $0.key < $1.key }) {

@@ -42,6 +42,8 @@ struct HTTPRouter {
         var publications: UInt64
         /// Announcements sent and sends that failed, when hostessd announces.
         var announcements: (sent: Int, failed: Int)? = nil
+        /// Connections to peers by path source, when in a mesh (`hostess_connect_path_total`).
+        var connectPaths: [PeerConnector.Source: (ok: Int, failed: Int)]? = nil
     }
 
     /// A request refused before it reaches an endpoint, and the endpoint its metrics count it under.
@@ -231,6 +233,11 @@ struct HTTPRouter {
                 let who = caller ?? Caller(uid: remoteUID, ownerNames: [])
                 guard case .done(let result) = try service.execute(command, caller: who, connection: connection, now: now) else {
                     throw HostessError(.internal, "\(command.kind.rawValue) waited over HTTP")
+                }
+                if endpoint == .reserve, case .reservation(let reply) = result, case .object(var object) = reply.json {
+                    // A peer reserving here learns how to reach this Hostess (the design's remote reservation answer).
+                    object["connectionMethods"] = .array(service.connectionMethods.freshOwn(now: now.wallMilliseconds).map(\.json))
+                    return json(.created, .object(object), book: service.book)
                 }
                 return response(endpoint, result, book: service.book)
             }

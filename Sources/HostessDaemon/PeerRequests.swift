@@ -21,6 +21,7 @@ final class PeerRequests {
     let keys: PeerKeys
     private let requester: RemoteReservation.Requester
     private let timeout: Double
+    private let connector: PeerConnector
     private unowned let loop: Loop
     /// Entry id → hostessId of the peer that last listed it, and the ids in the order they were learned.
     private var locations: [String: String] = [:]
@@ -28,8 +29,9 @@ final class PeerRequests {
     private var learnedStart = 0
 
     /// Requests signed with `keys`, naming this Hostess as `requester`, each answered within `timeout` seconds.
-    init(keys: PeerKeys, requester: RemoteReservation.Requester, timeout: Double, loop: Loop) {
+    init(keys: PeerKeys, requester: RemoteReservation.Requester, timeout: Double, connector: PeerConnector, loop: Loop) {
         self.keys = keys
+        self.connector = connector
         self.requester = requester
         self.timeout = timeout
         self.loop = loop
@@ -90,9 +92,6 @@ final class PeerRequests {
             return completion(
                 .failure(HostessError(.forbidden, "'\(name)' lives on \(peer.fqdn), and --peer-keys has no key for it (a line `\(peer.fqdn) KEY_ID SECRET`)", field: "serverId")))
         }
-        guard let (address, authority) = HTTPFetch.numericEndpoint(peer.endpoint) else {
-            return completion(.failure(HostessError(.unavailable, "'\(name)' lives on \(peer.fqdn), whose endpoint \(peer.endpoint) is not a numeric http:// address", field: "serverId")))
-        }
         let target: String
         var body: JSONObject = [:]
         switch command {
@@ -106,7 +105,7 @@ final class PeerRequests {
             return completion(.failure(HostessError(.internal, "\(command.kind.rawValue) is not forwarded")))
         }
         let hostess: JSONValue = ["fqdn": .string(peer.fqdn), "hostessId": .string(peer.hostessID), "endpoint": .string(peer.endpoint)]
-        HTTPFetch.start("POST", target, at: address, host: authority, body: JSONValue.object(body).jsonBytes, signedWith: key, timeout: timeout, loop: loop) { result in
+        connector.fetch("POST", target, to: peer, body: JSONValue.object(body).jsonBytes, signedWith: key, timeout: timeout) { result in
             switch result {
             case .failure(let error):
                 completion(.failure(HostessError(error.code == .timeout ? .timeout : .unavailable, "\(peer.fqdn) did not answer: \(error.message)", field: "serverId")))
@@ -149,14 +148,13 @@ final class PeerRequests {
         guard let key = keys.key(hostessID: peer.hostessID, fqdn: peer.fqdn) else {
             return .failure(HostessError(.forbidden, "--peer-keys has no key for \(peer.fqdn); a peer runs probes only for requests signed with one", field: "from"))
         }
-        guard let (address, authority) = HTTPFetch.numericEndpoint(peer.endpoint), let local = Syscall.localAddress(toward: address) else {
+        let first = connector.paths(for: peer, now: SystemClock.wallMilliseconds()).first.flatMap { HTTPFetch.numericEndpoint($0.endpoint) }
+        guard let (address, _) = first, let local = Syscall.localAddress(toward: address) else {
             return .failure(HostessError(.unavailable, "\(peer.fqdn)'s endpoint \(peer.endpoint) is not a numeric address this machine has a route to", field: "from"))
         }
-        let loop = self.loop
+        let connector = self.connector
         let ask: ProbeRun.RemoteProbe = { instructions, completion in
-            HTTPFetch.start(
-                "POST", "/probe", at: address, host: authority, body: JSONValue.object(instructions.json).jsonBytes, signedWith: key, timeout: seconds, loop: loop
-            ) { result in
+            connector.fetch("POST", "/probe", to: peer, body: JSONValue.object(instructions.json).jsonBytes, signedWith: key, timeout: seconds) { result in
                 switch result {
                 case .failure(let error): completion(.failure(HostessError(.unavailable, "\(peer.fqdn) did not answer: \(error.message)")))
                 case .success(let response) where response.status == 200:
@@ -176,15 +174,15 @@ final class PeerRequests {
     /// Gets `needed` servers matching `request` from `peers` (see ``RemoteReservation``).
     func reserve(_ request: ReservationRequest, needed: Int, localFree: Int, peers: [Peer], completion: @escaping RemoteReservation.Completion) {
         RemoteReservation.start(
-            request, needed: needed, localFree: localFree, peers: peers, keys: keys, requester: requester, timeout: timeout, loop: loop,
+            request, needed: needed, localFree: localFree, peers: peers, keys: keys, requester: requester, connector: connector, timeout: timeout,
             completion: completion)
     }
 
     /// Asks a part's peer to cancel it; `completion` gets the outcome in words.
-    func release(_ part: Reservation.RemotePart, completion: @escaping (String) -> Void) {
+    func release(_ part: Reservation.RemotePart, peers: [Peer], completion: @escaping (String) -> Void) {
         guard let key = keys.key(hostessID: part.hostessID, fqdn: part.fqdn) else {
             return completion("not cancelled: --peer-keys has no key for \(part.fqdn) now; the peer frees the servers when the duration ends")
         }
-        RemoteReservation.cancel(part, with: key, timeout: timeout, loop: loop, completion: completion)
+        RemoteReservation.cancel(part, with: key, peer: peers.first { $0.hostessID == part.hostessID }, connector: connector, timeout: timeout, completion: completion)
     }
 }

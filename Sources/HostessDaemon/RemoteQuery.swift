@@ -25,6 +25,7 @@ final class RemoteQuery: LoopHandler {
     private var unanswered: [JSONValue] = []
     private var asked = 0
     private let timeout: Double
+    private let connector: PeerConnector
     private unowned let loop: Loop
     private var timer: Loop.Timer?
     private var completion: ((JSONObject) -> Void)?
@@ -34,9 +35,10 @@ final class RemoteQuery: LoopHandler {
     ///   - local: this Hostess's matching entries, already marked as local (empty for scope `remote`).
     @discardableResult
     static func start(
-        _ filter: ServerFilter, local: [JSONValue], peers: [Peer], timeout: Double, loop: Loop, completion: @escaping (JSONObject) -> Void
+        _ filter: ServerFilter, local: [JSONValue], peers: [Peer], connector: PeerConnector, timeout: Double, loop: Loop,
+        completion: @escaping (JSONObject) -> Void
     ) -> RemoteQuery {
-        let query = RemoteQuery(local: local, timeout: timeout, loop: loop, completion: completion)
+        let query = RemoteQuery(local: local, connector: connector, timeout: timeout, loop: loop, completion: completion)
         var asking = filter
         asking.scope = .local
         let body = asking.json.jsonBytes
@@ -55,8 +57,9 @@ final class RemoteQuery: LoopHandler {
         return query
     }
 
-    private init(local: [JSONValue], timeout: Double, loop: Loop, completion: @escaping (JSONObject) -> Void) {
+    private init(local: [JSONValue], connector: PeerConnector, timeout: Double, loop: Loop, completion: @escaping (JSONObject) -> Void) {
         entries = local
+        self.connector = connector
         self.timeout = timeout
         self.loop = loop
         self.completion = completion
@@ -76,14 +79,8 @@ final class RemoteQuery: LoopHandler {
 
     private func ask(_ peer: Peer, body: [UInt8]) {
         asked += 1
-        // Resolving a name would block the loop: only numeric endpoints are asked.
-        guard let (address, authority) = HTTPFetch.numericEndpoint(peer.endpoint) else {
-            return miss(peer, "its endpoint \(peer.endpoint) is not a numeric http:// address")
-        }
         pending[peer.hostessID] = peer
-        HTTPFetch.start("POST", "/query", at: address, host: authority, body: body, timeout: timeout, loop: loop) { [self] result in
-            answered(peer, result)
-        }
+        connector.fetch("POST", "/query", to: peer, body: body, timeout: timeout) { [self] result in answered(peer, result) }
     }
 
     private func answered(_ peer: Peer, _ result: Result<HTTPClientResponse, HostessError>) {

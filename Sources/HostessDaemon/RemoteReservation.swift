@@ -29,8 +29,6 @@ final class RemoteReservation {
     struct Candidate {
         var peer: Peer
         var key: HTTPKeys.Key
-        var address: InternetSocketAddress
-        var authority: String
         /// Free matching servers it reported, and the survey's round trip in nanoseconds.
         var free = 0
         var latency: UInt64 = .max
@@ -46,7 +44,7 @@ final class RemoteReservation {
     private let needed: Int
     private let requester: Requester
     private let timeout: Double
-    private unowned let loop: Loop
+    private let connector: PeerConnector
     private var candidates: [Candidate]
     private var refusals: [String] = []
     private var pending = 0
@@ -59,8 +57,8 @@ final class RemoteReservation {
     /// - Parameters:
     ///   - localFree: how many this guest book holds itself, for the messages.
     static func start(
-        _ request: ReservationRequest, needed: Int, localFree: Int, peers: [Peer], keys: PeerKeys, requester: Requester, timeout: Double, loop: Loop,
-        completion: @escaping Completion
+        _ request: ReservationRequest, needed: Int, localFree: Int, peers: [Peer], keys: PeerKeys, requester: Requester, connector: PeerConnector,
+        timeout: Double, completion: @escaping Completion
     ) {
         var candidates: [Candidate] = []
         var skipped: [String] = []
@@ -69,15 +67,11 @@ final class RemoteReservation {
                 skipped.append("\(peer.fqdn): no key for it in --peer-keys")
                 continue
             }
-            guard let (address, authority) = HTTPFetch.numericEndpoint(peer.endpoint) else {
-                skipped.append("\(peer.fqdn): its endpoint \(peer.endpoint) is not a numeric http:// address")
-                continue
-            }
             guard candidates.count < RemoteQuery.maximumPeersAsked else { break }
-            candidates.append(Candidate(peer: peer, key: key, address: address, authority: authority))
+            candidates.append(Candidate(peer: peer, key: key))
         }
         let reservation = RemoteReservation(
-            request, needed: needed, requester: requester, timeout: timeout, loop: loop, candidates: candidates, completion: completion)
+            request, needed: needed, requester: requester, connector: connector, timeout: timeout, candidates: candidates, completion: completion)
         reservation.refusals = skipped
         guard !candidates.isEmpty else {
             return reservation.fail(
@@ -87,13 +81,14 @@ final class RemoteReservation {
     }
 
     private init(
-        _ request: ReservationRequest, needed: Int, requester: Requester, timeout: Double, loop: Loop, candidates: [Candidate], completion: @escaping Completion
+        _ request: ReservationRequest, needed: Int, requester: Requester, connector: PeerConnector, timeout: Double, candidates: [Candidate],
+        completion: @escaping Completion
     ) {
         self.request = request
         self.needed = needed
         self.requester = requester
         self.timeout = timeout
-        self.loop = loop
+        self.connector = connector
         self.candidates = candidates
         self.completion = completion
     }
@@ -108,14 +103,14 @@ final class RemoteReservation {
         pending = candidates.count
         for index in candidates.indices {
             let candidate = candidates[index]
-            let started = loop.now
-            Self.send("POST", "/query", body: body, to: candidate, timeout: timeout, loop: loop) { [self] result in
+            let started = SystemClock.monotonicNanoseconds()
+            connector.fetch("POST", "/query", to: candidate.peer, body: body, signedWith: candidate.key, timeout: timeout) { [self] result in
                 pending -= 1
                 switch result {
                 case .success(let response) where response.status == 200:
                     if case .array(let items)? = try? JSONParser.parse(response.body) {
                         candidates[index].free = items.count
-                        candidates[index].latency = loop.now &- started
+                        candidates[index].latency = SystemClock.monotonicNanoseconds() &- started
                     } else {
                         refusals.append("\(candidate.peer.fqdn): its answer to POST /query is not a list of entries")
                     }
@@ -166,7 +161,7 @@ final class RemoteReservation {
     }
 
     private func reserve(_ count: Int, on candidate: Candidate) {
-        Self.send("POST", "/reserve", body: body(count: count), to: candidate, timeout: timeout, loop: loop) { [self] result in
+        connector.fetch("POST", "/reserve", to: candidate.peer, body: body(count: count), signedWith: candidate.key, timeout: timeout) { [self] result in
             pending -= 1
             switch result {
             case .success(let response) where response.status == 201:
@@ -195,7 +190,7 @@ final class RemoteReservation {
 
     private func finish() {
         guard failures.isEmpty else {
-            for (candidate, part) in granted { Self.cancel(part, with: candidate.key, timeout: timeout, loop: loop) }
+            for (candidate, part) in granted { Self.cancel(part, with: candidate.key, peer: candidate.peer, connector: connector, timeout: timeout) }
             let cancelled = granted.map { "\($0.part.fqdn) (\($0.part.serverIDs.count))" }
             return fail(
                 "a part failed: \(failures.sorted().joined(separator: "; "))\(cancelled.isEmpty ? "" : "; the parts granted on \(cancelled.joined(separator: ", ")) were cancelled")")
@@ -213,29 +208,26 @@ final class RemoteReservation {
 
     // MARK: Requests to a peer
 
-    /// Sends a signed request to a peer.
-    private static func send(
-        _ method: String, _ target: String, body: [UInt8]?, to candidate: Candidate, timeout: Double, loop: Loop, completion: @escaping HTTPFetch.Completion
+    /// Asks a part's peer to cancel it, signed with `key`, along the peer's paths (or at the part's endpoint
+    /// when the peer is no longer in the table); `completion` gets the outcome in words.
+    static func cancel(
+        _ part: Reservation.RemotePart, with key: HTTPKeys.Key, peer: Peer?, connector: PeerConnector, timeout: Double,
+        completion: ((String) -> Void)? = nil
     ) {
-        HTTPFetch.start(
-            method, target, at: candidate.address, host: candidate.authority, body: body, signedWith: candidate.key, timeout: timeout, loop: loop,
-            completion: completion)
-    }
-
-    /// Asks a part's peer to cancel it, signed with `key`; `completion` gets the outcome in words.
-    static func cancel(_ part: Reservation.RemotePart, with key: HTTPKeys.Key, timeout: Double, loop: Loop, completion: ((String) -> Void)? = nil) {
-        guard let (address, authority) = HTTPFetch.numericEndpoint(part.endpoint) else {
-            completion?("not cancelled: \(part.endpoint) is not a numeric address; the peer frees the servers when the duration ends")
-            return
-        }
         let target = "/reservations/" + PercentEncoding.pathSegment(part.reservationID)
-        HTTPFetch.start("DELETE", target, at: address, host: authority, signedWith: key, timeout: timeout, loop: loop) { result in
+        let answered: HTTPFetch.Completion = { result in
             switch result {
             case .success(let response) where response.status == 200: completion?("cancelled at the peer")
             case .success(let response): completion?("the peer refused to cancel it (\(errorMessage(response))); it frees the servers when the duration ends")
             case .failure(let error): completion?("the peer did not answer the cancel (\(error.message)); it frees the servers when the duration ends")
             }
         }
+        if let peer { return connector.fetch("DELETE", target, to: peer, signedWith: key, timeout: timeout, completion: answered) }
+        guard let (address, authority) = HTTPFetch.numericEndpoint(part.endpoint) else {
+            completion?("not cancelled: \(part.endpoint) is not a numeric address; the peer frees the servers when the duration ends")
+            return
+        }
+        connector.fetchDirect("DELETE", target, at: address, host: authority, signedWith: key, timeout: timeout, completion: answered)
     }
 
     /// A peer's error answer in words: its `error.message`, else the status.

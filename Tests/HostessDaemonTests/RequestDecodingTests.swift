@@ -1,4 +1,5 @@
 import HostessModel
+import HostessProbing
 import Testing
 
 @testable import HostessDaemon
@@ -61,6 +62,13 @@ struct RequestDecodingTests {
             (#"{"command":"listConnectomes"}"#, .listConnectomes),
             (#"{"command":"removeConnectome","connectomeId":"w-1"}"#, .removeConnectome(id: "w-1")),
             (#"{"command":"listPeers"}"#, .listPeers),
+            (#"{"command":"probe"}"#, .probe(ProbeRequest())),
+            (
+                #"{"command":"probe","targets":["127.0.0.1","::1"],"ports":"20000-20099","from":"machine-b"}"#,
+                .probe(ProbeRequest(targets: ["127.0.0.1", "::1"], ports: PortRange(lowerBound: 20000, upperBound: 20099), from: "machine-b"))
+            ),
+            (#"{"command":"listConnectionMethods"}"#, .listConnectionMethods(fqdn: nil)),
+            (#"{"command":"listConnectionMethods","fqdn":"machine-b"}"#, .listConnectionMethods(fqdn: "machine-b")),
         ]
         for (line, command) in cases {
             #expect(try decode(line).command == command, "\(line)")
@@ -84,7 +92,7 @@ struct RequestDecodingTests {
             error.error
                 == HostessError(
                     .unknownCommand,
-                    "unknown command 'nope'; known: register, unregister, heartbeat, getServer, listAll, query, markInUse, markAvailable, watch, status, reserve, cancelReservation, getReservation, listReservations, queryCapabilities, recordConnectome, getConnectome, listConnectomes, removeConnectome, listPeers",
+                    "unknown command 'nope'; known: register, unregister, heartbeat, getServer, listAll, query, markInUse, markAvailable, watch, status, reserve, cancelReservation, getReservation, listReservations, queryCapabilities, recordConnectome, getConnectome, listConnectomes, removeConnectome, listPeers, probe, listConnectionMethods",
                     field: "command"))
     }
 }
