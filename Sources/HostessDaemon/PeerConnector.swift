@@ -120,12 +120,14 @@ final class PeerConnector {
         if let last = lastMeasured[peer.hostessID], now &- last < UInt64(ttl) &* 1_000_000 { return }
         lastMeasured[peer.hostessID] = now
         guard let (endpoint, _) = HTTPFetch.numericEndpoint(peer.endpoint) else { return }
-        var found: [ConnectionMethod] = []
-        var pending = 0
-        for host in peer.addresses {
+        let candidates = peer.addresses.compactMap { host -> (String, InternetSocketAddress, String)? in
             let candidate = "http://\(host.contains(":") ? "[\(host)]" : host):\(endpoint.port)"
-            guard let (address, authority) = HTTPFetch.numericEndpoint(candidate) else { continue }
-            pending += 1
+            return HTTPFetch.numericEndpoint(candidate).map { (candidate, $0.address, $0.authority) }
+        }
+        var found: [ConnectionMethod] = []
+        // Counted before any starts: a fetch refused at once completes inside start.
+        var pending = candidates.count
+        for (candidate, address, authority) in candidates {
             let started = loop.now
             HTTPFetch.start("GET", "/health", at: address, host: authority, timeout: 2, loop: loop) { [weak self] result in
                 guard let self else { return }
