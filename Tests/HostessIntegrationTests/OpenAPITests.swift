@@ -27,6 +27,8 @@ struct OpenAPITests {
         "/connectomes/{id}": ["get", "head"],
         "/peers": ["get", "head"],
         "/announcement": ["get", "head"],
+        "/connection-methods": ["get", "head"],
+        "/probe": ["post"],
         "/health": ["get", "head"],
         "/metrics": ["get", "head"],
     ]
