@@ -243,7 +243,7 @@ struct ExecutorTests {
         // The beacon inherits hostessd's limit: 1400 descriptors leave 200 ports per window.
         let limited = try CLI.run("/usr/bin/prlimit", ["--pid", String(daemon.process.processIdentifier), "--nofile=1400:1400"])
         #expect(limited.status == 0, "\(limited)")
-        let reply = try daemon.client().request("probe", ["targets": ["127.0.0.1"], "ports": "32000-32999"], timeout: 120)
+        let reply = try daemon.client().request("probe", ["targets": ["127.0.0.1"], "ports": "22000-22999"], timeout: 120)
         let report = try #require(reply.result, "\(reply)")
         #expect(report["windows"]?.items?.count == 5, "\(report["windows"] ?? .null)")
         #expect(report["testedMatrix"]?.objectValue?["successfulTests"] == 1000 && report["testedMatrix"]?.objectValue?["totalTests"] == 1000, "\(report["testedMatrix"] ?? .null)")
@@ -254,7 +254,7 @@ struct ExecutorTests {
     func cacheExpires() throws {
         let daemon = try DaemonProcess(["--http", "127.0.0.1:0", "--peer", "http://127.0.0.1:9/", "--announce-interval", "0.3", "--probe-cache-ttl", "1"])
         let http = try StaticPeerTests.httpAddress(of: daemon)
-        _ = try daemon.client().request("probe", ["targets": ["127.0.0.1", "127.0.0.2"], "ports": "33100-33104"], timeout: 60)
+        _ = try daemon.client().request("probe", ["targets": ["127.0.0.1", "127.0.0.2"], "ports": "23100-23104"], timeout: 60)
         let fresh = try daemon.client().request("listConnectionMethods")
         #expect(fresh.result?["hosts"]?.items?.first?.objectValue?["methods"]?.items?.first?.objectValue?["fresh"] == true, "\(fresh)")
         usleep(1_500_000)
