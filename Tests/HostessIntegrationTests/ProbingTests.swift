@@ -223,13 +223,28 @@ struct ExecutorTests {
         #expect(table.status == 0 && table.stdout.contains("10 of 10 tests worked"), "\(table)")
     }
 
-    @Test("a run that overruns its deadline is killed, reported as killed, and leaves no process behind")
+    @Test("the Executor, the beacon and the probe are in the guest book while a run lasts; a run that overruns its deadline is killed, reported as killed, and leaves no process behind")
     func killedAtDeadline() throws {
         let silent = try Impostor(port: 31900, mode: "silent")
-        let daemon = try DaemonProcess(["--probe-timeout", "1"])
+        let daemon = try DaemonProcess(["--probe-timeout", "2"])
+        // While a run lasts (the silent listener holds it up), the Executor, the beacon and the probe are in the guest book.
+        let running = Process()
+        running.executableURL = URL(fileURLWithPath: Binaries.path("hostess"))
+        running.arguments = ["--socket", daemon.socketPath, "probe", "--targets", "127.0.0.1", "--ports", "31900-31902"]
+        running.standardOutput = FileHandle.nullDevice
+        try running.run()
+        var names = Set<String>()
+        let seenAll = Date().addingTimeInterval(5)
+        while Date() < seenAll && names.count < 3 {
+            let entries = try daemon.client().request("query", ["filter": ["class": "0x00fe"]]).result?["entries"]?.items ?? []
+            names.formUnion(entries.compactMap { $0.objectValue?["servername"]?.stringValue })
+            usleep(20_000)
+        }
+        running.waitUntilExit()
+        #expect(names == ["hostess-executor", "hostess-beacon", "hostess-probe"], "\(names)")
         let reply = try daemon.client().request("probe", ["targets": ["127.0.0.1"], "ports": "31900-31900"], timeout: 30)
         let report = try #require(reply.result, "\(reply)")
-        #expect(report["killed"]?.stringValue?.contains("did not finish within 1.0 s") == true, "\(report)")
+        #expect(report["killed"]?.stringValue?.contains("did not finish within 2.0 s") == true, "\(report)")
         #expect(report["windows"]?.items?.first?.objectValue?["probe"] == "killed", "\(report)")
         let left = try CLI.run("/usr/bin/pgrep", ["-P", String(daemon.process.processIdentifier)])
         #expect(left.stdout.isEmpty, "hostessd's children still running: \(left.stdout)")
