@@ -117,6 +117,24 @@ public final class HostessClient: Sendable {
         return try await register(registration, session: session)
     }
 
+    /// Signs the guest book for this process, best effort (the probing programs do, while they run): a
+    /// session-bound entry of `name` and `classCode` with this host's name, the process's user as owner and
+    /// a fresh UUID, heartbeated until the client closes or the process ends.
+    /// - Parameter environment: where `HOSTESS_SOCKET` is read (empty or absent: the default socket).
+    /// - Returns: the client holding the entry, or nil when no hostessd took it (the caller goes on without).
+    public static func signIn(
+        name: String, classCode: ClassCode, capabilities: [String], metadata: JSONObject, environment: [String: String]
+    ) async -> HostessClient? {
+        guard let client = try? HostessClient(socketPath: environment["HOSTESS_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }) else { return nil }
+        let manifest = ServerManifest(
+            name: name, classCode: classCode, owner: Syscall.userName(uid: geteuid()) ?? "root", capabilities: capabilities, metadata: metadata)
+        guard (try? await client.register(manifest: manifest, session: true)) != nil else {
+            client.close()
+            return nil
+        }
+        return client
+    }
+
     /// Registers (or updates, when the id is known) a server and keeps it alive with heartbeats, across
     /// hostessd restarts.
     @discardableResult

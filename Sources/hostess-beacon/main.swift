@@ -294,13 +294,9 @@ do { configuration = try BeaconConfiguration(environment: environment) } catch {
     fail("bad instructions: \(error) (see docs/probing.md)", status: 2)
 }
 // Registering is best effort: without a hostessd at HOSTESS_SOCKET (or the default) the run goes on.
-let client = try? HostessClient(socketPath: environment["HOSTESS_SOCKET"].flatMap { $0.isEmpty ? nil : $0 })
-if let client {
-    let manifest = ServerManifest(
-        name: "hostess-beacon", classCode: ClassCode(0x00FE), owner: Syscall.userName(uid: geteuid()) ?? "root", capabilities: ["probe-beacon"],
-        metadata: ["ports": .string(configuration.ports.description), "addresses": .array(configuration.addresses.map(JSONValue.string))])
-    _ = try? await client.register(manifest: manifest, session: true)
-}
+let client = await HostessClient.signIn(
+    name: "hostess-beacon", classCode: ClassCode(0x00FE), capabilities: ["probe-beacon"],
+    metadata: ["ports": .string(configuration.ports.description), "addresses": .array(configuration.addresses.map(JSONValue.string))], environment: environment)
 let loop: Loop
 do { loop = try Loop() } catch { fail("\(error)", status: 1) }
 let beacon = Beacon(configuration: configuration, loop: loop)

@@ -270,13 +270,9 @@ do { instructions = try ProbeInstructions(environment: environment) } catch {
     fail("bad instructions: \(error) (see docs/probing.md)", status: 2)
 }
 // Registering is best effort: without a hostessd at HOSTESS_SOCKET (or the default) the run goes on.
-let client = try? HostessClient(socketPath: environment["HOSTESS_SOCKET"].flatMap { $0.isEmpty ? nil : $0 })
-if let client {
-    let manifest = ServerManifest(
-        name: "hostess-probe", classCode: ClassCode(0x00FE), owner: Syscall.userName(uid: geteuid()) ?? "root", capabilities: ["probe"],
-        metadata: ["targets": .array(instructions.targets.map(JSONValue.string)), "ports": .string(instructions.ports.description)])
-    _ = try? await client.register(manifest: manifest, session: true)
-}
+let client = await HostessClient.signIn(
+    name: "hostess-probe", classCode: ClassCode(0x00FE), capabilities: ["probe"],
+    metadata: ["targets": .array(instructions.targets.map(JSONValue.string)), "ports": .string(instructions.ports.description)], environment: environment)
 let limit = Syscall.raiseDescriptorLimit()
 let epoll: Epoll
 do { epoll = try Epoll() } catch { fail("\(error)", status: 1) }
