@@ -197,6 +197,8 @@ public struct GuestBook: Sendable {
     /// not a pass over the guest book.
     private var idsBySession: [UInt64: Set<String>] = [:]
     private var nextSerial: UInt64 = 1
+    /// Every entry's liveness deadline, earliest first.
+    private var deadlines = DeadlineQueue()
     /// Reservations, active and ended (kept for the retention window), by id.
     var reservations: [String: Reservation] = [:]
     /// The connection whose close ends each session-bound active reservation.
@@ -299,6 +301,7 @@ public struct GuestBook: Sendable {
             record.entry.session = session != nil
             record.payload = try admit(record.entry, replacing: records[id]?.payload)
             record.deadline = deadline
+            deadlines.push(deadline, id)
             moveSession(of: id, from: record.sessionConnection, to: session)
             record.sessionConnection = session
             if let old = records[id] { releaseCapabilities(of: old) }
@@ -319,6 +322,7 @@ public struct GuestBook: Sendable {
         nextSerial += 1
         let record = Record(entry: entry, deadline: deadline, sessionConnection: session, account: account, payload: payload)
         records[id] = record
+        deadlines.push(deadline, id)
         retainCapabilities(of: record)
         idsByClass[entry.name.classCode, default: []].insert(id)
         moveSession(of: id, from: nil, to: session)
@@ -344,6 +348,8 @@ public struct GuestBook: Sendable {
         record.entry.lastHeartbeat = now.wallMilliseconds
         record.deadline = now.monotonicNanoseconds &+ ttlNanoseconds
         records[id] = record
+        deadlines.push(record.deadline, id)
+        compactDeadlines()
         return record.entry
     }
 
@@ -400,10 +406,25 @@ public struct GuestBook: Sendable {
         return record.entry
     }
 
+    /// Rebuilds the deadline heap when heartbeats left it mostly stale (amortized: a rebuild costs the book's
+    /// size once per as many heartbeats).
+    private mutating func compactDeadlines() {
+        var queue = deadlines
+        deadlines = DeadlineQueue()
+        queue.compact(live: records.count) { self.records.map { ($0.value.deadline, $0.key) } }
+        deadlines = queue
+    }
+
     /// Removes every entry whose liveness deadline has passed.
     /// - Returns: the evicted entries.
     public mutating func evictExpired(now: Timestamp) -> [GuestBookEntry] {
-        let expired = records.values.filter { $0.deadline < now.monotonicNanoseconds }.map(\.entry)
+        // The queue is moved out while it is popped, so that reading the records does not overlap it, and
+        // nothing holds a second reference to the records when they change below.
+        var queue = deadlines
+        deadlines = DeadlineQueue()
+        let due = queue.popExpired(before: now.monotonicNanoseconds) { id, deadline in self.records[id]?.deadline == deadline }
+        deadlines = queue
+        let expired = due.compactMap { records[$0]?.entry }
         for entry in expired.sorted(by: { $0.serial < $1.serial }) {
             remove(entry.id, reason: "evicted", at: now.wallMilliseconds)
             log(.evicted, entry.id)
@@ -444,6 +465,7 @@ public struct GuestBook: Sendable {
                 let record = Record(
                     entry: restored, deadline: now.monotonicNanoseconds &+ ttlNanoseconds, sessionConnection: nil, account: nil, payload: payload)
                 records[entry.id] = record
+                deadlines.push(record.deadline, entry.id)
                 retainCapabilities(of: record)
                 idsByClass[entry.name.classCode, default: []].insert(entry.id)
                 nextSerial = max(nextSerial, entry.serial &+ 1)

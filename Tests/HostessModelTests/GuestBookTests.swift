@@ -393,6 +393,32 @@ private func expectUnchanged(_ book: GuestBook, _ before: (UInt64, [GuestBookEnt
         #expect(book.revision == 5)
     }
 
+    @Test("eviction follows the latest deadline of each entry through thousands of heartbeats, re-registrations and removals")
+    func evictionAfterManyHeartbeats() throws {
+        var book = GuestBook(ttlNanoseconds: ttl)
+        let ids = try (1...200).map { try serverName($0).description }
+        for id in ids { try book.register(registration(try ServerName(parsing: id)), by: alice, session: nil, now: at(0)) }
+        // The even ones heartbeat 40 times each (4,000 deadlines queued, most of them stale), the last at 0.4 s;
+        // one odd one is unregistered and registered again at 0.5 s, one removed for good.
+        for round in 1...40 {
+            for id in ids.enumerated().filter({ $0.offset % 2 == 0 }).map(\.element) {
+                try book.heartbeat(id: id, by: alice, now: at(UInt64(round) * second / 100))
+            }
+        }
+        try book.unregister(id: ids[1], by: alice, now: at(second / 4))
+        try book.register(registration(try ServerName(parsing: ids[1])), by: alice, session: nil, now: at(second / 2))
+        try book.unregister(id: ids[3], by: alice, now: at(second / 4))
+        let odd = Set(ids.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)).subtracting([ids[1], ids[3]])
+        #expect(Set(book.evictExpired(now: at(ttl + 1)).map(\.id)) == odd, "the odd ones that never heartbeat, once each")
+        #expect(book.evictExpired(now: at(ttl + 1)).isEmpty)
+        let even = Set(ids.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
+        let evens = book.evictExpired(now: at(ttl + 4 * second / 10 + 1)).map(\.id)
+        #expect(evens.count == even.count && Set(evens) == even, "their last heartbeat, at 0.4 s, counts")
+        let last = book.evictExpired(now: at(ttl + second / 2 + 1)).map(\.id)
+        #expect(last == [ids[1]], "re-registered: its new deadline counts")
+        #expect(book.count == 0)
+    }
+
     @Test("evicting several entries at once bumps the revision once per entry, in registration order")
     func evictionOfMany() throws {
         var book = GuestBook(ttlNanoseconds: ttl)
