@@ -78,12 +78,22 @@ extension HTTPRouter {
         switch result {
         case .registered(_, let created, _, _): json(created ? .created : .ok, result.json, book: book)
         case .entry(let entry) where endpoint == .server: json(.ok, entry.json, book: book)
-        case .entries(let entries): json(.ok, .array(entries.map(\.json)), book: book)
+        case .entries(let entries): entriesResponse(entries, book: book)
         case .capabilities(let summaries): json(.ok, .array(summaries), book: book)
         case .reservation(let reply): json(endpoint == .reserve ? .created : .ok, reply.json, book: book)
         case .reservations(let replies): json(.ok, .array(replies.map(\.json)), book: book)
         case .entry, .heartbeat, .watched, .status, .recordedConnectome, .connectome, .connectomes, .peers, .connectionMethods:
             json(.ok, result.json, book: book)
         }
+    }
+
+    /// A list of entries as its body, written from the guest book's kept wire forms.
+    static func entriesResponse(_ entries: [GuestBookEntry], book: GuestBook) -> HTTPResponse {
+        var body: [UInt8] = []
+        body.reserveCapacity(2 + entries.count * 512)
+        book.writeEntries(entries, into: &body)
+        var response = HTTPResponse.json(.ok, body: body)
+        response.headers.append(HTTPHeader(name: "X-Hostess-Index", value: String(book.revision)))
+        return response
     }
 }

@@ -134,6 +134,11 @@ final class LineSession: StreamChannelDelegate, LoopHandler, RevisionWaiter {
                 channel.deadlines.lastActivity = loop.now
                 switch registry.handle(line: line, caller: caller, connection: id) {
                 case .reply(let reply): enqueue(reply, on: channel)
+                case .raw(let bytes):
+                    channel.enqueue { output in
+                        output += bytes
+                        output.append(0x0A)
+                    }
                 case .park(let watch): park(watch, on: channel)
                 case .remote(let requestID, let across): askAcross(requestID, across, on: channel)
                 }

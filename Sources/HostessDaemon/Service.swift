@@ -39,6 +39,9 @@ public struct Service: Sendable {
     public enum Outcome: Sendable {
         /// Send this reply now.
         case reply(JSONValue)
+        /// Send this reply now, already in its wire form (without the newline): a list of entries written
+        /// from the bytes the guest book keeps for them.
+        case raw([UInt8])
         /// Hold the request until the revision passes or the deadline comes.
         case park(Watch)
         /// Work that involves the peers (see ``Across``): answer `requestID` once it is done.
@@ -149,6 +152,7 @@ public struct Service: Sendable {
         do { request = try Request(line: line) } catch { return .reply(reply(id: error.id, error: error.error)) }
         do throws(HostessError) {
             switch try execute(request.command, caller: caller, connection: connection, now: now) {
+            case .done(.entries(let entries)): return .raw(entriesReply(id: request.id, entries))
             case .done(let result): return .reply(reply(id: request.id, result: result.json))
             case .park(let sinceRevision, let deadline):
                 return .park(Watch(requestID: request.id, sinceRevision: sinceRevision, deadline: deadline))
@@ -328,6 +332,20 @@ public struct Service: Sendable {
     /// The reply to a parked watch, as the guest book stands now.
     public func answer(_ watch: Watch) -> JSONValue {
         reply(id: watch.requestID, result: watchResult(since: watch.sinceRevision).json)
+    }
+
+    /// `{"id","revision","result":{"entries":[…]}}`, the entries written from their kept wire form: byte for
+    /// byte what ``reply(id:result:)`` gives for `.entries`, without a JSON tree per entry.
+    func entriesReply(id: JSONValue, _ entries: [GuestBookEntry]) -> [UInt8] {
+        var bytes = Array(#"{"id":"#.utf8)
+        bytes.reserveCapacity(64 + entries.count * 512)
+        id.write(into: &bytes)
+        bytes += Array(#","revision":"#.utf8)
+        bytes += Array(String(book.revision).utf8)
+        bytes += Array(#","result":{"entries":"#.utf8)
+        book.writeEntries(entries, into: &bytes)
+        bytes += Array("}}".utf8)
+        return bytes
     }
 
     /// A success reply.

@@ -240,6 +240,58 @@ public struct GuestBook: Sendable {
         records.values.map(\.entry).sorted { $0.serial < $1.serial }
     }
 
+    /// Writes `entry`'s wire form into `bytes`, exactly as `entry.json` serializes: the bytes the guest book
+    /// keeps for it (rewritten on every change but a heartbeat), with the entry's `lastHeartbeat` spliced in.
+    /// A query answers from these without building a JSON tree per entry.
+    public func writeWire(of entry: GuestBookEntry, into bytes: inout [UInt8]) {
+        guard let payload = records[entry.id]?.payload, let digits = Self.heartbeatDigits(in: payload) else {
+            return entry.json.write(into: &bytes)
+        }
+        bytes += payload[..<digits.lowerBound]
+        bytes += Array(String(entry.lastHeartbeat).utf8)
+        bytes += payload[digits.upperBound...]
+    }
+
+    /// Writes `entries` as a JSON array of their wire forms (see ``writeWire(of:into:)``).
+    public func writeEntries(_ entries: [GuestBookEntry], into bytes: inout [UInt8]) {
+        bytes.append(0x5B)
+        for (index, entry) in entries.enumerated() {
+            if index > 0 { bytes.append(0x2C) }
+            writeWire(of: entry, into: &bytes)
+        }
+        bytes.append(0x5D)
+    }
+
+    /// Where the value of the entry's own `"lastHeartbeat":` member is in its wire form: the member at the
+    /// top level of the object, found by a scan that follows strings (and their escapes) and nesting, so a
+    /// terminal's or the metadata's member of that name is never taken for it.
+    private static func heartbeatDigits(in payload: [UInt8]) -> Range<Int>? {
+        let key = Array(#""lastHeartbeat":"#.utf8)
+        return payload.withUnsafeBufferPointer { buffer -> Range<Int>? in
+            var depth = 0
+            var index = 0
+            while index < buffer.count {
+                let byte = buffer[index]
+                if byte == 0x22 {  // a string: a key at depth 1 may be the one
+                    if depth == 1, index + key.count <= buffer.count, buffer[index..<(index + key.count)].elementsEqual(key) {
+                        var end = index + key.count
+                        if end < buffer.count, buffer[end] == 0x2D { end += 1 }
+                        while end < buffer.count, buffer[end] >= 0x30, buffer[end] <= 0x39 { end += 1 }
+                        return (index + key.count)..<end
+                    }
+                    index += 1
+                    while index < buffer.count, buffer[index] != 0x22 { index += buffer[index] == 0x5C ? 2 : 1 }
+                } else if byte == 0x7B || byte == 0x5B {
+                    depth += 1
+                } else if byte == 0x7D || byte == 0x5D {
+                    depth -= 1
+                }
+                index += 1
+            }
+            return nil
+        }
+    }
+
     /// The entries matching `filter`, in registration order.
     public func query(_ filter: ServerFilter) -> [GuestBookEntry] {
         // Named ids are looked up directly, whatever else the filter says.

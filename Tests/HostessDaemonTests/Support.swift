@@ -78,8 +78,11 @@ func refusal(_ command: Command, on service: inout Service, by caller: Caller = 
 
 /// The reply line `line` gets, as text.
 func replyText(_ line: String, on service: inout Service, by caller: Caller = alice) -> String? {
-    guard case .reply(let reply) = service.handle(line: Array(line.utf8), caller: caller, connection: 1, now: at(1)) else { return nil }
-    return String(decoding: reply.jsonBytes, as: UTF8.self)
+    switch service.handle(line: Array(line.utf8), caller: caller, connection: 1, now: at(1)) {
+    case .reply(let reply): return String(decoding: reply.jsonBytes, as: UTF8.self)
+    case .raw(let bytes): return String(decoding: bytes, as: UTF8.self)
+    default: return nil
+    }
 }
 
 // MARK: - HTTP

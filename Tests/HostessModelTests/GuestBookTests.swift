@@ -370,6 +370,29 @@ private func expectUnchanged(_ book: GuestBook, _ before: (UInt64, [GuestBookEnt
         #expect(try book.markInUse(id: id, terminal: "stdin", connectomeID: "s2", by: alice).terminal(named: "stdin")?.connectedTo == ["s2"])
     }
 
+    // MARK: Wire form
+
+    @Test("the wire form a query answers from is the entry's JSON byte for byte, after heartbeats, even when terminals and metadata carry a lastHeartbeat of their own")
+    func wireForm() throws {
+        var book = GuestBook(ttlNanoseconds: ttl)
+        let decoy: JSONObject = ["lastHeartbeat": 7, "note": "\"lastHeartbeat\":9 {[", "nested": ["lastHeartbeat": [1, 2]]]
+        var stdin = try terminal("stdin")
+        stdin.metadata = decoy
+        let names = try (1...3).map { try serverName($0) }
+        try book.register(registration(names[0], terminals: [stdin], metadata: decoy), by: alice, session: nil, now: at(0))
+        try book.register(registration(names[1]), by: alice, session: nil, now: at(0))
+        try book.register(registration(names[2], terminals: [try terminal("out", .fanout)]), by: alice, session: nil, now: at(0))
+        for step in 1...3 {
+            for name in names.prefix(2) { try book.heartbeat(id: name.description, by: alice, now: at(UInt64(step) * second / 10)) }
+        }
+        _ = try book.markInUse(id: names[2].description, terminal: "out", connectomeID: "c", by: alice)
+        for entry in book.all() {
+            var wire: [UInt8] = []
+            book.writeWire(of: entry, into: &wire)
+            #expect(wire == entry.json.jsonBytes, "\(entry.id)")
+        }
+    }
+
     // MARK: Eviction
 
     @Test("evictExpired removes exactly the entries whose deadline has passed, one revision each")
