@@ -30,14 +30,14 @@ public enum ProbeMessage: Sendable, Hashable {
 
     // MARK: Encoding
 
-    /// The message as one line, newline included. A report's MAC is worked out here, over the line's bytes
-    /// before its `mac` member, which comes last.
+    /// The message as one line, newline included. A report carries the MAC it was given, as its last member
+    /// (``report(_:passphrase:nonce:)`` works the MAC out).
     public static func line(_ message: ProbeMessage) -> [UInt8] {
         let object: JSONObject
         switch message {
         case .probe(let hash): object = ["type": "PROBE", "hash": .string(hash)]
         case .beacon(let hash, let nonce): object = ["type": "BEACON", "hash": .string(hash), "nonce": .string(nonce)]
-        case .results: preconditionFailure("a report is encoded with report(_:passphrase:nonce:)")
+        case .results(let report, let mac): return reportPrefix(report) + Array(#","mac":""#.utf8) + Array(mac.utf8) + Array("\"}\n".utf8)
         case .complete(let mac): object = ["type": "PROBE_COMPLETE", "mac": .string(mac)]
         case .terminate(let hash, let mac): object = ["type": "TERMINATE", "hash": .string(hash), "mac": .string(mac)]
         }
@@ -46,12 +46,16 @@ public enum ProbeMessage: Sendable, Hashable {
 
     /// The `PROBE_RESULTS` line for `report` on the connection with `nonce`, MAC included.
     public static func report(_ report: ProbeReport, passphrase: String, nonce: String) -> [UInt8] {
+        let prefix = reportPrefix(report)
+        return line(.results(report, mac: ProbeSecrets.mac(passphrase: passphrase, nonce: nonce, prefix)))
+    }
+
+    /// A report line's bytes before its `,"mac":` member: what the MAC covers.
+    private static func reportPrefix(_ report: ProbeReport) -> [UInt8] {
         var object: JSONObject = ["type": "PROBE_RESULTS"]
         for (key, value) in report.members { object[key] = value }
         var bytes = JSONValue.object(object).jsonBytes
-        bytes.removeLast()  // the closing brace: the MAC covers what comes before `,"mac":`
-        let mac = ProbeSecrets.mac(passphrase: passphrase, nonce: nonce, bytes)
-        bytes += Array(#","mac":""#.utf8) + Array(mac.utf8) + Array("\"}\n".utf8)
+        bytes.removeLast()  // the closing brace
         return bytes
     }
 
