@@ -64,8 +64,23 @@ final class Beacon {
         self.loop = loop
         descriptorLimit = Syscall.raiseDescriptorLimit()
         let affordable = max(1, (Int(clamping: descriptorLimit) - Self.reservedDescriptors) / configuration.addresses.count)
-        windowPorts = min(configuration.ports.count, configuration.windowPorts ?? affordable, affordable)
+        var ports = min(configuration.ports.count, configuration.windowPorts ?? affordable, affordable)
+        // Every port bound here is one the kernel cannot pick for an outgoing connection from these addresses:
+        // a window overlapping the ephemeral range covers at most half of it, so that this machine's clients
+        // (the probe among them) always keep ports to connect from.
+        if let ephemeral = Self.ephemeralPorts(), ephemeral.overlaps(Int(configuration.ports.lowerBound)...Int(configuration.ports.upperBound)) {
+            ports = min(ports, max(1, ephemeral.count / 2))
+        }
+        windowPorts = ports
         windowStart = Int(configuration.ports.lowerBound)
+    }
+
+    /// The kernel's range of ports for outgoing connections (`/proc/sys/net/ipv4/ip_local_port_range`).
+    static func ephemeralPorts() -> ClosedRange<Int>? {
+        guard let file = try? FileContents.read("/proc/sys/net/ipv4/ip_local_port_range", limit: 64) else { return nil }
+        let numbers = String(decoding: file, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
+        guard numbers.count == 2, numbers[0] >= 1, numbers[0] <= numbers[1], numbers[1] <= 65535 else { return nil }
+        return numbers[0]...numbers[1]
     }
 
     /// Windows the range needs.

@@ -114,6 +114,20 @@ struct ProbeBeaconTests {
         _ = try beacon.waitFor("BEACON_DONE")
     }
 
+    @Test("a window covers at most half of the kernel's ephemeral range, so that clients keep ports to connect from")
+    func ephemeralHalf() throws {
+        let text = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+        let bounds = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
+        try #require(bounds.count == 2)
+        let half = (bounds[1] - bounds[0] + 1) / 2
+        let ports = PortRange(lowerBound: UInt16(bounds[0]), upperBound: UInt16(min(65535, bounds[0] + half)))
+        let (configuration, _) = probeSetup(ports)
+        let beacon = try BeaconProcess(configuration)
+        let ready = try beacon.waitFor("BEACON_READY")
+        #expect((ready["windows"]?.intValue ?? 0) >= 2, "\(half + 1) ports overlapping the ephemeral range: \(ready)")
+        #expect(Int(ready["bound"]?.intValue ?? .max) + Int(ready["skipped"]?.intValue ?? 0) <= half, "\(ready)")
+    }
+
     @Test("a wrong passphrase: every pair is auth_failed and the probe exits 1")
     func wrongPassphrase() throws {
         let (configuration, instructions) = probeSetup(PortRange(lowerBound: 31300, upperBound: 31319))
