@@ -26,6 +26,8 @@ public struct JSONParser {
     public static let maximumMembers = 4096
     /// How many bytes one number may take (digits, sign, point and exponent).
     public static let maximumNumberBytes = 256
+    /// Members up to which an object's keys are checked for duplicates by comparing them directly.
+    static let smallObjectMembers = 16
 
     /// Parses one JSON document that spans all of `bytes` (white space around it allowed).
     public static func parse<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(JSONParseError) -> JSONValue {
@@ -87,7 +89,9 @@ public struct JSONParser {
         guard depth <= Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth)") }
         index += 1
         var members: [(key: String, value: JSONValue)] = []
-        var seen = Set<[UInt8]>()
+        // Duplicates: a small object (most are) compares its few keys byte for byte; past
+        // ``smallObjectMembers`` a hash set of the keys' bytes takes over, so the check stays linear.
+        var seen: Set<[UInt8]>?
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
@@ -102,7 +106,19 @@ public struct JSONParser {
                 throw JSONParseError(offset: keyOffset, reason: "an object has more than \(Self.maximumMembers) members")
             }
             // Keys are compared as bytes: canonically equivalent but differently encoded keys are distinct.
-            guard seen.insert(Array(key.utf8)).inserted else {
+            let duplicate: Bool
+            if var set = seen {
+                seen = nil
+                duplicate = !set.insert(Array(key.utf8)).inserted
+                seen = set
+            } else if members.count < Self.smallObjectMembers {
+                duplicate = members.contains { $0.key.utf8.elementsEqual(key.utf8) }
+            } else {
+                var set = Set(members.map { Array($0.key.utf8) })
+                duplicate = !set.insert(Array(key.utf8)).inserted
+                seen = set
+            }
+            guard !duplicate else {
                 throw JSONParseError(offset: keyOffset, reason: "duplicate key '\(key)'")
             }
             skipWhitespace()
@@ -164,7 +180,24 @@ public struct JSONParser {
 
     private mutating func parseString() throws(JSONParseError) -> String {
         index += 1
-        var bytes: [UInt8] = []
+        // The common string has no escape: it is made from the input's bytes at once.
+        let start = index
+        var end = start
+        while end < buffer.count {
+            let byte = buffer[end]
+            if byte == UInt8(ascii: "\"") {
+                guard let string = String(validating: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self) else {
+                    index = end
+                    throw error("string is not valid UTF-8")
+                }
+                index = end + 1
+                return string
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            end += 1
+        }
+        var bytes = Array(buffer[start..<end])
+        index = end
         while true {
             guard let byte = current else { throw error("unterminated string") }
             switch byte {
