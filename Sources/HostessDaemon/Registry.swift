@@ -221,7 +221,11 @@ final class Registry: LoopHandler {
                 object["connectionMethods"] = .array(service.connectionMethods.own.map(\.json))
                 if let from = request.from { object["from"] = .string(from) }
                 mesh?.methodsChanged()
-                Log.info("probe run: \(object["testedMatrix"]?.objectValue?["successfulTests"] ?? 0) of \(object["testedMatrix"]?.objectValue?["totalTests"] ?? 0) tests worked in \(object["seconds"] ?? 0) s")
+                let matrix = object["testedMatrix"]?.objectValue
+                let worked = if case .int(let count)? = matrix?["successfulTests"] { count } else { Int64(0) }
+                let total = if case .int(let count)? = matrix?["totalTests"] { count } else { Int64(0) }
+                let seconds = if case .double(let value)? = object["seconds"] { value } else { 0.0 }
+                Log.info("probe run: \(worked) of \(total) tests worked in \(seconds) s\(request.from.map { ", probed from \($0)" } ?? "")")
                 completion(.success(.object(object)))
             }
         }
