@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Measures the HTTP interface under wrk: GET /servers/{id} (random ids) and POST /query (class + two
-# capabilities + a free terminal, about 1% of entries) at 10,000 entries, with 1 and with 64 connections.
+# Measures the HTTP interface under wrk: GET /servers/{id} (random ids), POST /query (class + two
+# capabilities + a free terminal, about 1% of entries) and GET /servers?class= (one class, 1/16 of the
+# entries) at 10,000 entries, with 1 and with 64 connections; and beside them etcd's JSON gateway on the same
+# data (Debian's etcd-server, started privately on loopback): the same ids as keys under /hostess/CLASS/,
+# the same value bytes (each entry's JSON as GET /servers/{id} answers it), a range of one key (random keys)
+# and a prefix range of one class, with the ratio Hostess / etcd.
 #   Scripts/http-bench.sh [--entries N] [--duration SECONDS]
 # Builds hostessd in release, starts it on a private socket and 127.0.0.1 (a free port), registers the
-# entries over the socket, runs wrk (installing Debian's wrk when missing, as root), prints one line per run
-# (requests/s and latency percentiles), and stops what it started. Loopback only; about a minute.
+# entries over the socket, runs wrk (installing Debian's wrk and etcd-server when missing, as root), prints
+# one line per run (requests/s and latency percentiles), and stops what it started. Loopback only; a few
+# minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 entries=10000
@@ -23,10 +28,17 @@ fi
 echo "http-bench: building hostessd in release" >&2
 swift build -c release --product hostessd >&2
 
+if ! command -v etcd >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "http-bench: installing etcd-server" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server) >&2 || true
+fi
+
 work=$(mktemp -d /tmp/hostess-http-bench-XXXXXX)
 daemon_pid=""
+etcd_pid=""
 cleanup() {
     if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
+    if [ -n "$etcd_pid" ]; then kill "$etcd_pid" 2>/dev/null || true; wait "$etcd_pid" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -86,17 +98,87 @@ LUA
 matches=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"class":"0x0003","capabilities":["cap3","cap6"],"availableTerminals":1}' \
     "http://127.0.0.1:$port/query" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 echo "http-bench: $entries entries, POST /query matches $matches; wrk ${duration}s per run, 1 thread (2 for 64 connections)" >&2
+cat >"$work/class.lua" <<'LUA'
+request = function() return wrk.format("GET", "/servers?class=0x0003") end
+LUA
+
+# etcd beside it: the same keys and value bytes, through its JSON gateway.
+etcd_port=""
+if command -v etcd >/dev/null 2>&1; then
+    read -r etcd_port peer_port < <(python3 -c 'import socket
+a, b = socket.socket(), socket.socket(); a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+    etcd --name bench --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
+        --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer_port" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" --initial-cluster "bench=http://127.0.0.1:$peer_port" \
+        --quota-backend-bytes $((1 << 30)) >"$work/etcd.log" 2>&1 &
+    etcd_pid=$!
+    for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$etcd_port/health" 2>/dev/null | grep -q true && break; sleep 0.1; done
+    python3 - "$port" "$etcd_port" "$work" <<'PY' || etcd_port=""
+import base64, http.client, json, sys
+port, etcd_port, work = sys.argv[1], sys.argv[2], sys.argv[3]
+hostess = http.client.HTTPConnection("127.0.0.1", int(port))
+etcd = http.client.HTTPConnection("127.0.0.1", int(etcd_port))
+b64 = lambda data: base64.b64encode(data).decode()
+ids = [line.strip().strip('",')[len("/servers/"):] for line in open(work + "/ids.lua") if line.startswith('"')]
+keys = []
+for quoted in ids:
+    hostess.request("GET", "/servers/" + quoted); value = hostess.getresponse().read()
+    entry = json.loads(value)
+    key = ("/hostess/%s/%s" % (entry["class"], entry["id"])).encode()
+    etcd.request("POST", "/v3/kv/put", json.dumps({"key": b64(key), "value": b64(value)}))
+    reply = etcd.getresponse(); reply.read()
+    if reply.status != 200: sys.exit("etcd put: HTTP %d" % reply.status)
+    keys.append(key)
+with open(work + "/etcd_keys.lua", "w") as out:
+    out.write("bodies = {\n" + ",\n".join("'%s'" % json.dumps({"key": b64(k)}) for k in keys) + "\n}\n")
+prefix = b"/hostess/0x0003/"
+end = prefix[:-1] + bytes([prefix[-1] + 1])
+open(work + "/etcd_class_body", "w").write(json.dumps({"key": b64(prefix), "range_end": b64(end)}))
+etcd.request("POST", "/v3/kv/range", open(work + "/etcd_class_body").read())
+print("http-bench: etcd holds %d keys; the class prefix range returns %s" % (len(keys), json.loads(etcd.getresponse().read()).get("count")), file=sys.stderr)
+PY
+    cat >"$work/etcd_get.lua" <<LUA
+dofile("$work/etcd_keys.lua")
+math.randomseed(7)
+wrk.headers["Content-Type"] = "application/json"
+request = function() return wrk.format("POST", "/v3/kv/range", nil, bodies[math.random(#bodies)]) end
+LUA
+    cat >"$work/etcd_class.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$(cat "$work/etcd_class_body" 2>/dev/null)'
+LUA
+else
+    echo "http-bench: etcd is not installed and could not be installed; its rows are skipped" >&2
+fi
+
+# One wrk run: prints its row and leaves its requests/s in $rps.
+run() {
+    local name=$1 script=$2 connections=$3 target=$4 threads=1
+    [ "$connections" -gt 1 ] && threads=2
+    local out
+    out=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$work/$script.lua" "$target" 2>&1)
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    local p50 p90 p99 errors
+    p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p90=$(awk '$1=="90%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    errors=$(grep -E "Non-2xx|Socket errors" <<<"$out" || true)
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$connections" "$rps" "$p50" "$p90" "$p99"
+    [ -z "$errors" ] || echo "http-bench: $name with $connections connections: $errors" >&2
+}
 printf '| endpoint | connections | requests/s | p50 | p90 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: |\n'
-for script in get query; do
-    for connections in 1 64; do
-        threads=1; [ "$connections" -gt 1 ] && threads=2
-        path=$([ "$script" = get ] && echo / || echo /query)
-        out=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$work/$script.lua" "http://127.0.0.1:$port$path" 2>&1)
-        rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-        p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p90=$(awk '$1=="90%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-        errors=$(grep -E "Non-2xx|Socket errors" <<<"$out" || true)
-        name=$([ "$script" = get ] && echo "GET /servers/{id}" || echo "POST /query")
-        printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$connections" "$rps" "$p50" "$p90" "$p99"
-        [ -z "$errors" ] || echo "http-bench: $name with $connections connections: $errors" >&2
-    done
+ratios=()
+for connections in 1 64; do
+    run "GET /servers/{id}" get "$connections" "http://127.0.0.1:$port/"; hostess_one=$rps
+    if [ -n "$etcd_port" ]; then
+        run "etcd range, one key" etcd_get "$connections" "http://127.0.0.1:$etcd_port/v3/kv/range"
+        ratios+=("one key, $connections connections: Hostess $(python3 -c "print(round($hostess_one / $rps, 2))")× etcd")
+    fi
+    run "POST /query" query "$connections" "http://127.0.0.1:$port/query"
+    run "GET /servers?class=0x0003" class "$connections" "http://127.0.0.1:$port/"; hostess_class=$rps
+    if [ -n "$etcd_port" ]; then
+        run "etcd prefix range, one class" etcd_class "$connections" "http://127.0.0.1:$etcd_port/v3/kv/range"
+        ratios+=("one class, $connections connections: Hostess $(python3 -c "print(round($hostess_class / $rps, 2))")× etcd")
+    fi
 done
+for ratio in "${ratios[@]}"; do echo "http-bench: $ratio" >&2; done
