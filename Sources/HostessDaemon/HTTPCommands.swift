@@ -77,7 +77,7 @@ extension HTTPRouter {
     static func response(_ endpoint: HTTPEndpoint, _ result: CommandResult, book: GuestBook) -> HTTPResponse {
         switch result {
         case .registered(_, let created, _, _): json(created ? .created : .ok, result.json, book: book)
-        case .entry(let entry) where endpoint == .server: json(.ok, entry.json, book: book)
+        case .entry(let entry) where endpoint == .server: entryResponse(entry, book: book)
         case .entries(let entries): entriesResponse(entries, book: book)
         case .capabilities(let summaries): json(.ok, .array(summaries), book: book)
         case .reservation(let reply): json(endpoint == .reserve ? .created : .ok, reply.json, book: book)
@@ -92,6 +92,18 @@ extension HTTPRouter {
         var body: [UInt8] = []
         body.reserveCapacity(2 + entries.count * 512)
         book.writeEntries(entries, into: &body)
+        return wireResponse(body, book: book)
+    }
+
+    /// One entry as its body, written from its kept wire form.
+    static func entryResponse(_ entry: GuestBookEntry, book: GuestBook) -> HTTPResponse {
+        var body: [UInt8] = []
+        body.reserveCapacity(1024)
+        book.writeWire(of: entry, into: &body)
+        return wireResponse(body, book: book)
+    }
+
+    private static func wireResponse(_ body: [UInt8], book: GuestBook) -> HTTPResponse {
         var response = HTTPResponse.json(.ok, body: body)
         response.headers.append(HTTPHeader(name: "X-Hostess-Index", value: String(book.revision)))
         return response

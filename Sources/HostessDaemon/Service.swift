@@ -153,6 +153,7 @@ public struct Service: Sendable {
         do throws(HostessError) {
             switch try execute(request.command, caller: caller, connection: connection, now: now) {
             case .done(.entries(let entries)): return .raw(entriesReply(id: request.id, entries))
+            case .done(.entry(let entry)): return .raw(entryReply(id: request.id, entry))
             case .done(let result): return .reply(reply(id: request.id, result: result.json))
             case .park(let sinceRevision, let deadline):
                 return .park(Watch(requestID: request.id, sinceRevision: sinceRevision, deadline: deadline))
@@ -337,13 +338,23 @@ public struct Service: Sendable {
     /// `{"id","revision","result":{"entries":[…]}}`, the entries written from their kept wire form: byte for
     /// byte what ``reply(id:result:)`` gives for `.entries`, without a JSON tree per entry.
     func entriesReply(id: JSONValue, _ entries: [GuestBookEntry]) -> [UInt8] {
+        wireReply(id: id, member: "entries", capacity: entries.count * 512) { book.writeEntries(entries, into: &$0) }
+    }
+
+    /// `{"id","revision","result":{"entry":…}}`, the entry written from its kept wire form (see ``entriesReply(id:_:)``).
+    func entryReply(id: JSONValue, _ entry: GuestBookEntry) -> [UInt8] {
+        wireReply(id: id, member: "entry", capacity: 1024) { book.writeWire(of: entry, into: &$0) }
+    }
+
+    /// A success reply whose result has one member, written by `body`.
+    private func wireReply(id: JSONValue, member: String, capacity: Int, _ body: (inout [UInt8]) -> Void) -> [UInt8] {
         var bytes = Array(#"{"id":"#.utf8)
-        bytes.reserveCapacity(64 + entries.count * 512)
+        bytes.reserveCapacity(64 + capacity)
         id.write(into: &bytes)
         bytes += Array(#","revision":"#.utf8)
         bytes += Array(String(book.revision).utf8)
-        bytes += Array(#","result":{"entries":"#.utf8)
-        book.writeEntries(entries, into: &bytes)
+        bytes += Array(#","result":{""#.utf8) + Array(member.utf8) + Array(#"":"#.utf8)
+        body(&bytes)
         bytes += Array("}}".utf8)
         return bytes
     }
