@@ -32,14 +32,11 @@ final class Executor {
         self.loop = loop
     }
 
-    /// Whether a run is under way.
-    var isRunning: Bool { current != nil }
-
     /// Starts a run over `targets` × `ports`; `started` runs once it is under way, `completion` once it
     /// ends, both on the loop. With `remote`, each window's probe is asked of a peer (phase 3) instead of
     /// spawned here.
     func run(
-        targets: [String], ports: PortRange, remote: ProbeRun.RemoteProbe? = nil, started: @escaping (ProbeRun) -> Void = { _ in },
+        targets: [String], ports: PortRange, remote: ProbeRun.RemoteProbe? = nil, started: @escaping () -> Void = {},
         completion: @escaping Completion
     ) {
         guard current == nil else {
@@ -51,7 +48,7 @@ final class Executor {
                 completion(result)
             }
             current = run
-            started(run)
+            started()
         } catch {
             completion(.failure(error))
         }

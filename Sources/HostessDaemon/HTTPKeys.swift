@@ -81,9 +81,6 @@ struct PeerKeys: Sendable, Equatable {
 
     /// The key for a peer: the one listed under its hostessId, else under its host name.
     func key(hostessID: String, fqdn: String) -> HTTPKeys.Key? { keys[hostessID.lowercased()] ?? keys[fqdn.lowercased()] }
-
-    /// Whether there is no key at all.
-    var isEmpty: Bool { keys.isEmpty }
 }
 
 // MARK: - SecretFile

@@ -63,9 +63,6 @@ final class PeerConnector {
         return paths
     }
 
-    /// The paths this Hostess measured for `peer`.
-    func measuredPaths(of peer: Peer) -> [ConnectionMethod] { measured[peer.hostessID] ?? [] }
-
     /// Sends one request to `peer` along its first path that connects (see the type's rules).
     func fetch(
         _ method: String, _ target: String, to peer: Peer, body: [UInt8]? = nil, signedWith key: HTTPKeys.Key? = nil, timeout: Double,

@@ -205,7 +205,7 @@ final class Registry: LoopHandler {
             }
         }
         guard !targets.isEmpty else { return completion(.failure(HostessError(.badRequest, "this machine has no address to probe", field: "targets"))) }
-        executor.run(targets: targets, ports: request.ports, remote: remote, started: { [weak self] _ in self?.registerExecutor(request) }) {
+        executor.run(targets: targets, ports: request.ports, remote: remote, started: { [weak self] in self?.registerExecutor(request) }) {
             [weak self] result in
             guard let self else { return }
             unregisterExecutor()

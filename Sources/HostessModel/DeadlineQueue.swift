@@ -36,10 +36,12 @@ struct DeadlineQueue: Sendable {
         return expired
     }
 
-    /// Rebuilds the heap from the live deadlines when it holds more than twice `live` items (plus 1024).
-    mutating func compact(live: Int, deadlines: () -> [(UInt64, String)]) {
-        guard items.count > 2 * live + 1024 else { return }
-        items = deadlines().map { (deadline: $0.0, id: $0.1) }
+    /// Whether stale items outnumber `live` ones enough (more than twice `live`, plus 1024) to rebuild.
+    func needsCompaction(live: Int) -> Bool { items.count > 2 * live + 1024 }
+
+    /// Rebuilds the heap from the live deadlines.
+    mutating func rebuild(from deadlines: [(UInt64, String)]) {
+        items = deadlines.map { (deadline: $0.0, id: $0.1) }
         guard items.count > 1 else { return }
         for start in stride(from: items.count / 2 - 1, through: 0, by: -1) { siftDown(start) }
     }

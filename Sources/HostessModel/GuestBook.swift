@@ -461,10 +461,8 @@ public struct GuestBook: Sendable {
     /// Rebuilds the deadline heap when heartbeats left it mostly stale (amortized: a rebuild costs the book's
     /// size once per as many heartbeats).
     private mutating func compactDeadlines() {
-        var queue = deadlines
-        deadlines = DeadlineQueue()
-        queue.compact(live: records.count) { self.records.map { ($0.value.deadline, $0.key) } }
-        deadlines = queue
+        guard deadlines.needsCompaction(live: records.count) else { return }
+        deadlines.rebuild(from: records.map { ($0.value.deadline, $0.key) })
     }
 
     /// Removes every entry whose liveness deadline has passed.

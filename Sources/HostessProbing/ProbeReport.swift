@@ -89,6 +89,15 @@ public struct ProbeReport: Sendable, Hashable {
         ]
     }
 
+    /// A reading error as a report error: the reader's own field, else `testedMatrix`.
+    private static func located(_ error: any Error) -> ProbeError {
+        switch error {
+        case let error as ProbeError: error
+        case let error as HostessError: ProbeError(error.field ?? "testedMatrix", error.message)
+        default: ProbeError("testedMatrix", "\(error)")
+        }
+    }
+
     /// Reads and checks a report: every result inside the matrix, the counts adding up, every member bounded.
     public init(_ object: JSONObject) throws(ProbeError) {
         let reader = JSONReader(object)
@@ -98,12 +107,8 @@ public struct ProbeReport: Sendable, Hashable {
             matrix = try reader.requireReader("testedMatrix")
             guard case .array(let list) = try reader.require("results") else { throw ProbeError("results", "expected an array") }
             items = list
-        } catch let error as ProbeError {
-            throw error
-        } catch let error as HostessError {
-            throw ProbeError(error.field ?? "testedMatrix", error.message)
         } catch {
-            throw ProbeError("testedMatrix", "\(error)")
+            throw Self.located(error)
         }
         guard items.count <= Self.maximumResults else { throw ProbeError("results", "at most \(Self.maximumResults), found \(items.count)") }
         let ips: [String]
@@ -122,12 +127,8 @@ public struct ProbeReport: Sendable, Hashable {
             range = pair
             total = try matrix.int("totalTests", in: 0...Int64(ProbeAddress.maximumCount * 65536)) ?? -1
             successful = try matrix.int("successfulTests", in: 0...Int64(Self.maximumResults)) ?? -1
-        } catch let error as ProbeError {
-            throw error
-        } catch let error as HostessError {
-            throw ProbeError(error.field ?? "testedMatrix", error.message)
         } catch {
-            throw ProbeError("testedMatrix", "\(error)")
+            throw Self.located(error)
         }
         guard case .int(let low) = range[0], case .int(let high) = range[1], (1...65535).contains(low), (low...65535).contains(high) else {
             throw ProbeError("testedMatrix.portRange", "expected two ports from 1 to 65535, the first not above the second")

@@ -109,12 +109,6 @@ public final class ChildProcess {
         return ends
     }
 
-    /// Sends `signal` to the child, unless it has been reaped (its pid may be another process's by then).
-    public func signal(_ signal: Int32) {
-        guard status == nil else { return }
-        Glibc.kill(pid, signal)
-    }
-
     /// Kills the child (SIGKILL) and reaps it; returns at once, since SIGKILL cannot be caught.
     public func kill() {
         guard status == nil else { return }
