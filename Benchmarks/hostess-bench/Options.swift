@@ -3,13 +3,16 @@ import HostessSystem
 
 // MARK: - Options
 
-/// The command line: `hostess-bench [--quick] [--json] [--entries N,…] [--redis-socket PATH]`, or
+/// The command line: `hostess-bench [--quick] [--json] [--entries N,…] [--only GROUP,…] [--redis-socket PATH]`, or
 /// `hostess-bench --idle-connections N [--quick] [--json] [--entries N] [--hostessd PATH]`.
 struct Options {
     /// A subset that runs in under a minute.
     var quick = false
     /// One JSON object per row instead of a Markdown table.
     var json = false
+    /// `--only GROUP,…`: the row groups to run (lookup, query, under-writes, two-readers, write, cost), for
+    /// profiling one of them; nil runs them all.
+    var only: Set<String>?
     /// Guest book sizes to measure.
     var entries = [1_000, 10_000, 100_000]
     /// A running redis-server's Unix socket, for the Redis rows; absent, they are skipped.
@@ -32,6 +35,12 @@ struct Options {
     /// so that one bench build can measure two daemon builds.
     var hostessd: String?
 
+    /// The row groups `--only` names.
+    static let groups: Set<String> = ["lookup", "query", "under-writes", "two-readers", "write", "cost"]
+
+    /// Whether this run measures the row group `group`.
+    func runs(_ group: String) -> Bool { only?.contains(group) ?? true }
+
     init(_ arguments: [String]) {
         var index = 0
         var entriesGiven = false
@@ -51,6 +60,12 @@ struct Options {
                 }
                 entries = sizes
                 entriesGiven = true
+            case "--only":
+                let groups = Set(value("--only").split(separator: ",").map(String.init))
+                guard !groups.isEmpty, groups.isSubset(of: Self.groups) else {
+                    usage("--only takes groups from \(Self.groups.sorted().joined(separator: ",")), like query,cost")
+                }
+                only = groups
             case "--redis-socket": redisSocket = value("--redis-socket")
             case "--redis-skip": redisSkipReason = value("--redis-skip")
             case "--lookups":
@@ -68,7 +83,7 @@ struct Options {
                 idleConnections = count
             case "--hostessd": hostessd = value("--hostessd")
             case "-h", "--help":
-                print("usage: hostess-bench [--quick] [--json] [--entries N[,N…]] [--redis-socket PATH]")
+                print("usage: hostess-bench [--quick] [--json] [--entries N[,N…]] [--only GROUP,…] [--redis-socket PATH]")
                 print("       hostess-bench --idle-connections N [--quick] [--json] [--entries N] [--hostessd PATH]")
                 exit(0)
             default: usage("unknown argument '\(arguments[index])'")

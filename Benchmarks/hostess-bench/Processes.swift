@@ -36,12 +36,21 @@ final class BenchDaemon {
     }
 
     /// hostessd's resident memory, in bytes (VmRSS).
-    var residentBytes: Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
-        else { return 0 }
-        return kilobytes * 1024
+    var residentBytes: Int { memory.resident }
+
+    /// hostessd's resident memory and its parts, in bytes, from `/proc/PID/status`: its own heap and stacks
+    /// (RssAnon), the pages of the shared-memory region it has written (RssShmem), and mapped files (RssFile).
+    var memory: (resident: Int, anonymous: Int, shared: Int, file: Int) {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else {
+            return (0, 0, 0, 0)
+        }
+        func field(_ name: String) -> Int {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }),
+                let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
+            else { return 0 }
+            return kilobytes * 1024
+        }
+        return (field("VmRSS"), field("RssAnon"), field("RssShmem"), field("RssFile"))
     }
 
     deinit {

@@ -164,6 +164,11 @@ func queryRows(_ fixture: Fixture, options: Options) throws -> [Measurement] {
     }
     socket.note = note + "; reply with the matching entries, parsed"
     rows.append(socket)
+    var unparsed = measure("query", "socket", entries: count, samples: options.quick ? 200 : 2_000, batch: 1, warmup: 50) { _ in
+        sink &+= UInt64(client.roundTrip(request).count)
+    }
+    unparsed.note = note + "; reply received, not parsed (hostessd's part)"
+    rows.append(unparsed)
     return rows
 }
 
@@ -363,6 +368,8 @@ func costRows(_ fixture: Fixture, options: Options) throws -> [Measurement] {
         sink &+= reader.revision
     }
     let payload = fixture.entries.values.reduce(0) { $0 + GuestBook.payloadSize(of: $1) } / max(1, fixture.count)
+    let memory = fixture.daemon.memory
+    func mebibytes(_ bytes: Int) -> String { "\((Double(bytes) / 1_048_576 * 10).rounded() / 10) MiB" }
     let fixed = RegionLayout.summarySize + RegionLayout.recordSize + layout.indexSlots * RegionLayout.indexSlotSize / layout.capacity + 8
     return [
         Measurement(
@@ -372,7 +379,8 @@ func costRows(_ fixture: Fixture, options: Options) throws -> [Measurement] {
             "cost", "shm", entries: fixture.count, value: Double(layout.regionSize) / Double(fixture.count), unit: "bytes/entry",
             note: "region size / entries (virtual; per copy \(fixed) fixed + \(payload) payload bytes used per entry)"),
         Measurement.value(
-            "cost", "socket", entries: fixture.count, value: Double(fixture.daemon.residentBytes), unit: "bytes",
-            note: "hostessd resident memory (VmRSS)"),
+            "cost", "socket", entries: fixture.count, value: Double(memory.resident), unit: "bytes",
+            note: "hostessd resident memory (VmRSS): \(mebibytes(memory.anonymous)) heap (RssAnon), "
+                + "\(mebibytes(memory.shared)) region pages written (RssShmem), \(mebibytes(memory.file)) code (RssFile)"),
     ]
 }

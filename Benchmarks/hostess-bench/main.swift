@@ -57,14 +57,14 @@ do {
     for size in options.entries {
         FileHandleWriter.standardError("hostess-bench: \(size) entries\n")
         let fixture = try Fixture(count: size)
-        emit(try lookupRows(fixture, options: options))
-        emit(try queryRows(fixture, options: options))
+        if options.runs("lookup") { emit(try lookupRows(fixture, options: options)) }
+        if options.runs("query") { emit(try queryRows(fixture, options: options)) }
         if size == 10_000 || options.entries.count == 1 {
-            emit(try underWritesRows(fixture, options: options))
-            emit(try twoReaderRows(fixture, options: options))
+            if options.runs("under-writes") { emit(try underWritesRows(fixture, options: options)) }
+            if options.runs("two-readers") { emit(try twoReaderRows(fixture, options: options)) }
         }
-        if !options.quick || size == options.entries.first { emit(try writeRows(fixture, options: options)) }
-        emit(try costRows(fixture, options: options))
+        if (!options.quick || size == options.entries.first) && options.runs("write") { emit(try writeRows(fixture, options: options)) }
+        if options.runs("cost") { emit(try costRows(fixture, options: options)) }
     }
 } catch {
     usage("\(error)")
