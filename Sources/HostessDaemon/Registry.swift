@@ -89,9 +89,10 @@ final class Registry: LoopHandler {
         }
         let writer: RegionWriter
         do {
+            // The arena holds each entry's id before its payload: the guest book's payload capacity, plus room for ids.
+            let arenaBytes = RegionLayout.arenaBytes(capacity: configuration.capacity, payloadBytes: service.book.capacity.payloadBytes)
             writer = try RegionWriter(
-                name: name, capacity: configuration.capacity, arenaBytes: configuration.capacity * configuration.entryBytes,
-                environment: environment, succeeding: abandoned)
+                name: name, capacity: configuration.capacity, arenaBytes: arenaBytes, environment: environment, succeeding: abandoned)
         } catch {
             throw .listen("cannot create shared-memory region \(name): \(error)")
         }

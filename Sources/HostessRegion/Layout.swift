@@ -1,11 +1,12 @@
 // MARK: - Layout
 
-/// The byte layout of the shared-memory guest book, version 2.0. docs/shm-layout.md describes the same
+/// The byte layout of the shared-memory guest book, version 3.0. docs/shm-layout.md describes the same
 /// thing for readers in other languages; every number here appears there.
 ///
 /// ```
 /// region  = header (4096) | capability table | heartbeats | copy 0 | copy 1
 /// copy    = copy header (64) | summaries | records | index | arena | class heads | class links
+/// arena   = per entry: id bytes | payload bytes (one allocation), in no particular order
 /// ```
 /// Everything is little-endian and naturally aligned; references are byte offsets, never pointers.
 public struct RegionLayout: Sendable, Equatable {
@@ -13,10 +14,12 @@ public struct RegionLayout: Sendable, Equatable {
 
     /// "HOSTESS1" read as a little-endian u64.
     public static let magic: UInt64 = 0x3153_5345_5453_4F48
-    /// The layout's major version: readers refuse any other. Version 2 reuses capability table indexes (a
-    /// reader must follow `capabilityGeneration`); a version 1 reader would take the table as append-only.
-    public static let versionMajor: UInt32 = 2
-    /// The layout's minor version: additions a 2.0 reader can ignore.
+    /// The layout's major version: readers refuse any other. Version 3 keeps each entry's id in the arena,
+    /// just before its payload, and shrinks the record to 128 bytes; version 2 held the id in a 640-byte
+    /// record. (Version 2 introduced the reuse of capability table indexes, which a reader must follow by
+    /// `capabilityGeneration`; version 1's table was append-only.)
+    public static let versionMajor: UInt32 = 3
+    /// The layout's minor version: additions a 3.0 reader can ignore.
     public static let versionMinor: UInt32 = 0
     /// The header's size.
     public static let headerSize = 4096
@@ -24,8 +27,8 @@ public struct RegionLayout: Sendable, Equatable {
     public static let copyHeaderSize = 64
     /// Bytes per summary (the query column).
     public static let summarySize = 32
-    /// Bytes per record.
-    public static let recordSize = 640
+    /// Bytes per record: two cache lines, the first holding everything a lookup reads.
+    public static let recordSize = 128
     /// Bytes per capability table entry.
     public static let capabilitySize = 80
     /// Bytes per index slot.
@@ -36,8 +39,11 @@ public struct RegionLayout: Sendable, Equatable {
     /// interns the names its entries carry while the names it drops may still be referenced by the copies;
     /// with at most this many names before and after it, the two sets together always fit the table.
     public static let maximumLiveCapabilities = capabilityCapacity / 2
-    /// The largest id a record holds.
+    /// The largest id an entry has (`Limits.nameBytes`): the arena room ``arenaBytes(capacity:payloadBytes:)``
+    /// sets aside for each entry's id.
     public static let maximumIDBytes = 512
+    /// The largest arena a copy may have: records address it with 32-bit offsets.
+    public static let maximumArenaBytes = Int(UInt32.max)
     /// Capability indexes a record holds.
     public static let maximumCapabilities = 32
     /// Buckets of the per-class slot chains: a class's chain is bucket `class & 255`.
@@ -53,7 +59,7 @@ public struct RegionLayout: Sendable, Equatable {
             "le;header=\(headerSize);copyheader=\(copyHeaderSize);summary=\(summarySize);record=\(recordSize);"
             + "capability=\(capabilitySize);slot=\(indexSlotSize);capabilities=\(capabilityCapacity);id=\(maximumIDBytes);"
             + "recordcaps=\(maximumCapabilities);classbuckets=\(classBuckets);classlink=4;"
-            + "recordid=\(Record.id);recordpayload=\(Record.payloadOffset)"
+            + "recordidoffset=\(Record.idOffset);recordpayload=\(Record.payloadOffset)"
         return fnv1a64(Array(description.utf8))
     }()
 
@@ -116,30 +122,32 @@ public struct RegionLayout: Sendable, Equatable {
         public static let reserved: UInt8 = 2
     }
 
-    /// Offsets inside a record (640 bytes, one per slot). What a lookup reads (serial, id length, the id)
-    /// comes first, so that a typical id of under 100 bytes is found in the record's first two cache lines.
+    /// Offsets inside a record (128 bytes, one per slot). What a lookup reads (the serial, where the id lies
+    /// and its length, where the payload lies) comes first; the capability list fills the second cache line.
+    /// The id's bytes are in the copy's arena at `idOffset`, immediately followed by the payload's, so a
+    /// lookup's id compare and its payload read touch adjacent cache lines.
     public enum Record {
         public static let serial = 0  // u64
-        public static let idLength = 8  // u16
-        public static let fqdnLength = 10  // u16: fqdn = id[0 ..< fqdnLength]
-        public static let servernameOffset = 12  // u16
-        public static let servernameLength = 14  // u16
-        public static let ownerOffset = 16  // u16
-        public static let ownerLength = 18  // u16
-        public static let mechanismOffset = 20  // u16
-        public static let mechanismLength = 22  // u16
-        public static let uuidOffset = 24  // u16: 36 bytes
-        public static let classCode = 26  // u16
-        public static let authentication = 28  // u8: 0 no, 1 yes, 2 optional
-        public static let terminalCount = 29  // u8
-        public static let availableTerminals = 30  // u8
-        public static let capabilityCount = 31  // u8
-        public static let id = 32  // 512 bytes
-        public static let registeredAt = 544  // i64: ms since the Unix epoch
-        public static let payloadOffset = 552  // u32: from the copy's arena start
-        public static let payloadLength = 556  // u32
-        public static let capabilities = 560  // u16 × 32: capability table indexes
-        public static let flags = 624  // u8: bit 0 session, bit 1 held by a reservation
+        public static let idOffset = 8  // u32: the id's bytes, from the copy's arena start
+        public static let idLength = 12  // u16
+        public static let fqdnLength = 14  // u16: fqdn = id[0 ..< fqdnLength]
+        public static let payloadOffset = 16  // u32: from the copy's arena start; idOffset + idLength as written
+        public static let payloadLength = 20  // u32
+        public static let servernameOffset = 24  // u16: into the id
+        public static let servernameLength = 26  // u16
+        public static let ownerOffset = 28  // u16: into the id
+        public static let ownerLength = 30  // u16
+        public static let mechanismOffset = 32  // u16: into the id
+        public static let mechanismLength = 34  // u16
+        public static let uuidOffset = 36  // u16: into the id; 36 bytes
+        public static let classCode = 38  // u16
+        public static let authentication = 40  // u8: 0 no, 1 yes, 2 optional
+        public static let terminalCount = 41  // u8
+        public static let availableTerminals = 42  // u8
+        public static let capabilityCount = 43  // u8
+        public static let flags = 44  // u8: bit 0 session, bit 1 held by a reservation
+        public static let registeredAt = 48  // i64: ms since the Unix epoch
+        public static let capabilities = 64  // u16 × 32: capability table indexes
     }
 
     // MARK: Derived sizes
@@ -148,7 +156,7 @@ public struct RegionLayout: Sendable, Equatable {
     public let capacity: Int
     /// Slots in each copy's id index (a power of two, at least twice the capacity).
     public let indexSlots: Int
-    /// Bytes of each copy's payload arena.
+    /// Bytes of each copy's arena (ids and payloads).
     public let arenaBytes: Int
 
     /// Where the capability table starts.
@@ -174,7 +182,7 @@ public struct RegionLayout: Sendable, Equatable {
     /// One u32 per slot: slot + 1 of the next entry in the same class bucket, 0 at the end.
     public let classLinksOffsetInCopy: Int
 
-    /// A layout for `capacity` entries with `arenaBytes` of payload per copy.
+    /// A layout for `capacity` entries with an arena of `arenaBytes` (ids and payloads) per copy.
     public init(capacity: Int, arenaBytes: Int) {
         self.capacity = capacity
         var slots = 1
@@ -194,6 +202,11 @@ public struct RegionLayout: Sendable, Equatable {
         copy1Offset = copy0Offset + copySize
         regionSize = copy1Offset + copySize
     }
+
+    /// The arena a copy needs so that every guest book the capacity rules admit fits once it is compacted:
+    /// the guest book's payload capacity (`GuestBook.Capacity.payloadBytes`, the sum of the entries' wire
+    /// forms) plus ``maximumIDBytes`` for the id of each of the `capacity` entries.
+    public static func arenaBytes(capacity: Int, payloadBytes: Int) -> Int { payloadBytes + capacity * maximumIDBytes }
 
     @usableFromInline static func align(_ value: Int, to alignment: Int = 64) -> Int { (value + alignment - 1) / alignment * alignment }
 }

@@ -18,7 +18,7 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
     case badMagic(name: String)
     /// The writer has not finished creating it (version 0).
     case notReady(name: String)
-    /// A layout major version this reader does not know.
+    /// A layout major version this reader does not know: the region was written by another release.
     case unsupportedVersion(name: String, major: UInt32, minor: UInt32)
     /// The ABI fingerprint differs: record sizes or byte order disagree.
     case fingerprintMismatch(name: String)
@@ -33,6 +33,8 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
     case truncated(name: String, size: Int, mapped: Int)
     /// Readers retried too often while the writer kept publishing.
     case busy(name: String)
+    /// A writer was asked for an arena larger than the records' 32-bit offsets reach.
+    case arenaTooLarge(name: String, bytes: Int)
     /// A daemon already publishes under this name.
     case inUse(name: String, pid: Int32)
     /// The region a writer was examining was replaced meanwhile (only its owner or root can do that).
@@ -53,7 +55,7 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
         case .badMagic(let name): "region \(name) is not a Hostess region (wrong magic number)"
         case .notReady(let name): "region \(name) is still being created (version 0); try again"
         case .unsupportedVersion(let name, let major, let minor):
-            "region \(name) has layout version \(major).\(minor); this reader understands \(RegionLayout.versionMajor).x"
+            "region \(name) has layout version \(major).\(minor) and this reader reads only \(RegionLayout.versionMajor).x: it was written by another release of Hostess"
         case .fingerprintMismatch(let name): "region \(name) was written with another record layout (ABI fingerprint differs)"
         case .inconsistentHeader(let name, let field): "region \(name) has an inconsistent header: \(field)"
         case .corruptPayload(let name, let slot, let id):
@@ -62,6 +64,8 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
         case .truncated(let name, let size, let mapped):
             "region \(name) shrank to \(size) bytes while mapped (\(mapped) bytes): someone truncated it (only its owner or root can); reading it further would fault, so this reader stops"
         case .busy(let name): "region \(name) changed during every read attempt; try again or use the socket"
+        case .arenaTooLarge(let name, let bytes):
+            "region \(name) cannot be created: its arena would be \(bytes) bytes per copy, and its 32-bit offsets reach \(RegionLayout.maximumArenaBytes); lower hostessd --capacity or --entry-bytes (capacity × (entry-bytes + \(RegionLayout.maximumIDBytes)) must stay within it)"
         case .inUse(let name, let pid): "region \(name) is published by a running hostessd (pid \(pid)); stop it or choose another --shm"
         case .replacedWhileExamined(let name): "region \(name) was replaced while hostessd examined it; start hostessd again"
         case .occupied(let name, let type, let owner, let ownerName, let writer):

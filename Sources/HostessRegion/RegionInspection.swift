@@ -63,7 +63,7 @@ extension RegionReader {
     // MARK: Checking
 
     /// Walks the region and names everything wrong with it: the capability table, and the summaries, records,
-    /// payloads, index and capability references of the copy readers use (inside a read section, so a copy
+    /// ids and payloads in the arena, index and capability references of the copy readers use (inside a read section, so a copy
     /// caught mid-rewrite is checked again rather than reported). The other copy may be half-written by a live
     /// writer and is checked too only when no writer holds the region. An empty list means it is sound.
     public func check() throws(RegionError) -> [String] {
@@ -110,6 +110,8 @@ extension RegionReader {
         if arenaUsed > layout.arenaBytes { problems.append("\(which): arena use \(arenaUsed) is over its size \(layout.arenaBytes)") }
         var live: [Int] = []
         var serials = Set<UInt64>()
+        // The arena ranges live records claim (ids and payloads), to find any two that overlap.
+        var claims: [ArenaClaim] = []
         for slot in 0..<layout.capacity {
             let summary = copy + layout.summariesOffsetInCopy + slot * RegionLayout.summarySize
             let serial = u64(summary + RegionLayout.Summary.serial)
@@ -120,23 +122,37 @@ extension RegionReader {
             if view.serial != serial { problems.append("\(label): record serial \(view.serial) differs from summary serial \(serial)") }
             if !serials.insert(serial).inserted { problems.append("\(label): serial \(serial) is used twice") }
             let record = copy + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize
+            let idOffset = Int(u32(record + R.idOffset))
             let idLength = Int(u16(record + R.idLength))
             if idLength == 0 || idLength > RegionLayout.maximumIDBytes { problems.append("\(label): id length \(idLength)") }
+            if idOffset + idLength > min(arenaUsed, layout.arenaBytes) {
+                problems.append("\(label): id \(idOffset)+\(idLength) is outside the arena's used \(arenaUsed) bytes")
+            } else {
+                claims.append(ArenaClaim(slot: slot, part: "id", start: idOffset, end: idOffset + idLength))
+            }
             let offset = Int(u32(record + R.payloadOffset))
             let length = Int(u32(record + R.payloadLength))
+            if offset != idOffset + idLength {
+                problems.append("\(label): payload starts at \(offset), not right after the id at \(idOffset)+\(idLength)")
+            }
             if offset + length > min(arenaUsed, layout.arenaBytes) {
                 problems.append("\(label): payload \(offset)+\(length) is outside the arena's used \(arenaUsed) bytes")
-            } else if let json = try? JSONParser.parse(view.payload), let entry = try? GuestBookEntry(json: json) {
-                if !entry.id.utf8.elementsEqual(view.id) { problems.append("\(label): payload id differs from record id") }
-                if entry.serial != serial { problems.append("\(label): payload serial \(entry.serial) differs from \(serial)") }
-                if !entry.name.fqdn.utf8.elementsEqual(view.fqdn) || !entry.name.servername.utf8.elementsEqual(view.servername)
-                    || !entry.name.owner.utf8.elementsEqual(view.owner) || !entry.name.uuid.utf8.elementsEqual(view.uuid)
-                {
-                    problems.append("\(label): name field offsets do not match the id")
-                }
-                if entry.availableTerminalCount != view.availableTerminals { problems.append("\(label): available terminal count differs from payload") }
             } else {
-                problems.append("\(label): payload is not a valid entry")
+                claims.append(ArenaClaim(slot: slot, part: "payload", start: offset, end: offset + length))
+                if let json = try? JSONParser.parse(view.payload), let entry = try? GuestBookEntry(json: json) {
+                    if !entry.id.utf8.elementsEqual(view.id) { problems.append("\(label): payload id differs from record id") }
+                    if entry.serial != serial { problems.append("\(label): payload serial \(entry.serial) differs from \(serial)") }
+                    if !entry.name.fqdn.utf8.elementsEqual(view.fqdn) || !entry.name.servername.utf8.elementsEqual(view.servername)
+                        || !entry.name.owner.utf8.elementsEqual(view.owner) || !entry.name.uuid.utf8.elementsEqual(view.uuid)
+                    {
+                        problems.append("\(label): name field offsets do not match the id")
+                    }
+                    if entry.availableTerminalCount != view.availableTerminals {
+                        problems.append("\(label): available terminal count differs from payload")
+                    }
+                } else {
+                    problems.append("\(label): payload is not a valid entry")
+                }
             }
             let capabilities = Int(u8(record + R.capabilityCount))
             if capabilities > RegionLayout.maximumCapabilities { problems.append("\(label): \(capabilities) capabilities") }
@@ -147,6 +163,16 @@ extension RegionReader {
             if find(view.id, copy: copy) != slot { problems.append("\(label): the index does not find this entry by its id") }
         }
         if live.count != stated { problems.append("\(which): header says \(stated) entries, summaries hold \(live.count)") }
+        // No two ranges of the arena are claimed twice: an id never overlaps a payload or another id.
+        let sorted = claims.filter { $0.end > $0.start }.sorted { ($0.start, $0.end) < ($1.start, $1.end) }
+        var reaching: ArenaClaim?
+        for claim in sorted {
+            if let previous = reaching, claim.start < previous.end {
+                problems.append(
+                    "\(which): slot \(claim.slot)'s \(claim.part) at \(claim.start)+\(claim.end - claim.start) overlaps slot \(previous.slot)'s \(previous.part) at \(previous.start)+\(previous.end - previous.start)")
+            }
+            if claim.end > reaching?.end ?? 0 { reaching = claim }
+        }
         // Every index slot names a live entry, an empty slot, or a tombstone.
         let index = copy + layout.indexOffsetInCopy
         var referenced = 0
@@ -190,4 +216,12 @@ extension RegionReader {
         if chained.count != live.count { problems.append("\(which): class chains hold \(chained.count) entries, summaries \(live.count)") }
         return problems
     }
+}
+
+/// A range of a copy's arena a live record claims: its id or its payload.
+private struct ArenaClaim {
+    var slot: Int
+    var part: String
+    var start: Int
+    var end: Int
 }

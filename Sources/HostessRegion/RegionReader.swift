@@ -206,14 +206,16 @@ public final class RegionReader: @unchecked Sendable {
     @inlinable
     func u64(_ offset: Int) -> UInt64 { UInt64(littleEndian: base.load(fromByteOffset: offset, as: UInt64.self)) }
 
-    /// The slot holding `id` in the copy at `copy`, or nil. Bounded by the index size; every slot number and
-    /// id length is checked before it is used.
+    /// The slot holding `id` in the copy at `copy`, or nil. Bounded by the index size; every slot number, id
+    /// length and id offset is checked before it is used: the id's bytes are compared only where they lie
+    /// inside the copy's arena.
     @inlinable
     func find(_ id: UnsafeRawBufferPointer, copy: Int) -> Int? {
         let hash = UInt32(truncatingIfNeeded: idHash(id))
         let mask = layout.indexSlots - 1
         let index = copy + layout.indexOffsetInCopy
         let records = copy + layout.recordsOffsetInCopy
+        let arena = copy + layout.arenaOffsetInCopy
         var position = Int(hash) & mask
         for _ in 0..<layout.indexSlots {
             let value = u64(index + position &* 8)
@@ -223,8 +225,9 @@ public final class RegionReader: @unchecked Sendable {
                 if slot >= 0 && slot < layout.capacity {
                     let record = records + slot &* RegionLayout.recordSize
                     let length = Int(u16(record + RegionLayout.Record.idLength))
-                    if length == id.count, length <= RegionLayout.maximumIDBytes, let start = id.baseAddress,
-                        memcmp(base + record + RegionLayout.Record.id, start, length) == 0
+                    let offset = Int(u32(record + RegionLayout.Record.idOffset))
+                    if length == id.count, length <= RegionLayout.maximumIDBytes, offset <= layout.arenaBytes &- length,
+                        let start = id.baseAddress, memcmp(base + (arena &+ offset), start, length) == 0
                     {
                         return slot
                     }
@@ -546,16 +549,26 @@ public struct EntryView {
     /// Whether an active reservation holds it.
     public var isReserved: Bool { loadU8(record + R.flags) & RegionLayout.Flags.reserved != 0 }
 
-    private var idLength: Int { min(Int(loadU16(record + R.idLength)), RegionLayout.maximumIDBytes) }
-
-    /// A part of the id, checked against the id's length.
-    private func idPart(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
-        guard offset >= 0, length >= 0, offset <= idLength, length <= idLength - offset else { return reader.bytes(0, 0) }
-        return reader.bytes(record + R.id + offset, length)
+    /// A range of the copy's arena, or an empty buffer when it does not lie inside the arena.
+    private func arenaRange(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
+        guard offset <= reader.layout.arenaBytes, length <= reader.layout.arenaBytes - offset else { return reader.bytes(0, 0) }
+        return reader.bytes(arena + offset, length)
     }
 
-    /// The id's bytes.
-    public var id: UnsafeRawBufferPointer { reader.bytes(record + R.id, idLength) }
+    /// A part of the id, checked against the id's bytes.
+    private func idPart(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
+        let id = self.id
+        guard offset <= id.count, length <= id.count - offset, let start = id.baseAddress else { return reader.bytes(0, 0) }
+        return UnsafeRawBufferPointer(start: start + offset, count: length)
+    }
+
+    /// The id's bytes, in the arena; empty when the record states a length over ``RegionLayout/maximumIDBytes``
+    /// or a range outside the arena.
+    public var id: UnsafeRawBufferPointer {
+        let length = Int(loadU16(record + R.idLength))
+        guard length <= RegionLayout.maximumIDBytes else { return reader.bytes(0, 0) }
+        return arenaRange(Int(loadU32(record + R.idOffset)), length)
+    }
     /// The fqdn's bytes.
     public var fqdn: UnsafeRawBufferPointer { idPart(0, Int(loadU16(record + R.fqdnLength))) }
     /// The servername's bytes.
@@ -571,13 +584,9 @@ public struct EntryView {
     /// The UUID's 36 bytes.
     public var uuid: UnsafeRawBufferPointer { idPart(Int(loadU16(record + R.uuidOffset)), 36) }
 
-    /// The entry's full wire form (compact JSON, as `getServer` returns it), in place.
-    public var payload: UnsafeRawBufferPointer {
-        let offset = Int(loadU32(record + R.payloadOffset))
-        let length = Int(loadU32(record + R.payloadLength))
-        guard offset <= reader.layout.arenaBytes, length <= reader.layout.arenaBytes - offset else { return reader.bytes(0, 0) }
-        return reader.bytes(arena + offset, length)
-    }
+    /// The entry's full wire form (compact JSON, as `getServer` returns it), in place; empty when the record
+    /// states a range outside the arena.
+    public var payload: UnsafeRawBufferPointer { arenaRange(Int(loadU32(record + R.payloadOffset)), Int(loadU32(record + R.payloadLength))) }
 
     /// How many capabilities the entry has.
     @inlinable public var capabilityCount: Int { min(Int(loadU8(record + R.capabilityCount)), RegionLayout.maximumCapabilities) }

@@ -39,14 +39,16 @@ public final class RegionWriter {
     /// Per slot: the capability table indexes its published entry holds.
     private var slotCapabilities: [[Int]]
     private var tombstones = 0
-    /// Per copy: each slot's payload offset and length in the arena, and the arena's high-water mark.
-    private var payloads: [[(offset: Int, length: Int)]]
+    /// Per copy: each slot's allocation in the arena (its id's bytes, then its payload's), and the arena's
+    /// high-water mark.
+    private var allocations: [[(offset: Int, length: Int)]]
     private var arenaUsed = [0, 0]
     /// Per copy: each slot's predecessor in its class chain (-1: it is the head), so unlinking is O(1).
     private var classPrevious: [[Int]]
     private let failpoint: Failpoint?
     private var publications = 0
-    /// Payloads that did not fit the arena and were published empty; 0 unless the capacity rules are broken.
+    /// Payloads that did not fit the arena and were published empty (with the id alone in the arena, or with
+    /// no id either when even that did not fit); 0 unless the capacity rules are broken.
     public private(set) var droppedPayloads = 0
     /// Capability names left out of records because the table had no index to give; 0 unless the capacity
     /// rules are broken.
@@ -62,7 +64,9 @@ public final class RegionWriter {
     /// that the name never goes missing.
     /// - Parameters:
     ///   - capacity: entries it holds.
-    ///   - arenaBytes: payload bytes per copy; the guest book's payload capacity must not exceed it.
+    ///   - arenaBytes: bytes of each copy's arena, which holds the entries' ids and payloads: at least
+    ///     ``RegionLayout/arenaBytes(capacity:payloadBytes:)`` of the guest book's payload capacity, so that
+    ///     every guest book it admits fits, and at most ``RegionLayout/maximumArenaBytes``.
     ///   - environment: read for `HOSTESS_FAILPOINT` (crash tests only).
     ///   - predecessor: the region under `name` whose writer died (from ``examine(_:)``), or nil.
     public init(
@@ -72,11 +76,12 @@ public final class RegionWriter {
         self.predecessor = predecessor
         isInstalled = predecessor == nil
         createdName = predecessor == nil ? name : "/.hostess-new-" + Crypto.hex(Syscall.randomBytes(8))
+        guard arenaBytes <= RegionLayout.maximumArenaBytes else { throw .arenaTooLarge(name: name, bytes: arenaBytes) }
         layout = RegionLayout(capacity: capacity, arenaBytes: arenaBytes)
         instanceID = Syscall.randomBytes(16)
         freeSlots = Array((0..<capacity).reversed())
         slotCapabilities = Array(repeating: [], count: capacity)
-        payloads = Array(repeating: Array(repeating: (0, 0), count: capacity), count: 2)
+        allocations = Array(repeating: Array(repeating: (0, 0), count: capacity), count: 2)
         classPrevious = Array(repeating: Array(repeating: -1, count: capacity), count: 2)
         failpoint = Failpoint(environment["HOSTESS_FAILPOINT"])
         let fd: Int32
@@ -251,9 +256,9 @@ public final class RegionWriter {
         publication: Int = 0
     ) {
         let copyOffset = copyBase(copy)
-        // Release every payload the batch replaces first: each change was admitted against the guest book's
-        // running total, so only the batch's final state is known to fit the arena, not every state between.
-        for change in changes { payloads[copy][change.slot] = (0, 0) }
+        // Release every id and payload the batch replaces first: each change was admitted against the guest
+        // book's running total, so only the batch's final state is known to fit the arena, not every state between.
+        for change in changes { allocations[copy][change.slot] = (0, 0) }
         for (position, change) in changes.enumerated() {
             if position == changes.count / 2 { failpoint?.trigger(.midSecondHalf, publication: publication) }
             if let entry = change.entry {
@@ -271,29 +276,31 @@ public final class RegionWriter {
     private func write(_ entry: GuestBookEntry, _ change: Prepared, copy: Int) {
         let copyOffset = copyBase(copy)
         let slot = change.slot
-        // The payload: the entry's wire form, in this copy's arena. Never written past the arena: a payload
-        // that cannot fit (the guest book's capacity rules this out) is published empty and counted.
-        let payloadLength: Int
-        let payloadOffset: Int
-        if let offset = allocate(change.payload.count, slot: slot, copy: copy) {
-            payloadOffset = offset
-            payloadLength = change.payload.count
-            change.payload.withUnsafeBytes { raw in
-                if let source = raw.baseAddress {
-                    (base + copyOffset + layout.arenaOffsetInCopy + offset).copyMemory(from: source, byteCount: raw.count)
-                }
-            }
+        // The id and the payload (the entry's wire form), one allocation in this copy's arena. Never written
+        // past the arena: a payload that cannot fit (the guest book's capacity rules this out) is published
+        // empty and counted, and its id kept alone if that fits.
+        let id = Array(entry.id.utf8.prefix(RegionLayout.maximumIDBytes))
+        var offset = 0
+        var idLength = 0
+        var payloadLength = 0
+        if let start = allocate(id.count + change.payload.count, copy: copy) {
+            (offset, idLength, payloadLength) = (start, id.count, change.payload.count)
         } else {
-            payloadOffset = 0
-            payloadLength = 0
             droppedPayloads += 1
+            if let start = allocate(id.count, copy: copy) { (offset, idLength) = (start, id.count) }
         }
-        payloads[copy][slot] = (payloadOffset, payloadLength)
+        allocations[copy][slot] = (offset, idLength + payloadLength)
+        let arena = base + copyOffset + layout.arenaOffsetInCopy
+        id.prefix(idLength).withUnsafeBytes { raw in
+            if let source = raw.baseAddress { (arena + offset).copyMemory(from: source, byteCount: raw.count) }
+        }
+        change.payload.prefix(payloadLength).withUnsafeBytes { raw in
+            if let source = raw.baseAddress { (arena + offset + idLength).copyMemory(from: source, byteCount: raw.count) }
+        }
 
         // The record.
         typealias R = RegionLayout.Record
         let record = copyOffset + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize
-        let id = Array(entry.id.utf8.prefix(RegionLayout.maximumIDBytes))
         let name = entry.name
         let fqdnLength = name.fqdn.utf8.count
         let servernameOffset = fqdnLength + 1
@@ -305,9 +312,10 @@ public final class RegionWriter {
         let uuidOffset = mechanismOffset + mechanismLength + 1
         store(entry.serial, at: record + R.serial)
         store(UInt64(bitPattern: entry.registeredAt), at: record + R.registeredAt)
-        store(UInt32(payloadOffset), at: record + R.payloadOffset)
+        store(UInt32(offset), at: record + R.idOffset)
+        store(UInt16(idLength), at: record + R.idLength)
+        store(UInt32(offset + idLength), at: record + R.payloadOffset)
         store(UInt32(payloadLength), at: record + R.payloadLength)
-        store(UInt16(id.count), at: record + R.idLength)
         store(UInt16(fqdnLength), at: record + R.fqdnLength)
         store(UInt16(servernameOffset), at: record + R.servernameOffset)
         store(UInt16(servernameLength), at: record + R.servernameLength)
@@ -325,7 +333,6 @@ public final class RegionWriter {
             store(UInt16(index), at: record + R.capabilities + position * 2)
         }
         store(Self.flags(entry), at: record + R.flags)
-        for (position, byte) in id.enumerated() { store(byte, at: record + R.id + position) }
 
         // The summary, read by query scans.
         typealias S = RegionLayout.Summary
@@ -401,7 +408,7 @@ public final class RegionWriter {
         unlinkClass(slot: slot, classCode: classCode, copy: copy)
         store(UInt64(0), at: summary + RegionLayout.Summary.serial)
         store(UInt64(0), at: record + RegionLayout.Record.serial)
-        payloads[copy][slot] = (0, 0)
+        allocations[copy][slot] = (0, 0)
         // Find the slot's index entry and leave a tombstone, so probe chains through it stay intact.
         let index = copyOffset + layout.indexOffsetInCopy
         let mask = layout.indexSlots - 1
@@ -444,11 +451,11 @@ public final class RegionWriter {
         }
     }
 
-    /// Space for `length` payload bytes in a copy's arena: from the high-water mark, compacting the arena
-    /// first when the mark would pass its end; nil when even then it does not fit. The guest book's payload
-    /// capacity is at most the arena's size, so once a batch's replaced payloads are released it fits.
-    private func allocate(_ length: Int, slot: Int, copy: Int) -> Int? {
-        payloads[copy][slot] = (0, 0)
+    /// Space for `length` bytes (an id and its payload) in a copy's arena: from the high-water mark,
+    /// compacting the arena first when the mark would pass its end; nil when even then it does not fit. The
+    /// arena holds the guest book's payload capacity and ``RegionLayout/maximumIDBytes`` per entry, so once
+    /// a batch's replaced allocations are released it fits.
+    private func allocate(_ length: Int, copy: Int) -> Int? {
         if arenaUsed[copy] + length > layout.arenaBytes { compact(copy: copy) }
         guard arenaUsed[copy] + length <= layout.arenaBytes else { return nil }
         let offset = arenaUsed[copy]
@@ -456,17 +463,23 @@ public final class RegionWriter {
         return offset
     }
 
-    /// Moves every live payload of a copy to the start of its arena, in offset order.
+    /// Moves every live allocation (id and payload together) of a copy to the start of its arena, in offset
+    /// order, and rewrites the records' `idOffset` and `payloadOffset`.
     private func compact(copy: Int) {
+        typealias R = RegionLayout.Record
         let copyOffset = copyBase(copy)
         let arena = base + copyOffset + layout.arenaOffsetInCopy
-        let live = slotOf.values.map { ($0, payloads[copy][$0]) }.filter { $0.1.length > 0 }.sorted { $0.1.offset < $1.1.offset }
+        let live = slotOf.values.map { ($0, allocations[copy][$0]) }.filter { $0.1.length > 0 }.sorted { $0.1.offset < $1.1.offset }
         var next = 0
-        for (slot, payload) in live {
-            if payload.offset != next { (arena + next).copyMemory(from: arena + payload.offset, byteCount: payload.length) }
-            payloads[copy][slot] = (next, payload.length)
-            store(UInt32(next), at: copyOffset + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize + RegionLayout.Record.payloadOffset)
-            next += payload.length
+        for (slot, allocation) in live {
+            if allocation.offset != next { (arena + next).copyMemory(from: arena + allocation.offset, byteCount: allocation.length) }
+            allocations[copy][slot] = (next, allocation.length)
+            // The writer's own record of this copy: its id length is the one it wrote.
+            let record = copyOffset + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize
+            let idLength: UInt16 = load(at: record + R.idLength)
+            store(UInt32(next), at: record + R.idOffset)
+            store(UInt32(next + Int(idLength)), at: record + R.payloadOffset)
+            next += allocation.length
         }
         arenaUsed[copy] = next
     }

@@ -185,6 +185,7 @@ private func exercise(_ reader: RegionReader, ids: [String], sourceLocation: Sou
 enum DataDamage: String, CaseIterable, CustomTestStringConvertible {
     case payloadOffsetPastArena, payloadLengthPastArena, payloadPastArenaUsed, payloadOffsetAndLengthMaximal
     case idLengthOverMaximum, idLengthMaximal
+    case idOffsetPastArena, idOffsetMaximal, idRunsPastArenaEnd, idPastArenaUsed, idOverlapsPayload
     case indexSlotPastCapacity, indexSlotZero, indexSlotMaximal
     case indexAllOccupiedNoMatch, indexAllTombstones, indexAllMatchingHashWrongEntries
     case capabilityIndexesOutOfRange, nameOffsetsOutsideID, summarySerialDiffers, copyCountWrong, arenaUsedOverSize
@@ -196,6 +197,8 @@ enum DataDamage: String, CaseIterable, CustomTestStringConvertible {
         switch self {
         case .payloadOffsetPastArena, .payloadLengthPastArena, .payloadPastArenaUsed, .payloadOffsetAndLengthMaximal: "payload"
         case .idLengthOverMaximum, .idLengthMaximal: "id length"
+        case .idOffsetPastArena, .idOffsetMaximal, .idRunsPastArenaEnd, .idPastArenaUsed: ": id "
+        case .idOverlapsPayload: "overlaps"
         case .indexSlotPastCapacity, .indexSlotZero, .indexSlotMaximal: "points outside the table"
         case .indexAllOccupiedNoMatch, .indexAllTombstones, .indexAllMatchingHashWrongEntries: "index does not find"
         case .capabilityIndexesOutOfRange: "capabilit"
@@ -237,6 +240,20 @@ enum DataDamage: String, CaseIterable, CustomTestStringConvertible {
             for slot in liveSlots { bytes.setLittle(UInt16(RegionLayout.maximumIDBytes + 88), at: record(slot) + R.idLength) }
         case .idLengthMaximal:
             for slot in liveSlots { bytes.setLittle(UInt16.max, at: record(slot) + R.idLength) }
+        case .idOffsetPastArena:
+            for slot in liveSlots { bytes.setLittle(UInt32(layout.arenaBytes + 100), at: record(slot) + R.idOffset) }
+        case .idOffsetMaximal:
+            for slot in liveSlots { bytes.setLittle(UInt32.max, at: record(slot) + R.idOffset) }
+        case .idRunsPastArenaEnd:
+            // The id starts inside the arena and would end in the class heads after it.
+            for slot in liveSlots { bytes.setLittle(UInt32(layout.arenaBytes - 8), at: record(slot) + R.idOffset) }
+        case .idPastArenaUsed:
+            // Inside the arena, but past the part in use: check() names it; lookups find zeros there, not the id.
+            bytes.setLittle(UInt32(arenaUsed + 16), at: record(liveSlots[0]) + R.idOffset)
+        case .idOverlapsPayload:
+            // Every id but the first points into the first entry's payload.
+            let payload = bytes.little(UInt32.self, at: record(liveSlots[0]) + R.payloadOffset)
+            for slot in liveSlots.dropFirst() { bytes.setLittle(payload + 4, at: record(slot) + R.idOffset) }
         case .indexSlotPastCapacity, .indexSlotZero, .indexSlotMaximal:
             let stored: UInt64 = self == .indexSlotPastCapacity ? UInt64(layout.capacity + 5) : self == .indexSlotZero ? 0 : 0xFFFF_FFFE
             for position in 0..<layout.indexSlots {
@@ -370,7 +387,7 @@ struct CorruptRegionTests {
         #expect(RegionCopies.openError(file.name) == .notReady(name: file.name))
     }
 
-    @Test("another major version is refused", arguments: [(1, 0), (3, 0), (0, 1), (0xFFFF, 0xFFFF)] as [(UInt32, UInt32)])
+    @Test("another major version is refused", arguments: [(1, 0), (2, 0), (2, 1), (4, 0), (0, 1), (0xFFFF, 0xFFFF)] as [(UInt32, UInt32)])
     func otherMajorVersion(major: UInt32, minor: UInt32) throws {
         var (bytes, _) = try RegionCopies.sound()
         bytes.setLittle(major << 16 | minor, at: H.version)
@@ -616,6 +633,29 @@ struct CorruptRegionTests {
         #expect(expected.description.contains("slot 0 (id '\(entries[0].id)') is not a valid entry"), "\(expected)")
         #expect(try reader.withEntry(id: entries[0].id) { $0?.payload.count } == 0)
         #expect(try reader.count(ServerFilter()) == entries.count)
+    }
+
+    @Test(
+        "an id outside the arena is never compared: lookups miss, name filters match nothing, payloads still list, check() names it",
+        arguments: [DataDamage.idOffsetPastArena, .idOffsetMaximal, .idRunsPastArenaEnd])
+    func idOutsideArenaIsRefused(damage: DataDamage) throws {
+        var (bytes, entries) = try RegionCopies.sound()
+        let layout = RegionCopies.layout
+        for copy in [layout.copy0Offset, layout.copy1Offset] {
+            damage.apply(to: &bytes, copy: copy, layout: layout, liveSlots: liveSlots(bytes, copy: copy, layout: layout), firstID: entries[0].id)
+        }
+        let file = try RegionCopies.File(bytes)
+        defer { file.remove() }
+        let reader = try RegionReader(name: file.name)
+        for entry in entries {
+            #expect(try reader.getServer(entry.id) == nil, "\(damage): \(entry.id)")
+            #expect(try reader.withEntry(id: entry.id) { $0 == nil }, "\(damage): \(entry.id)")
+        }
+        // The name parts are parts of the id: with no id bytes to trust, a filter on them matches nothing.
+        #expect(try reader.query(ServerFilter(servername: entries[0].name.servername)) == [], "\(damage)")
+        #expect(try reader.listAll() == entries, "\(damage)")
+        let problems = try reader.check()
+        #expect(problems.contains { $0.contains("slot 0: id ") && $0.contains("is outside the arena") }, "\(damage): \(problems)")
     }
 
     @Test("a payload that is not an entry's JSON is reported as a corrupt payload, not as a header problem")

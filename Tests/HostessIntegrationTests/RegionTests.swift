@@ -334,6 +334,42 @@ struct RegionTests {
         unlink(path)
     }
 
+    @Test("a region of another layout version under the name is not adopted: it is moved aside, saying why")
+    func otherVersionMovedAside() throws {
+        // A sound region in every other respect, as a hostessd of layout 2 would have left it after a crash.
+        var bytes = try RegionCopies.sound().bytes
+        withUnsafeBytes(of: (UInt32(2) << 16).littleEndian) { bytes.replaceSubrange(RegionLayout.Header.version..<RegionLayout.Header.version + 4, with: $0) }
+        let old = try RegionCopies.File(bytes, mode: 0o644, prefix: "hostess-test-")
+        defer {
+            old.remove()
+            if let leftovers = try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm") {
+                for file in leftovers where file.hasPrefix(String(old.name.dropFirst()) + ".bad-") { unlink("/dev/shm/" + file) }
+            }
+        }
+        let daemon = try DaemonProcess(["--shm", old.name])
+        defer { daemon.stop() }
+        #expect(daemon.log.contains("has layout version 2.0 and this reader reads only \(RegionLayout.versionMajor).x"), "\(daemon.log)")
+        #expect(daemon.log.contains("moved it aside to \(old.name).bad-"), "\(daemon.log)")
+        #expect(!daemon.log.contains("adopted"), "\(daemon.log)")
+        let reader = try RegionReader(name: old.name)
+        #expect(reader.header().versionMajor == RegionLayout.versionMajor)
+        #expect(try reader.listAll() == [])
+        #expect(try reader.check() == [])
+    }
+
+    @Test("an arena its 32-bit offsets cannot reach is refused at start-up, naming the flags to lower")
+    func arenaPastOffsets() throws {
+        let scratch = try ScratchDirectory()
+        let shm = "/hostess-test-" + UUID().uuidString.lowercased()
+        defer { unlink("/dev/shm" + shm) }
+        // 1,000,000 × (4096 + 512) bytes is over 4 GiB.
+        let outcome = try CLI.run(
+            Binaries.path("hostessd"), ["--socket", scratch.path + "/s.sock", "--shm", shm, "--capacity", "1000000"], timeout: 10)
+        #expect(outcome.status == 1, "\(outcome)")
+        #expect(outcome.stderr.contains("its 32-bit offsets reach \(UInt32.max); lower hostessd --capacity or --entry-bytes"), "\(outcome)")
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm" + shm), "nothing is left under the name")
+    }
+
     @Test("shmdump --watch prints again after each change")
     func shmdumpWatch() throws {
         let daemon = try DaemonProcess()
@@ -361,9 +397,10 @@ struct RegionTests {
 
     @Test("a batch whose changes only fit together never writes past the arena")
     func arenaBatchOrder() throws {
-        // Arena of 2 × 1024 bytes. A is big and B small; then one pipelined batch re-registers B as it is,
-        // shrinks A and grows B. Each step fits the budget, but B's new payload fits only once A's old one
-        // is gone, whatever order the batch is applied in.
+        // Payloads of 2 × 1024 bytes at most, in an arena of 2 × (1024 + 512) that also holds the ids. A is big
+        // and B small; then one pipelined batch re-registers B as it is, shrinks A and grows B. Each step fits
+        // the budget, but B's new payload fits only once A's old one is gone, whatever order the batch is
+        // applied in.
         let daemon = try DaemonProcess(["--capacity", "2", "--entry-bytes", "1024"])
         let client = try daemon.client()
         let a = Fixture.id()

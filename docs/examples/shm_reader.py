@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A minimal reader of the Hostess shared-memory guest book, layout 2.0 (see docs/shm-layout.md).
+"""A minimal reader of the Hostess shared-memory guest book, layout 3.0 (see docs/shm-layout.md).
 
 Usage:
     shm_reader.py [--shm NAME] [--owner-uid UID] get ID
@@ -34,14 +34,14 @@ import struct
 import sys
 import time
 
-# ---- Layout 2.0 constants (Sources/HostessRegion/Layout.swift) ----
+# ---- Layout 3.0 constants (Sources/HostessRegion/Layout.swift) ----
 MAGIC = 0x3153534554534F48  # "HOSTESS1" as a little-endian u64
-VERSION_MAJOR = 2
+VERSION_MAJOR = 3
 HEADER_SIZE = 4096
-FINGERPRINT = 0x9F82BC0F880774CA
+FINGERPRINT = 0x38310E61A892AF16
 COPY_HEADER_SIZE = 64
 SUMMARY_SIZE = 32
-RECORD_SIZE = 640
+RECORD_SIZE = 128
 CAPABILITY_SIZE = 80
 INDEX_SLOT_SIZE = 8
 CAPABILITY_CAPACITY = 2048
@@ -56,8 +56,8 @@ H_CAPACITY, H_CAP_CAPACITY, H_INDEX_SLOTS = 32, 36, 40
 H_CAP_TABLE, H_HEARTBEATS, H_COPY0, H_COPY1, H_COPY_SIZE, H_ARENA_BYTES = 48, 56, 64, 72, 80, 88
 H_INSTANCE, H_WRITER_PID, H_CLOSED, H_CREATED_AT = 96, 112, 116, 120
 H_REVISION, H_CAP_COUNT, H_SEQUENCE, H_WRITER_HEARTBEAT, H_PUBLICATIONS = 128, 136, 192, 256, 320
-# Record offsets
-R_SERIAL, R_PAYLOAD_OFFSET, R_PAYLOAD_LENGTH, R_ID_LENGTH, R_ID = 0, 552, 556, 8, 32
+# Record offsets (the id's bytes are in the arena at idOffset, followed by the payload's)
+R_SERIAL, R_ID_OFFSET, R_ID_LENGTH, R_PAYLOAD_OFFSET, R_PAYLOAD_LENGTH = 0, 8, 12, 16, 20
 # Summary offsets
 S_SERIAL = 0
 
@@ -249,6 +249,19 @@ class Region:
                 return result
         raise RegionUnusable("busy: the writer published during every attempt; use the socket")
 
+    def _arena_range(self, copy, offset, length):
+        """Bytes of the copy's arena, or b"" when offset/length (read from a record) fall outside it."""
+        if offset > self.arena_bytes or length > self.arena_bytes - offset:
+            return b""
+        return self.bytes_at(copy + self.L["arena"] + offset, length)
+
+    def _id_at(self, copy, record):
+        """The id's bytes in the arena, or b"" when the record's idLength or idOffset is out of bounds."""
+        length = self.u16(record + R_ID_LENGTH)
+        if length > MAX_ID_BYTES:
+            return b""
+        return self._arena_range(copy, self.u32(record + R_ID_OFFSET), length)
+
     def _find(self, copy, key, hash32):
         """The slot holding id `key` in this copy, or None. Bounded probe; every value checked."""
         mask = self.L["index_slots"] - 1
@@ -263,8 +276,7 @@ class Region:
                 slot = (value & 0xFFFFFFFF) - 1
                 if 0 <= slot < self.capacity:
                     record = records + slot * RECORD_SIZE
-                    length = self.u16(record + R_ID_LENGTH)
-                    if length == len(key) and self.bytes_at(record + R_ID, length) == key:
+                    if self.u16(record + R_ID_LENGTH) == len(key) and self._id_at(copy, record) == key:
                         return slot
             position = (position + 1) & mask
         return None
@@ -272,15 +284,9 @@ class Region:
     def _entry_at(self, copy, slot):
         """(serial, payload bytes, heartbeat slot value, slot, id bytes) of a slot; bounds-checked, possibly garbage."""
         record = copy + self.L["records"] + slot * RECORD_SIZE
-        offset = self.u32(record + R_PAYLOAD_OFFSET)
-        length = self.u32(record + R_PAYLOAD_LENGTH)
-        if offset > self.arena_bytes or length > self.arena_bytes - offset:
-            payload = b""
-        else:
-            payload = self.bytes_at(copy + self.L["arena"] + offset, length)
+        payload = self._arena_range(copy, self.u32(record + R_PAYLOAD_OFFSET), self.u32(record + R_PAYLOAD_LENGTH))
         heartbeat = self.atomic_u64(self.L["heartbeats"] + slot * 8)
-        entry_id = self.bytes_at(record + R_ID, min(self.u16(record + R_ID_LENGTH), MAX_ID_BYTES))
-        return self.u64(record + R_SERIAL), payload, heartbeat, slot, entry_id
+        return self.u64(record + R_SERIAL), payload, heartbeat, slot, self._id_at(copy, record)
 
     @staticmethod
     def _decode(payload, heartbeat, slot, entry_id):
