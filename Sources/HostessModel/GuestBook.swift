@@ -133,8 +133,6 @@ public struct GuestBook: Sendable {
     /// The stored state of one entry.
     struct Record: Sendable {
         var entry: GuestBookEntry
-        /// The entry's id, formatted once (``GuestBookEntry/id`` formats it on every call).
-        let id: String
         /// CLOCK_MONOTONIC nanoseconds after which the entry is evicted.
         var deadline: UInt64
         /// The connection whose close ends the entry, for session-bound entries.
@@ -508,7 +506,7 @@ extension GuestBook {
             serial: nextSerial, session: session != nil)
         let wire = try admit(entry, replacing: nil)
         nextSerial += 1
-        let record = Record(entry: entry, id: id, deadline: deadline, sessionConnection: session, account: account, wire: wire)
+        let record = Record(entry: entry, deadline: deadline, sessionConnection: session, account: account, wire: wire)
         retainCapabilities(of: record)
         insert(record)
         deadlines.push(deadline, id)
@@ -535,7 +533,7 @@ extension GuestBook {
         let deadline = now.monotonicNanoseconds &+ ttlNanoseconds
         records[slot].entry.lastHeartbeat = now.wallMilliseconds
         records[slot].deadline = deadline
-        deadlines.push(deadline, records[slot].id)
+        deadlines.push(deadline, records[slot].entry.id)
         compactDeadlines()
         return records[slot].entry
     }
@@ -599,7 +597,7 @@ extension GuestBook {
     /// size once per as many heartbeats).
     private mutating func compactDeadlines() {
         guard deadlines.needsCompaction(live: records.count) else { return }
-        deadlines.rebuild(from: records.map { ($0.deadline, $0.id) })
+        deadlines.rebuild(from: records.map { ($0.deadline, $0.entry.id) })
     }
 
     /// Removes every entry whose liveness deadline has passed.
@@ -653,7 +651,7 @@ extension GuestBook {
                 restored.session = false
                 let wire = try admit(restored, replacing: nil)
                 let record = Record(
-                    entry: restored, id: id, deadline: now.monotonicNanoseconds &+ ttlNanoseconds, sessionConnection: nil, account: nil,
+                    entry: restored, deadline: now.monotonicNanoseconds &+ ttlNanoseconds, sessionConnection: nil, account: nil,
                     wire: wire)
                 retainCapabilities(of: record)
                 insert(record)
@@ -698,7 +696,7 @@ extension GuestBook {
 
     /// Adds a new record (its capability names already counted) at the end.
     private mutating func insert(_ record: Record) {
-        slots[record.id] = records.count
+        slots[record.entry.id] = records.count
         records.append(record)
         summaries.append(summary(of: record))
     }
@@ -715,11 +713,11 @@ extension GuestBook {
         if slot != last {
             records.swapAt(slot, last)
             summaries.swapAt(slot, last)
-            slots[records[slot].id] = slot
+            slots[records[slot].entry.id] = slot
         }
         summaries.removeLast()
         let removed = records.removeLast()
-        slots[removed.id] = nil
+        slots[removed.entry.id] = nil
         return removed
     }
 
@@ -831,7 +829,7 @@ extension GuestBook {
 
     /// Every held entry and its holder.
     func entryIDsHeld() -> [(server: String, holder: String)] {
-        records.compactMap { record in record.entry.reservedBy.map { (record.id, $0) } }
+        records.compactMap { record in record.entry.reservedBy.map { (record.entry.id, $0) } }
     }
 
     private func payloadAreaFull() -> HostessError {

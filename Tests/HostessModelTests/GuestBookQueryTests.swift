@@ -51,8 +51,8 @@ struct GuestBookQueryTests {
         var reservationNumber = 0
         for step in 0..<300 {
             let now = at(UInt64(step) * 1_000_000)
-            switch generator.below(10) {
-            case 0...3, _ where ids.isEmpty:
+            switch ids.isEmpty ? 0 : generator.below(10) {
+            case 0...3:
                 // Register a new entry or re-register one with other capabilities.
                 let number = ids.isEmpty || generator.below(3) > 0 ? step : -1
                 let entryName = number >= 0

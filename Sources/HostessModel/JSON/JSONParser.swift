@@ -183,10 +183,16 @@ public struct JSONParser {
         // The common string has no escape: it is made from the input's bytes at once.
         let start = index
         var end = start
+        var bits: UInt8 = 0  // every byte or-ed: below 0x80 means ASCII, which needs no UTF-8 validation
         while end < buffer.count {
             let byte = buffer[end]
             if byte == UInt8(ascii: "\"") {
-                guard let string = String(validating: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self) else {
+                let bytes = UnsafeBufferPointer(rebasing: buffer[start..<end])
+                if bits < 0x80 {
+                    index = end + 1
+                    return String(decoding: bytes, as: UTF8.self)
+                }
+                guard let string = String(validating: bytes, as: UTF8.self) else {
                     index = end
                     throw error("string is not valid UTF-8")
                 }
@@ -194,6 +200,7 @@ public struct JSONParser {
                 return string
             }
             if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            bits |= byte
             end += 1
         }
         var bytes = Array(buffer[start..<end])
