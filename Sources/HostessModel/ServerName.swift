@@ -47,8 +47,9 @@ public struct ServerName: Hashable, Sendable, CustomStringConvertible {
         self.authMechanism = authMechanism
         self.uuid = canonicalUUID
         self.extensions = extensions
-        description = ([fqdn, servername, classCode.description, owner, authentication.rawValue, authMechanism, canonicalUUID] + extensions)
-            .joined(separator: ":")
+        description = Self.format(
+            fqdn: fqdn, servername: servername, classCode: classCode,
+            rest: [owner, authentication.rawValue, authMechanism, canonicalUUID] + extensions)
         guard description.utf8.count <= Limits.nameBytes else {
             throw HostessError(.invalidName, "a name is at most \(Limits.nameBytes) bytes", field: "name")
         }
@@ -110,6 +111,29 @@ public struct ServerName: Hashable, Sendable, CustomStringConvertible {
         (try? NameField.fqdn.validate(text)) != nil
     }
 
+    /// The fields joined by ':', written into the string's storage at once.
+    private static func format(fqdn: String, servername: String, classCode: ClassCode, rest: [String]) -> String {
+        let length = rest.reduce(fqdn.utf8.count + servername.utf8.count + 8) { $0 + 1 + $1.utf8.count }  // "::0xNNNN"
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            var offset = buffer.startIndex
+            func put(_ text: String) { offset = buffer[offset...].initialize(fromContentsOf: text.utf8) }
+            func put(_ byte: UInt8) {
+                buffer[offset] = byte
+                offset += 1
+            }
+            put(fqdn)
+            put(UInt8(ascii: ":"))
+            put(servername)
+            put(UInt8(ascii: ":"))
+            classCode.write { put($0) }
+            for text in rest {
+                put(UInt8(ascii: ":"))
+                put(text)
+            }
+            return offset
+        }
+    }
+
     /// Names are equal when their formatted forms are: the fields are validated so that no two names format alike.
     public static func == (lhs: ServerName, rhs: ServerName) -> Bool { lhs.description == rhs.description }
 
@@ -146,19 +170,39 @@ public struct ClassCode: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Parses `0xNNNN`.
     public init(parsing text: String) throws(HostessError) {
-        let bytes = Array(text.utf8)
-        guard bytes.count == 6, bytes[0] == UInt8(ascii: "0"), bytes[1] == UInt8(ascii: "x") || bytes[1] == UInt8(ascii: "X"),
-            bytes[2...].allSatisfy(\.isHexDigit), let value = UInt16(String(decoding: bytes[2...], as: UTF8.self), radix: 16)
-        else {
-            throw NameField.hexcode.error("expected 0x followed by 4 hex digits, e.g. 0x0001; found '\(text)'")
+        var value: UInt16 = 0
+        var valid = text.utf8.count == 6
+        for (position, byte) in text.utf8.enumerated() where valid {
+            switch position {
+            case 0: valid = byte == UInt8(ascii: "0")
+            case 1: valid = byte == UInt8(ascii: "x") || byte == UInt8(ascii: "X")
+            default:
+                guard let digit = byte.hexValue else { valid = false; break }
+                value = value << 4 | UInt16(digit)
+            }
         }
+        guard valid else { throw NameField.hexcode.error("expected 0x followed by 4 hex digits, e.g. 0x0001; found '\(text)'") }
         self.value = value
+    }
+
+    /// Calls `put` with each byte of `0xNNNN`, lower case.
+    func write(_ put: (UInt8) -> Void) {
+        let digits = Array("0123456789abcdef".utf8)
+        put(UInt8(ascii: "0"))
+        put(UInt8(ascii: "x"))
+        for shift in stride(from: 12, through: 0, by: -4) { put(digits[Int(value >> UInt16(shift)) & 0xF]) }
     }
 
     /// `0x` and four lower-case hex digits.
     public var description: String {
-        let hex = String(value, radix: 16)
-        return "0x" + String(repeating: "0", count: 4 - hex.count) + hex
+        String(unsafeUninitializedCapacity: 6) { buffer in
+            var offset = 0
+            write { byte in
+                buffer[offset] = byte
+                offset += 1
+            }
+            return offset
+        }
     }
 
     public static func < (lhs: ClassCode, rhs: ClassCode) -> Bool { lhs.value < rhs.value }
@@ -304,8 +348,15 @@ extension UInt8 {
     var isAlpha: Bool { isLower || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self) }
     var isAlphanumeric: Bool { isAlpha || isDigit }
     var isLowerAlphanumeric: Bool { isLower || isDigit }
-    var isHexDigit: Bool {
-        isDigit || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
+    var isHexDigit: Bool { hexValue != nil }
+    /// The value of a hex digit (either case), or nil.
+    var hexValue: UInt8? {
+        switch self {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): self &- UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): self &- UInt8(ascii: "a") &+ 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): self &- UInt8(ascii: "A") &+ 10
+        default: nil
+        }
     }
     var isTokenByte: Bool { isAlphanumeric || self == UInt8(ascii: "-") || self == UInt8(ascii: "_") || self == UInt8(ascii: ".") }
     var isServernameByte: Bool { isLowerAlphanumeric || self == UInt8(ascii: "-") || self == UInt8(ascii: "_") || self == UInt8(ascii: ".") }
