@@ -112,7 +112,7 @@ public struct ServerName: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The fields joined by ':', written into the string's storage at once.
-    private static func format(fqdn: String, servername: String, classCode: ClassCode, rest: [String]) -> String {
+    static func format(fqdn: String, servername: String, classCode: ClassCode, rest: [String]) -> String {
         let length = rest.reduce(fqdn.utf8.count + servername.utf8.count + 8) { $0 + 1 + $1.utf8.count }  // "::0xNNNN"
         return String(unsafeUninitializedCapacity: length) { buffer in
             var offset = buffer.startIndex
