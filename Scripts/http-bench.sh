@@ -3,8 +3,9 @@
 # capabilities + a free terminal, about 1% of entries) and GET /servers?class= (one class, 1/16 of the
 # entries) at 10,000 entries, with 1 and with 64 connections; and beside them etcd's JSON gateway on the same
 # data (Debian's etcd-server, started privately on loopback): the same ids as keys under /hostess/CLASS/,
-# the same value bytes (each entry's JSON as GET /servers/{id} answers it), a range of one key (random keys)
-# and a prefix range of one class, with the ratio Hostess / etcd.
+# the same value bytes (each entry's JSON as GET /servers/{id} answers it), a range of one key (random keys),
+# one transaction reading the keys POST /query matches, and a prefix range of one class, with the ratio
+# Hostess / etcd.
 #   Scripts/http-bench.sh [--entries N] [--duration SECONDS]
 # Builds hostessd in release, starts it on a private socket and 127.0.0.1 (a free port), registers the
 # entries over the socket, runs wrk (installing Debian's wrk and etcd-server when missing, as root), prints
@@ -111,7 +112,7 @@ print(a.getsockname()[1], b.getsockname()[1])')
     etcd --name bench --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
         --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer_port" \
         --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" --initial-cluster "bench=http://127.0.0.1:$peer_port" \
-        --quota-backend-bytes $((1 << 30)) >"$work/etcd.log" 2>&1 &
+        --quota-backend-bytes $((1 << 30)) --max-txn-ops 4096 >"$work/etcd.log" 2>&1 &
     etcd_pid=$!
     for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$etcd_port/health" 2>/dev/null | grep -q true && break; sleep 0.1; done
     python3 - "$port" "$etcd_port" "$work" <<'PY' || etcd_port=""
@@ -132,6 +133,15 @@ for quoted in ids:
     keys.append(key)
 with open(work + "/etcd_keys.lua", "w") as out:
     out.write("bodies = {\n" + ",\n".join("'%s'" % json.dumps({"key": b64(k)}) for k in keys) + "\n}\n")
+# POST /query's matches, fetched from etcd by key in one transaction: a range of the same keys.
+hostess.request("POST", "/query", '{"class":"0x0003","capabilities":["cap3","cap6"],"availableTerminals":1}', {"Content-Type": "application/json"})
+matched = json.loads(hostess.getresponse().read())
+txn = {"success": [{"request_range": {"key": b64(("/hostess/%s/%s" % (e["class"], e["id"])).encode())}} for e in matched]}
+open(work + "/etcd_txn_body", "w").write(json.dumps(txn))
+etcd.request("POST", "/v3/kv/txn", json.dumps(txn))
+answer = json.loads(etcd.getresponse().read())
+found = sum(int(r.get("response_range", {}).get("count", 0)) for r in answer.get("responses", []))
+if found != len(matched): sys.exit("etcd txn returned %d of the %d keys" % (found, len(matched)))
 prefix = b"/hostess/0x0003/"
 end = prefix[:-1] + bytes([prefix[-1] + 1])
 open(work + "/etcd_class_body", "w").write(json.dumps({"key": b64(prefix), "range_end": b64(end)}))
@@ -143,6 +153,11 @@ dofile("$work/etcd_keys.lua")
 math.randomseed(7)
 wrk.headers["Content-Type"] = "application/json"
 request = function() return wrk.format("POST", "/v3/kv/range", nil, bodies[math.random(#bodies)]) end
+LUA
+    cat >"$work/etcd_txn.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$(cat "$work/etcd_txn_body" 2>/dev/null)'
 LUA
     cat >"$work/etcd_class.lua" <<LUA
 wrk.method = "POST"
@@ -174,7 +189,11 @@ for connections in 1 64; do
         run "etcd range, one key" etcd_get "$connections" "http://127.0.0.1:$etcd_port/v3/kv/range"
         ratios+=("one key, $connections connections: Hostess $(python3 -c "print(round($hostess_one / $rps, 2))")× etcd")
     fi
-    run "POST /query" query "$connections" "http://127.0.0.1:$port/query"
+    run "POST /query" query "$connections" "http://127.0.0.1:$port/query"; hostess_query=$rps
+    if [ -n "$etcd_port" ]; then
+        run "etcd txn, the same $matches keys" etcd_txn "$connections" "http://127.0.0.1:$etcd_port/v3/kv/txn"
+        ratios+=("query ($matches keys), $connections connections: Hostess $(python3 -c "print(round($hostess_query / $rps, 2))")× etcd")
+    fi
     run "GET /servers?class=0x0003" class "$connections" "http://127.0.0.1:$port/"; hostess_class=$rps
     if [ -n "$etcd_port" ]; then
         run "etcd prefix range, one class" etcd_class "$connections" "http://127.0.0.1:$etcd_port/v3/kv/range"

@@ -160,9 +160,9 @@ func queryRows(_ fixture: Fixture, options: Options) throws -> [Measurement] {
     let request = JSONValue.object(["id": 1, "command": "query", "filter": benchmarkFilter.json]).jsonBytes + [0x0A]
     var socket = measure("query", "socket", entries: count, samples: options.quick ? 200 : 2_000, batch: 1, warmup: 50) { _ in
         let reply = client.roundTrip(request)
-        if case .object(let object)? = try? JSONParser.parse(reply) { sink &+= UInt64(object.count) }
+        if let decoded = EntryReply(line: reply), case .entries(let entries) = decoded.payload { sink &+= UInt64(entries.count) }
     }
-    socket.note = note + "; reply with the matching entries, parsed"
+    socket.note = note + "; reply decoded into entries as HostessClient.query does (EntryReply)"
     rows.append(socket)
     var unparsed = measure("query", "socket", entries: count, samples: options.quick ? 200 : 2_000, batch: 1, warmup: 50) { _ in
         sink &+= UInt64(client.roundTrip(request).count)

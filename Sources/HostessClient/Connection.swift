@@ -20,11 +20,49 @@ public struct Reply: Sendable {
 /// matched to their replies by id, so any number may be in flight at once (a `watch` does not block others).
 ///
 /// A background thread reads replies; writes are serialized. Closing fails every request in flight.
+///
+/// A request for entries (``requestEntries(_:_:)``, ``requestEntry(_:_:)``) has them read straight from the reply
+/// line's bytes (``EntryReply``), without a JSON tree; any other line, and a reply it does not take, is read as a
+/// tree as before, with the same errors.
 public final class ProtocolConnection: Sendable {
+    /// A request waiting for its reply, by what it asked for.
+    private enum Waiter {
+        /// The reply, as a tree.
+        case reply(CheckedContinuation<Result<Reply, HostessError>, Never>)
+        /// The reply's `result.entries`.
+        case entries(CheckedContinuation<Result<[GuestBookEntry], HostessError>, Never>)
+        /// The reply's `result.entry`.
+        case entry(CheckedContinuation<Result<GuestBookEntry, HostessError>, Never>)
+
+        /// Resumes the request with a reply read as a tree (its entries, for a request of them), or the failure.
+        func resume(_ outcome: Result<Reply, HostessError>) {
+            switch self {
+            case .reply(let continuation): continuation.resume(returning: outcome)
+            case .entries(let continuation): continuation.resume(returning: outcome.flatMap { reply in Result { () throws(HostessError) in try reply.entries() } })
+            case .entry(let continuation): continuation.resume(returning: outcome.flatMap { reply in Result { () throws(HostessError) in try reply.entry() } })
+            }
+        }
+
+        /// Whether the request asked for entries (and so counts in `State.entryRequests`).
+        var wantsEntries: Bool {
+            if case .reply = self { return false }
+            return true
+        }
+    }
+
     private struct State {
         var nextID: Int64 = 1
-        var pending: [Int64: CheckedContinuation<Result<Reply, HostessError>, Never>] = [:]
+        var pending: [Int64: Waiter] = [:]
+        /// How many of `pending` asked for entries: while none has, no line is tried as an ``EntryReply``.
+        var entryRequests = 0
         var closedReason: HostessError?
+
+        /// Takes the request `id` out of `pending`, keeping `entryRequests`.
+        mutating func remove(_ id: Int64) -> Waiter? {
+            guard let waiter = pending.removeValue(forKey: id) else { return nil }
+            if waiter.wantsEntries { entryRequests -= 1 }
+            return waiter
+        }
     }
 
     /// The socket path connected to.
@@ -63,12 +101,35 @@ public final class ProtocolConnection: Sendable {
     /// Sends `command` with `parameters` and waits for its reply.
     /// - Throws: the daemon's error, or `disconnected` when the connection is gone.
     public func request(_ command: String, _ parameters: JSONObject = [:]) async throws(HostessError) -> Reply {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Reply, HostessError>, Never>) in
+        try await send(command, parameters, waiting: Waiter.reply).get()
+    }
+
+    /// Sends a command answered with `result.entries` (`listAll`, `query`) and waits for the entries.
+    /// - Throws: the daemon's error; `bad_request` naming the field of an entry that does not read; `disconnected`
+    ///   when the connection is gone.
+    func requestEntries(_ command: String, _ parameters: JSONObject = [:]) async throws(HostessError) -> [GuestBookEntry] {
+        try await send(command, parameters, waiting: Waiter.entries).get()
+    }
+
+    /// Sends a command answered with `result.entry` (`getServer`, `markInUse`, `markAvailable`) and waits for the
+    /// entry; it throws as ``requestEntries(_:_:)`` does.
+    func requestEntry(_ command: String, _ parameters: JSONObject = [:]) async throws(HostessError) -> GuestBookEntry {
+        try await send(command, parameters, waiting: Waiter.entry).get()
+    }
+
+    /// Writes the request and waits until `waiter`, made from the continuation, is resumed.
+    private func send<Answer: Sendable>(
+        _ command: String, _ parameters: JSONObject,
+        waiting waiter: (CheckedContinuation<Result<Answer, HostessError>, Never>) -> Waiter
+    ) async -> Result<Answer, HostessError> {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Result<Answer, HostessError>, Never>) in
             let id: Int64? = state.withLock { state in
                 if state.closedReason != nil { return nil }
                 let id = state.nextID
                 state.nextID += 1
-                state.pending[id] = continuation
+                let waiting = waiter(continuation)
+                if waiting.wantsEntries { state.entryRequests += 1 }
+                state.pending[id] = waiting
                 return id
             }
             guard let id else {
@@ -86,7 +147,6 @@ public final class ProtocolConnection: Sendable {
                 fail(HostessError(.disconnected, "lost the connection to \(socketPath): \(error.reason)"))
             }
         }
-        return try result.get()
     }
 
     /// Closes the connection; requests in flight fail with `disconnected`.
@@ -107,9 +167,10 @@ public final class ProtocolConnection: Sendable {
             if first { state.closedReason = error }
             let pending = state.pending
             state.pending = [:]
+            state.entryRequests = 0
             return (pending, first)
         }
-        for continuation in pending.values { continuation.resume(returning: .failure(error)) }
+        for waiter in pending.values { waiter.resume(.failure(error)) }
         if first { onClose?(error) }
     }
 
@@ -142,6 +203,7 @@ public final class ProtocolConnection: Sendable {
     /// Resumes the request a reply answers. Returns a reply that answers no request (the daemon's notice
     /// before it closes a connection), if this is one.
     private func deliver(_ line: ArraySlice<UInt8>) -> HostessError? {
+        if state.withLock({ $0.entryRequests > 0 }), let reply = EntryReply(line: line), resume(decoded: reply) { return nil }
         guard case .object(let object)? = try? JSONParser.parse(line) else { return nil }
         let revision: UInt64
         if case .int(let value)? = object["revision"], value >= 0 { revision = UInt64(value) } else { revision = 0 }
@@ -155,8 +217,46 @@ public final class ProtocolConnection: Sendable {
             if case .failure(let error) = outcome { return error }
             return nil
         }
-        let continuation = state.withLock { $0.pending.removeValue(forKey: id) }
-        continuation?.resume(returning: outcome)
+        state.withLock { $0.remove(id) }?.resume(outcome)
         return nil
+    }
+
+    /// Resumes the request `reply` answers when it asked for what the reply carries; false when none did (the line
+    /// is then read as a tree, for whichever request it answers).
+    private func resume(decoded reply: EntryReply) -> Bool {
+        let resumption: (@Sendable () -> Void)? = state.withLock { state in
+            switch (state.pending[reply.id], reply.payload) {
+            case (.entries(let continuation)?, .entries(let entries)):
+                _ = state.remove(reply.id)
+                return { continuation.resume(returning: .success(entries)) }
+            case (.entry(let continuation)?, .entry(let entry)):
+                _ = state.remove(reply.id)
+                return { continuation.resume(returning: .success(entry)) }
+            default:
+                return nil
+            }
+        }
+        resumption?()
+        return resumption != nil
+    }
+}
+
+// MARK: - Entries of a reply
+
+extension Reply {
+    /// The entries of `result.entries`, read from the tree.
+    func entries() throws(HostessError) -> [GuestBookEntry] {
+        guard case .array(let elements)? = result["entries"] else {
+            throw HostessError(.internal, "reply has no entries array")
+        }
+        var entries: [GuestBookEntry] = []
+        entries.reserveCapacity(elements.count)
+        for element in elements { entries.append(try GuestBookEntry(json: element)) }
+        return entries
+    }
+
+    /// The entry of `result.entry`, read from the tree.
+    func entry() throws(HostessError) -> GuestBookEntry {
+        try GuestBookEntry(json: result["entry"] ?? .null)
     }
 }

@@ -176,6 +176,18 @@ public final class HostessClient: Sendable {
         try await liveConnection().connection.request(command, parameters)
     }
 
+    /// Sends a request answered with `result.entries` on the open connection; they are read straight from the
+    /// reply's bytes (``EntryReply``).
+    private func sendForEntries(_ command: String, _ parameters: JSONObject = [:]) async throws(HostessError) -> [GuestBookEntry] {
+        try await liveConnection().connection.requestEntries(command, parameters)
+    }
+
+    /// Sends a request answered with `result.entry` on the open connection; it is read straight from the reply's
+    /// bytes (``EntryReply``).
+    private func sendForEntry(_ command: String, _ parameters: JSONObject) async throws(HostessError) -> GuestBookEntry {
+        try await liveConnection().connection.requestEntry(command, parameters)
+    }
+
     /// The open connection and its number; when it has closed, a new one (one attempt, no backoff). The first
     /// caller to find it closed begins the outage and reports it.
     /// - Parameter wakingHeartbeats: after a reconnection, start a heartbeat round now (it registers the
@@ -303,13 +315,12 @@ public final class HostessClient: Sendable {
     /// The entry with this id.
     /// - Throws: `not_found` when there is none.
     public func getServer(_ serverID: String) async throws(HostessError) -> GuestBookEntry {
-        let reply = try await send("getServer", ["serverId": .string(serverID)])
-        return try GuestBookEntry(json: reply.result["entry"] ?? .null)
+        try await sendForEntry("getServer", ["serverId": .string(serverID)])
     }
 
     /// Every entry, in registration order.
     public func listAll() async throws(HostessError) -> [GuestBookEntry] {
-        try entries(try await send("listAll"))
+        try await sendForEntries("listAll")
     }
 
     /// The entries that match `filter`, in registration order.
@@ -318,7 +329,7 @@ public final class HostessClient: Sendable {
         guard filter.scope == .local else {
             throw HostessError(.badRequest, "a query with scope \(filter.scope.rawValue) answers entries of other Hostesses: use queryAcross", field: "filter.scope")
         }
-        return try entries(try await send("query", ["filter": filter.json]))
+        return try await sendForEntries("query", ["filter": filter.json])
     }
 
     /// A query with scope `remote` or `all`: the live peers whose summary can match are asked too, within the
@@ -332,25 +343,14 @@ public final class HostessClient: Sendable {
         return (entries, unanswered, Int(asked))
     }
 
-    private func entries(_ reply: Reply) throws(HostessError) -> [GuestBookEntry] {
-        guard case .array(let elements)? = reply.result["entries"] else {
-            throw HostessError(.internal, "reply has no entries array")
-        }
-        var result: [GuestBookEntry] = []
-        result.reserveCapacity(elements.count)
-        for element in elements { result.append(try GuestBookEntry(json: element)) }
-        return result
-    }
-
     // MARK: Terminals
 
     /// Records that connectome `connectomeID` uses a terminal.
     /// - Throws: `conflict` when the terminal's multiplexing is `none` and another connectome holds it.
     @discardableResult
     public func markInUse(_ serverID: String, terminal: String, connectomeID: String) async throws(HostessError) -> GuestBookEntry {
-        let reply = try await send(
+        try await sendForEntry(
             "markInUse", ["serverId": .string(serverID), "terminal": .string(terminal), "connectomeId": .string(connectomeID)])
-        return try GuestBookEntry(json: reply.result["entry"] ?? .null)
     }
 
     /// Clears a terminal's connections, or only `connectomeID` when given.
@@ -358,8 +358,7 @@ public final class HostessClient: Sendable {
     public func markAvailable(_ serverID: String, terminal: String, connectomeID: String? = nil) async throws(HostessError) -> GuestBookEntry {
         var parameters: JSONObject = ["serverId": .string(serverID), "terminal": .string(terminal)]
         if let connectomeID { parameters["connectomeId"] = .string(connectomeID) }
-        let reply = try await send("markAvailable", parameters)
-        return try GuestBookEntry(json: reply.result["entry"] ?? .null)
+        return try await sendForEntry("markAvailable", parameters)
     }
 
     // MARK: Reservations

@@ -11,8 +11,8 @@ public enum CommandResult: Hashable, Sendable {
     case entry(GuestBookEntry)
     /// `heartbeat`: the canonical id and the new heartbeat time (ms since the epoch).
     case heartbeat(serverID: String, lastHeartbeat: Int64)
-    /// `listAll`, `query`: entries in registration order.
-    case entries([GuestBookEntry])
+    /// `listAll`, `query`: entries in registration order, as the guest book keeps their wire forms.
+    case entries(EntryList)
     /// `watch`: whether the revision passed, and the changes since, when the log still has them.
     case watched(changed: Bool, changes: [Change]?)
     /// `status`: the facts it reports, in order.
@@ -41,7 +41,7 @@ public enum CommandResult: Hashable, Sendable {
             ["entry": entry.json, "created": .bool(created), "ttl": .double(ttl), "heartbeatInterval": .double(heartbeatInterval)]
         case .entry(let entry): ["entry": entry.json]
         case .heartbeat(let serverID, let lastHeartbeat): ["serverId": .string(serverID), "lastHeartbeat": .int(lastHeartbeat)]
-        case .entries(let entries): ["entries": .array(entries.map(\.json))]
+        case .entries(let list): ["entries": list.json]
         case .watched(let changed, let changes): ["changed": .bool(changed), "changes": changes.map { .array($0.map(\.json)) } ?? .null]
         case .status(let facts): .object(facts)
         case .reservation(let reply): ["reservation": reply.json]
@@ -64,8 +64,8 @@ extension Command {
     public func read(_ book: GuestBook) throws(HostessError) -> CommandResult? {
         switch self {
         case .getServer(let name): return .entry(try book.entry(id: name.description))
-        case .listAll: return .entries(book.all())
-        case .query(let filter): return .entries(book.query(filter))
+        case .listAll: return .entries(book.listAll())
+        case .query(let filter): return .entries(book.list(filter))
         case .queryCapabilities(let filter): return .capabilities(book.capabilitySummary(filter))
         case .getReservation(let id): return .reservation(book.reply(for: try book.reservation(id: id)))
         case .listReservations(let status): return .reservations(book.reservations(status: status).map(book.reply(for:)))

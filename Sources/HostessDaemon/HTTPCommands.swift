@@ -88,10 +88,10 @@ extension HTTPRouter {
     }
 
     /// A list of entries as its body, written from the guest book's kept wire forms.
-    static func entriesResponse(_ entries: [GuestBookEntry], book: GuestBook) -> HTTPResponse {
+    static func entriesResponse(_ list: EntryList, book: GuestBook) -> HTTPResponse {
         var body: [UInt8] = []
-        body.reserveCapacity(2 + entries.count * 512)
-        book.writeEntries(entries, into: &body)
+        body.reserveCapacity(list.byteCount)
+        list.write(into: &body)
         return wireResponse(body, book: book)
     }
 

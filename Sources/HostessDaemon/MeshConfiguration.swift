@@ -126,7 +126,7 @@ public struct MeshConfiguration: Sendable, Equatable {
     /// each member checked as its flag is, the errors naming the member.
     mutating func apply(file reader: JSONReader) throws(HostessError) {
         try reader.rejectUnknownKeys(allowed: Set(Self.fileKeys.map(\.key)))
-        for (key, flag) in Self.fileKeys where try reader.has(key) {
+        for (key, flag) in Self.fileKeys where reader.has(key) {
             var texts: [String] = []
             switch key {
             case "announce":

@@ -38,6 +38,8 @@ final class Registry: LoopHandler {
     private var watchesByUID: [UInt32: Int] = [:]
     private var waiters: [ObjectIdentifier: RevisionWaiter] = [:]
     private var answeredRevision: UInt64 = 0
+    /// The revision the store and the publisher were last given (nil: not yet).
+    private var settledRevision: UInt64?
 
     /// An empty guest book with the configured limits.
     init(configuration: Configuration, loop: Loop) {
@@ -97,6 +99,7 @@ final class Registry: LoopHandler {
             throw .listen("cannot create shared-memory region \(name): \(error)")
         }
         publisher = Publisher(writer: writer)
+        settledRevision = nil
         if let abandoned {
             let refused = service.restore(abandoned.entries, revision: abandoned.revision, now: now)
             for (entry, error) in refused { Log.warning("could not restore \(entry.id): \(error)") }
@@ -382,10 +385,18 @@ final class Registry: LoopHandler {
     /// Publishes guest book changes and heartbeats to the region, and saves the reservations when they changed.
     func publishChanges() {
         if service.book.hasRemoteReleases { releaseRemoteParts() }
-        store?.saveIfChanged(service.book)
+        // Checked here first: handing the book to the store and the publisher copies it (a retain of each
+        // of its parts), which a turn that changed nothing, like a read, should not pay.
+        if service.book.revision != settledRevision {
+            settledRevision = service.book.revision
+            store?.saveIfChanged(service.book)
+            publisher?.publish(service.book)
+        }
+        // Taken even without a region, so that they never pile up.
+        guard !service.heartbeats.isEmpty else { return }
+        let heartbeats = service.takeHeartbeats()
         guard let publisher else { return }
-        publisher.publish(service.book)
-        for heartbeat in service.takeHeartbeats() {
+        for heartbeat in heartbeats {
             publisher.writer.heartbeat(id: heartbeat.id, wallMilliseconds: heartbeat.wallMilliseconds)
         }
     }

@@ -337,8 +337,8 @@ public struct Service: Sendable {
 
     /// `{"id","revision","result":{"entries":[…]}}`, the entries written from their kept wire form: byte for
     /// byte what ``reply(id:result:)`` gives for `.entries`, without a JSON tree per entry.
-    func entriesReply(id: JSONValue, _ entries: [GuestBookEntry]) -> [UInt8] {
-        wireReply(id: id, member: "entries", capacity: entries.count * 512) { book.writeEntries(entries, into: &$0) }
+    func entriesReply(id: JSONValue, _ list: EntryList) -> [UInt8] {
+        wireReply(id: id, member: "entries", capacity: list.byteCount) { list.write(into: &$0) }
     }
 
     /// `{"id","revision","result":{"entry":…}}`, the entry written from its kept wire form (see ``entriesReply(id:_:)``).

@@ -60,13 +60,13 @@ public struct HTTPRequest: Sendable, Hashable {
 
     /// The raw path: the target up to the first `?` (the whole target when there is none).
     public var path: String {
-        guard let mark = target.firstIndex(of: "?") else { return target }
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return target }
         return String(target[..<mark])
     }
 
     /// The raw query: the target after the first `?`, or nil when there is no `?` (`/x?` has the empty query).
     public var query: String? {
-        guard let mark = target.firstIndex(of: "?") else { return nil }
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
         return String(target[target.index(after: mark)...])
     }
 

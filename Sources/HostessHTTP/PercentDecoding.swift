@@ -42,10 +42,10 @@ public enum PercentDecoding {
     public static func decode(
         _ component: some StringProtocol, as mode: Mode = .pathSegment
     ) throws(PercentDecodingError) -> String {
-        let raw = Array(component.utf8)
-        guard raw.contains(UInt8(ascii: "%")) || (mode == .query && raw.contains(UInt8(ascii: "+"))) else {
+        guard component.utf8.contains(where: { $0 == UInt8(ascii: "%") || (mode == .query && $0 == UInt8(ascii: "+")) }) else {
             return String(component)
         }
+        let raw = Array(component.utf8)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(raw.count)
         var index = 0
@@ -84,13 +84,22 @@ public enum PercentDecoding {
     /// - Returns: The decoded segments.
     /// - Throws: ``PercentDecodingError`` naming the first segment that does not decode.
     public static func pathSegments(_ path: some StringProtocol) throws(PercentDecodingError) -> [String] {
-        var rest = Substring(path)
-        if rest.first == "/" { rest = rest.dropFirst() }
-        if rest.isEmpty { return [] }
+        // Cut on the bytes: '/' is ASCII, so every cut is a character boundary.
+        let slash = UInt8(ascii: "/")
+        let utf8 = path.utf8
+        var start = utf8.startIndex
+        if utf8.first == slash { start = utf8.index(after: start) }
+        if start == utf8.endIndex { return [] }
         var segments: [String] = []
-        for segment in rest.split(separator: "/", omittingEmptySubsequences: false) {
-            segments.append(try decode(segment, as: .pathSegment))
+        var index = start
+        while index < utf8.endIndex {
+            if utf8[index] == slash {
+                segments.append(try decode(path[start..<index], as: .pathSegment))
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
         }
+        segments.append(try decode(path[start...], as: .pathSegment))
         return segments
     }
 
@@ -108,7 +117,7 @@ public enum PercentDecoding {
     ) throws(PercentDecodingError) -> [(name: String, value: String)] {
         var items: [(name: String, value: String)] = []
         for item in Substring(query).split(separator: "&", omittingEmptySubsequences: true) {
-            if let equals = item.firstIndex(of: "=") {
+            if let equals = item.utf8.firstIndex(of: UInt8(ascii: "=")) {
                 let name = try decode(item[..<equals], as: .query)
                 let value = try decode(item[item.index(after: equals)...], as: .query)
                 items.append((name: name, value: value))

@@ -140,9 +140,25 @@ public struct GuestBook: Sendable {
         /// Whom its capability names are counted against: who registered it last; nil for root, and for an
         /// entry restored from a predecessor's region.
         var account: CapabilityAccount?
-        /// The entry's wire form (compact JSON) as of its last change: what the region publishes, and what
-        /// the payload capacity counts. Heartbeats do not rewrite it.
-        var payload: [UInt8]
+        /// The entry's wire form as of its last change: what the region publishes, and what the payload
+        /// capacity counts. Heartbeats do not rewrite it.
+        var wire: WireForm
+    }
+
+    /// What a query tests of an entry, kept beside its record so that a query reads 32 bytes per entry, in
+    /// order, and touches a record only for a candidate the summary cannot settle.
+    struct Summary: Sendable {
+        /// The entry's serial: the order results are given in.
+        var serial: UInt64
+        /// Bit `min(n, 63)` for the number `n` of each capability name the entry carries (see
+        /// ``GuestBook/capabilityNumbers``): exact for the first 63 names, a hint past them.
+        var capabilityMask: UInt64
+        /// The entry's class.
+        var classCode: UInt16
+        /// Terminals no connection uses.
+        var availableTerminals: UInt16
+        /// Whether an active reservation holds the entry.
+        var held: Bool
     }
 
     /// What the guest book may hold.
@@ -186,13 +202,22 @@ public struct GuestBook: Sendable {
     /// How many changes the log keeps for ``changes(since:)``.
     public let changeLogCapacity: Int
 
-    private var records: [String: Record] = [:]
+    /// The entries, densely and in no particular order (``slots`` finds one by id); removing one moves the
+    /// last into its place.
+    private var records: [Record] = []
+    /// Each record's summary, at the same position.
+    private var summaries: [Summary] = []
+    /// Where each id's record is in ``records``.
+    private var slots: [String: Int] = [:]
     /// How many entries carry each capability name; a name no entry carries is not here.
     private var capabilityUse: [String: Int] = [:]
+    /// A small number for each capability name the entries carry, given when the first entry carries it and
+    /// taken back when the last lets it go: the bits of the summaries' capability masks.
+    private var capabilityNumbers: [String: Int] = [:]
+    /// Numbers given back, reused before new ones.
+    private var freeCapabilityNumbers: [Int] = []
     /// The same per account, for the per-uid limit.
     private var capabilityUseByAccount: [CapabilityAccount: [String: Int]] = [:]
-    /// The ids of each class's entries, so that a query naming a class (the usual one) looks at those only.
-    private var idsByClass: [ClassCode: Set<String>] = [:]
     /// The ids of each connection's session-bound entries, so that a closing connection costs its own entries,
     /// not a pass over the guest book.
     private var idsBySession: [UInt64: Set<String>] = [:]
@@ -232,34 +257,51 @@ public struct GuestBook: Sendable {
 
     /// The entry with this id.
     public func entry(id: String) throws(HostessError) -> GuestBookEntry {
-        try record(id: id).entry
+        records[try slot(of: id)].entry
     }
 
     /// Every entry, in registration order.
     public func all() -> [GuestBookEntry] {
-        records.values.map(\.entry).sorted { $0.serial < $1.serial }
+        records.map(\.entry).sorted { $0.serial < $1.serial }
     }
 
     /// Writes `entry`'s wire form into `bytes`, exactly as `entry.json` serializes: the bytes the guest book
     /// keeps for it (rewritten on every change but a heartbeat), with the entry's `lastHeartbeat` spliced in.
-    /// A query answers from these without building a JSON tree per entry.
     public func writeWire(of entry: GuestBookEntry, into bytes: inout [UInt8]) {
-        guard let payload = records[entry.id]?.payload, let digits = Self.heartbeatDigits(in: payload) else {
-            return entry.json.write(into: &bytes)
-        }
-        bytes += payload[..<digits.lowerBound]
-        bytes += Array(String(entry.lastHeartbeat).utf8)
-        bytes += payload[digits.upperBound...]
+        guard let slot = slots[entry.id] else { return entry.json.write(into: &bytes) }
+        EntryList.Item(wire: records[slot].wire, lastHeartbeat: entry.lastHeartbeat).write(into: &bytes)
     }
 
-    /// Writes `entries` as a JSON array of their wire forms (see ``writeWire(of:into:)``).
-    public func writeEntries(_ entries: [GuestBookEntry], into bytes: inout [UInt8]) {
-        bytes.append(0x5B)
-        for (index, entry) in entries.enumerated() {
-            if index > 0 { bytes.append(0x2C) }
-            writeWire(of: entry, into: &bytes)
+    /// The entries matching `filter`, in registration order, as the wire forms kept for them.
+    public func list(_ filter: ServerFilter) -> EntryList {
+        EntryList(items: matchingSlots(filter).map { EntryList.Item(wire: records[$0].wire, lastHeartbeat: records[$0].entry.lastHeartbeat) })
+    }
+
+    /// Every entry, in registration order, as the wire forms kept for them.
+    public func listAll() -> EntryList {
+        let order = records.indices.sorted { summaries[$0].serial < summaries[$1].serial }
+        return EntryList(items: order.map { EntryList.Item(wire: records[$0].wire, lastHeartbeat: records[$0].entry.lastHeartbeat) })
+    }
+}
+
+// MARK: - Wire forms
+
+/// An entry's wire form (compact JSON, as ``GuestBookEntry/json`` serializes it) and where the value of its
+/// own `lastHeartbeat` member lies in it, so that a heartbeat is spliced in without a rescan.
+struct WireForm: Sendable, Hashable {
+    /// The bytes, held with no spare capacity.
+    let bytes: [UInt8]
+    /// The digits of the top-level `lastHeartbeat` value; nil only for bytes without that member, which
+    /// ``GuestBookEntry/json`` never writes.
+    let heartbeat: Range<Int>?
+
+    /// The wire form of `entry`.
+    init(_ entry: GuestBookEntry) {
+        let written = entry.json.jsonBytes
+        bytes = [UInt8](unsafeUninitializedCapacity: written.count) { buffer, count in
+            count = buffer.initialize(fromContentsOf: written)
         }
-        bytes.append(0x5D)
+        heartbeat = Self.heartbeatDigits(in: bytes)
     }
 
     /// Where the value of the entry's own `"lastHeartbeat":` member is in its wire form: the member at the
@@ -291,17 +333,107 @@ public struct GuestBook: Sendable {
             return nil
         }
     }
+}
 
+/// Entries a query chose, as the wire forms the guest book keeps for them: what a reply writes without a
+/// JSON tree per entry. It holds the bytes (shared, not copied), so it stays valid after the book changes.
+public struct EntryList: Sendable, Hashable {
+    /// One entry: its kept wire form and its current `lastHeartbeat`.
+    struct Item: Sendable, Hashable {
+        let wire: WireForm
+        let lastHeartbeat: Int64
+
+        /// Writes the wire form with `lastHeartbeat` spliced in: byte for byte what the entry's `json` gives.
+        func write(into bytes: inout [UInt8]) {
+            guard let digits = wire.heartbeat else { return bytes += wire.bytes }
+            bytes += wire.bytes[..<digits.lowerBound]
+            Self.appendDecimal(lastHeartbeat, to: &bytes)
+            bytes += wire.bytes[digits.upperBound...]
+        }
+
+        /// Appends `value` in decimal, as `String(value)` spells it, without making the string.
+        static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+            if value < 0 { bytes.append(0x2D) }
+            var magnitude = value.magnitude
+            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for the 20 digits of 2^64
+            withUnsafeMutableBytes(of: &digits) { buffer in
+                var start = buffer.count
+                repeat {
+                    start -= 1
+                    buffer[start] = UInt8(truncatingIfNeeded: magnitude % 10) &+ 0x30
+                    magnitude /= 10
+                } while magnitude > 0
+                bytes.append(contentsOf: buffer[start...])
+            }
+        }
+    }
+
+    let items: [Item]
+
+    /// How many entries.
+    public var count: Int { items.count }
+
+    /// Whether there are none.
+    public var isEmpty: Bool { items.isEmpty }
+
+    /// Bytes the wire forms take, to size an output buffer.
+    public var byteCount: Int { items.reduce(2) { $0 + $1.wire.bytes.count + 1 } }
+
+    /// Writes the entries as a JSON array, each exactly as its `json` serializes.
+    public func write(into bytes: inout [UInt8]) {
+        bytes.append(0x5B)
+        for (index, item) in items.enumerated() {
+            if index > 0 { bytes.append(0x2C) }
+            item.write(into: &bytes)
+        }
+        bytes.append(0x5D)
+    }
+
+    /// The entries as a JSON array value, for a reply built as a tree (the socket and HTTP write the bytes).
+    public var json: JSONValue {
+        var bytes: [UInt8] = []
+        write(into: &bytes)
+        return (try? JSONParser.parse(bytes)) ?? .array([])
+    }
+}
+
+extension GuestBook {
     /// The entries matching `filter`, in registration order.
     public func query(_ filter: ServerFilter) -> [GuestBookEntry] {
-        // Named ids are looked up directly, whatever else the filter says.
+        matchingSlots(filter).map { records[$0].entry }
+    }
+
+    /// The positions of the records matching `filter`, in registration order. Named ids are looked up
+    /// directly; otherwise the summaries are scanned in order, and a record is read only when the summary
+    /// cannot settle the match (a name part to compare, or a capability past the 63 exact bits).
+    private func matchingSlots(_ filter: ServerFilter) -> [Int] {
         if let ids = filter.serverIDs {
-            return ids.lazy.compactMap { records[$0]?.entry }.filter(filter.matches).sorted { $0.serial < $1.serial }
+            return ids.compactMap { slots[$0] }.filter { filter.matches(records[$0].entry) }.sorted { summaries[$0].serial < summaries[$1].serial }
         }
-        guard let classCode = filter.classCode else {
-            return records.values.lazy.map(\.entry).filter(filter.matches).sorted { $0.serial < $1.serial }
+        var required: UInt64 = 0
+        var confirm = filter.fqdn != nil || filter.servername != nil || filter.owner != nil
+        for capability in filter.capabilities {
+            // A name no entry carries matches nothing.
+            guard let number = capabilityNumbers[capability] else { return [] }
+            required |= 1 << min(number, 63)
+            if number >= 63 { confirm = true }
         }
-        return (idsByClass[classCode] ?? []).lazy.compactMap { records[$0]?.entry }.filter(filter.matches).sorted { $0.serial < $1.serial }
+        let classCode = filter.classCode?.value
+        let minimum = filter.availableTerminals ?? 0
+        let unreserved = filter.unreserved
+        var found: [Int] = []
+        summaries.withUnsafeBufferPointer { summaries in
+            for slot in summaries.indices {
+                let summary = summaries[slot]
+                if let classCode, summary.classCode != classCode { continue }
+                if summary.capabilityMask & required != required { continue }
+                if Int(summary.availableTerminals) < minimum { continue }
+                if unreserved && summary.held { continue }
+                if confirm && !filter.matches(records[slot].entry) { continue }
+                found.append(slot)
+            }
+        }
+        return found.sorted { summaries[$0].serial < summaries[$1].serial }
     }
 
     /// The changes after `revision`, oldest first; nil when the log no longer reaches back that far.
@@ -338,8 +470,9 @@ public struct GuestBook: Sendable {
         try authorize(caller, owner: registration.name.owner, action: "register", id: id)
         let deadline = now.monotonicNanoseconds &+ ttlNanoseconds
         let account = caller.capabilityAccount
-        try admitCapabilities(registration.capabilities, account: account, replacing: records[id])
-        if var record = records[id] {
+        if let slot = slots[id] {
+            var record = records[slot]
+            try admitCapabilities(registration.capabilities, account: account, replacing: record)
             record.entry.terminals = registration.terminals.map { terminal in
                 var updated = terminal
                 if let old = record.entry.terminal(named: terminal.name), old.multiplexing == terminal.multiplexing {
@@ -351,18 +484,19 @@ public struct GuestBook: Sendable {
             record.entry.metadata = registration.metadata
             record.entry.lastHeartbeat = now.wallMilliseconds
             record.entry.session = session != nil
-            record.payload = try admit(record.entry, replacing: records[id]?.payload)
+            record.wire = try admit(record.entry, replacing: record.wire)
             record.deadline = deadline
             deadlines.push(deadline, id)
             moveSession(of: id, from: record.sessionConnection, to: session)
             record.sessionConnection = session
-            if let old = records[id] { releaseCapabilities(of: old) }
+            releaseCapabilities(of: records[slot])
             record.account = account
             retainCapabilities(of: record)
-            records[id] = record
+            store(record, at: slot)
             log(.updated, id)
             return (record.entry, false)
         }
+        try admitCapabilities(registration.capabilities, account: account, replacing: nil)
         guard records.count < capacity.entries else {
             throw HostessError(.capacity, "the guest book is full: it holds at most \(capacity.entries) entries (hostessd --capacity)")
         }
@@ -370,13 +504,12 @@ public struct GuestBook: Sendable {
             name: registration.name, terminals: registration.terminals, capabilities: registration.capabilities,
             metadata: registration.metadata, registeredAt: now.wallMilliseconds, lastHeartbeat: now.wallMilliseconds,
             serial: nextSerial, session: session != nil)
-        let payload = try admit(entry, replacing: nil)
+        let wire = try admit(entry, replacing: nil)
         nextSerial += 1
-        let record = Record(entry: entry, deadline: deadline, sessionConnection: session, account: account, payload: payload)
-        records[id] = record
-        deadlines.push(deadline, id)
+        let record = Record(entry: entry, deadline: deadline, sessionConnection: session, account: account, wire: wire)
         retainCapabilities(of: record)
-        idsByClass[entry.name.classCode, default: []].insert(id)
+        insert(record)
+        deadlines.push(deadline, id)
         moveSession(of: id, from: nil, to: session)
         log(.registered, id)
         return (entry, true)
@@ -385,24 +518,24 @@ public struct GuestBook: Sendable {
     /// Removes an entry; only its owner or root may.
     @discardableResult
     public mutating func unregister(id: String, by caller: Caller, now: Timestamp) throws(HostessError) -> GuestBookEntry {
-        let record = try record(id: id)
-        try authorize(caller, owner: record.entry.name.owner, action: "unregister", id: id)
+        let entry = records[try slot(of: id)].entry
+        try authorize(caller, owner: entry.name.owner, action: "unregister", id: id)
         remove(id, reason: "unregistered", at: now.wallMilliseconds)
         log(.unregistered, id)
-        return record.entry
+        return entry
     }
 
     /// Refreshes an entry's liveness. Not a change: the revision stays.
     @discardableResult
     public mutating func heartbeat(id: String, by caller: Caller, now: Timestamp) throws(HostessError) -> GuestBookEntry {
-        var record = try record(id: id)
-        try authorize(caller, owner: record.entry.name.owner, action: "heartbeat", id: id)
-        record.entry.lastHeartbeat = now.wallMilliseconds
-        record.deadline = now.monotonicNanoseconds &+ ttlNanoseconds
-        records[id] = record
-        deadlines.push(record.deadline, id)
+        let slot = try slot(of: id)
+        try authorize(caller, owner: records[slot].entry.name.owner, action: "heartbeat", id: id)
+        let deadline = now.monotonicNanoseconds &+ ttlNanoseconds
+        records[slot].entry.lastHeartbeat = now.wallMilliseconds
+        records[slot].deadline = deadline
+        deadlines.push(deadline, records[slot].entry.id)
         compactDeadlines()
-        return record.entry
+        return records[slot].entry
     }
 
     /// Records that connectome `connectomeID` uses terminal `terminal`.
@@ -417,7 +550,8 @@ public struct GuestBook: Sendable {
             connectomeID, maximum: Limits.connectomeIDBytes, first: \.isExtensionByte, rest: \.isExtensionByte,
             rule: "printable ASCII without spaces or ':'"
         ) { HostessError(.badRequest, "connectome id \($0)", field: "connectomeId") }
-        var record = try record(id: id)
+        let slot = try slot(of: id)
+        var record = records[slot]
         try authorize(caller, owner: record.entry.name.owner, action: "mark terminals of", id: id)
         let index = try terminalIndex(record.entry, name)
         var terminal = record.entry.terminals[index]
@@ -434,8 +568,8 @@ public struct GuestBook: Sendable {
         }
         terminal.connectedTo.append(connectomeID)
         record.entry.terminals[index] = terminal
-        record.payload = try admit(record.entry, replacing: record.payload)
-        records[id] = record
+        record.wire = try admit(record.entry, replacing: record.wire)
+        store(record, at: slot)
         log(.terminals, id)
         return record.entry
     }
@@ -445,15 +579,16 @@ public struct GuestBook: Sendable {
     public mutating func markAvailable(
         id: String, terminal name: String, connectomeID: String? = nil, by caller: Caller
     ) throws(HostessError) -> GuestBookEntry {
-        var record = try record(id: id)
+        let slot = try slot(of: id)
+        var record = records[slot]
         try authorize(caller, owner: record.entry.name.owner, action: "mark terminals of", id: id)
         let index = try terminalIndex(record.entry, name)
         let before = record.entry.terminals[index].connectedTo
         let after = connectomeID.map { removed in before.filter { $0 != removed } } ?? []
         guard after != before else { return record.entry }
         record.entry.terminals[index].connectedTo = after
-        record.payload = try admit(record.entry, replacing: record.payload)
-        records[id] = record
+        record.wire = try admit(record.entry, replacing: record.wire)
+        store(record, at: slot)
         log(.terminals, id)
         return record.entry
     }
@@ -462,7 +597,7 @@ public struct GuestBook: Sendable {
     /// size once per as many heartbeats).
     private mutating func compactDeadlines() {
         guard deadlines.needsCompaction(live: records.count) else { return }
-        deadlines.rebuild(from: records.map { ($0.value.deadline, $0.key) })
+        deadlines.rebuild(from: records.map { ($0.deadline, $0.entry.id) })
     }
 
     /// Removes every entry whose liveness deadline has passed.
@@ -472,9 +607,11 @@ public struct GuestBook: Sendable {
         // nothing holds a second reference to the records when they change below.
         var queue = deadlines
         deadlines = DeadlineQueue()
-        let due = queue.popExpired(before: now.monotonicNanoseconds) { id, deadline in self.records[id]?.deadline == deadline }
+        let due = queue.popExpired(before: now.monotonicNanoseconds) { id, deadline in
+            self.slots[id].map { self.records[$0].deadline == deadline } ?? false
+        }
         deadlines = queue
-        let expired = due.compactMap { records[$0]?.entry }
+        let expired = due.compactMap { slots[$0].map { records[$0].entry } }
         for entry in expired.sorted(by: { $0.serial < $1.serial }) {
             remove(entry.id, reason: "evicted", at: now.wallMilliseconds)
             log(.evicted, entry.id)
@@ -486,7 +623,7 @@ public struct GuestBook: Sendable {
     /// - Returns: the removed entries.
     public mutating func endSession(connection: UInt64, now: Timestamp) -> [GuestBookEntry] {
         endReservationSessions(connection: connection, now: now)
-        let ended = (idsBySession[connection] ?? []).compactMap { records[$0]?.entry }
+        let ended = (idsBySession[connection] ?? []).compactMap { slots[$0].map { records[$0].entry } }
         for entry in ended.sorted(by: { $0.serial < $1.serial }) {
             remove(entry.id, reason: "session_ended", at: now.wallMilliseconds)
             log(.sessionEnded, entry.id)
@@ -504,22 +641,23 @@ public struct GuestBook: Sendable {
         var refused: [(GuestBookEntry, HostessError)] = []
         for entry in entries.sorted(by: { $0.serial < $1.serial }) {
             do throws(HostessError) {
-                guard records[entry.id] == nil else { throw HostessError(.conflict, "duplicate id in the region") }
+                let id = entry.id
+                guard slots[id] == nil else { throw HostessError(.conflict, "duplicate id in the region") }
                 guard records.count < capacity.entries else { throw HostessError(.capacity, "the guest book is full") }
                 try admitCapabilities(entry.capabilities, account: nil, replacing: nil)
                 var restored = entry
                 // A session-bound entry's connection died with the old daemon: it stays as a plain entry, and
                 // ends by TTL unless its server re-registers.
                 restored.session = false
-                let payload = try admit(restored, replacing: nil)
+                let wire = try admit(restored, replacing: nil)
                 let record = Record(
-                    entry: restored, deadline: now.monotonicNanoseconds &+ ttlNanoseconds, sessionConnection: nil, account: nil, payload: payload)
-                records[entry.id] = record
-                deadlines.push(record.deadline, entry.id)
+                    entry: restored, deadline: now.monotonicNanoseconds &+ ttlNanoseconds, sessionConnection: nil, account: nil,
+                    wire: wire)
                 retainCapabilities(of: record)
-                idsByClass[entry.name.classCode, default: []].insert(entry.id)
+                insert(record)
+                deadlines.push(record.deadline, id)
                 nextSerial = max(nextSerial, entry.serial &+ 1)
-                log(.registered, entry.id)
+                log(.registered, id)
             } catch {
                 refused.append((entry, error))
             }
@@ -533,17 +671,65 @@ public struct GuestBook: Sendable {
     public static func payloadSize(of entry: GuestBookEntry) -> Int { entry.json.jsonBytes.count }
 
     /// The entry's wire form as of its last change (what the region publishes), or nil when there is none.
-    public func payload(id: String) -> [UInt8]? { records[id]?.payload }
+    public func payload(id: String) -> [UInt8]? { slots[id].map { records[$0].wire.bytes } }
 
     /// Serializes an entry once and refuses the change when its wire form would take the entries past the
     /// payload capacity. Returns the wire form, to be stored with the entry.
-    private mutating func admit(_ entry: GuestBookEntry, replacing old: [UInt8]?) throws(HostessError) -> [UInt8] {
-        let payload = entry.json.jsonBytes
-        let size = payload.count
-        let freed = old?.count ?? 0
+    private mutating func admit(_ entry: GuestBookEntry, replacing old: WireForm?) throws(HostessError) -> WireForm {
+        let wire = WireForm(entry)
+        let size = wire.bytes.count
+        let freed = old?.bytes.count ?? 0
         guard payloadBytes - freed + size <= capacity.payloadBytes else { throw payloadAreaFull() }
         payloadBytes += size - freed
-        return payload
+        return wire
+    }
+
+    // MARK: Storage
+
+    /// The position of the record for `id`, or `not_found`.
+    private func slot(of id: String) throws(HostessError) -> Int {
+        guard let slot = slots[id] else {
+            throw HostessError(.notFound, "no server '\(id)' in the guest book", field: "serverId")
+        }
+        return slot
+    }
+
+    /// Adds a new record (its capability names already counted) at the end.
+    private mutating func insert(_ record: Record) {
+        slots[record.entry.id] = records.count
+        records.append(record)
+        summaries.append(summary(of: record))
+    }
+
+    /// Replaces the record at `slot` (its capability names already counted) and its summary.
+    private mutating func store(_ record: Record, at slot: Int) {
+        records[slot] = record
+        summaries[slot] = summary(of: record)
+    }
+
+    /// Removes the record at `slot`, moving the last record into its place.
+    private mutating func removeRecord(at slot: Int) -> Record {
+        let last = records.count - 1
+        if slot != last {
+            records.swapAt(slot, last)
+            summaries.swapAt(slot, last)
+            slots[records[slot].entry.id] = slot
+        }
+        summaries.removeLast()
+        let removed = records.removeLast()
+        slots[removed.entry.id] = nil
+        return removed
+    }
+
+    /// What a query tests of `record`. Its capability names must be counted (they have their numbers).
+    private func summary(of record: Record) -> Summary {
+        var mask: UInt64 = 0
+        for name in record.entry.capabilities {
+            if let number = capabilityNumbers[name] { mask |= 1 << min(number, 63) }
+        }
+        return Summary(
+            serial: record.entry.serial, capabilityMask: mask, classCode: record.entry.name.classCode.value,
+            availableTerminals: UInt16(clamping: record.entry.availableTerminalCount), held: record.entry.reservedBy != nil)
     }
 
     // MARK: Capability names
@@ -579,7 +765,14 @@ public struct GuestBook: Sendable {
 
     /// Counts the names a stored entry carries, for the book and for its account.
     private mutating func retainCapabilities(of record: Record) {
-        for name in record.entry.capabilities { capabilityUse[name, default: 0] += 1 }
+        for name in record.entry.capabilities {
+            if let count = capabilityUse[name] {
+                capabilityUse[name] = count + 1
+            } else {
+                capabilityUse[name] = 1
+                capabilityNumbers[name] = freeCapabilityNumbers.popLast() ?? capabilityNumbers.count
+            }
+        }
         guard let account = record.account else { return }
         for name in record.entry.capabilities { capabilityUseByAccount[account, default: [:]][name, default: 0] += 1 }
     }
@@ -587,7 +780,11 @@ public struct GuestBook: Sendable {
     /// Stops counting the names an entry carried; a name no entry carries any more is freed.
     private mutating func releaseCapabilities(of record: Record) {
         for name in record.entry.capabilities {
-            if let count = capabilityUse[name], count > 1 { capabilityUse[name] = count - 1 } else { capabilityUse[name] = nil }
+            if let count = capabilityUse[name], count > 1 {
+                capabilityUse[name] = count - 1
+            } else if capabilityUse.removeValue(forKey: name) != nil, let number = capabilityNumbers.removeValue(forKey: name) {
+                freeCapabilityNumbers.append(number)
+            }
         }
         guard let account = record.account, var own = capabilityUseByAccount[account] else { return }
         for name in record.entry.capabilities {
@@ -601,16 +798,16 @@ public struct GuestBook: Sendable {
     /// Checks that giving each server its new holder (nil: none) keeps the entries' wire form within the
     /// payload capacity, changing nothing.
     /// - Returns: each server's wire form with its new holder, to hand to ``setHold(_:to:payload:)``.
-    func admitHolds(_ holds: [(server: String, holder: String?)]) throws(HostessError) -> [String: [UInt8]] {
+    func admitHolds(_ holds: [(server: String, holder: String?)]) throws(HostessError) -> [String: WireForm] {
         var delta = 0
-        var payloads: [String: [UInt8]] = [:]
+        var payloads: [String: WireForm] = [:]
         for (server, holder) in holds {
-            guard let record = records[server] else { continue }
-            var entry = record.entry
+            guard let slot = slots[server] else { continue }
+            var entry = records[slot].entry
             entry.reservedBy = holder
-            let payload = entry.json.jsonBytes
-            delta += payload.count - record.payload.count
-            payloads[server] = payload
+            let wire = WireForm(entry)
+            delta += wire.bytes.count - records[slot].wire.bytes.count
+            payloads[server] = wire
         }
         guard payloadBytes + delta <= capacity.payloadBytes else { throw payloadAreaFull() }
         return payloads
@@ -619,19 +816,20 @@ public struct GuestBook: Sendable {
     /// Records which reservation holds a server (nil: none) as a change of the entry. Call
     /// ``admitHolds(_:)`` first when the entry may grow: this does not check the capacity.
     /// - Parameter payload: the entry's wire form with that holder, when ``admitHolds(_:)`` made it.
-    mutating func setHold(_ server: String, to holder: String?, payload prepared: [UInt8]? = nil) {
-        guard var record = records[server], record.entry.reservedBy != holder else { return }
+    mutating func setHold(_ server: String, to holder: String?, payload prepared: WireForm? = nil) {
+        guard let slot = slots[server], records[slot].entry.reservedBy != holder else { return }
+        var record = records[slot]
         record.entry.reservedBy = holder
-        let payload = prepared ?? record.entry.json.jsonBytes
-        payloadBytes += payload.count - record.payload.count
-        record.payload = payload
-        records[server] = record
+        let wire = prepared ?? WireForm(record.entry)
+        payloadBytes += wire.bytes.count - record.wire.bytes.count
+        record.wire = wire
+        store(record, at: slot)
         log(.hold, server)
     }
 
     /// Every held entry and its holder.
     func entryIDsHeld() -> [(server: String, holder: String)] {
-        records.values.compactMap { record in record.entry.reservedBy.map { (record.entry.id, $0) } }
+        records.compactMap { record in record.entry.reservedBy.map { (record.entry.id, $0) } }
     }
 
     private func payloadAreaFull() -> HostessError {
@@ -641,14 +839,12 @@ public struct GuestBook: Sendable {
     }
 
     private mutating func remove(_ id: String, reason: String, at wallMilliseconds: Int64) {
-        if let holder = records[id]?.entry.reservedBy { releaseLost(id, from: holder, reason: reason, at: wallMilliseconds) }
-        guard let record = records.removeValue(forKey: id) else { return }
+        if let holder = slots[id].flatMap({ records[$0].entry.reservedBy }) { releaseLost(id, from: holder, reason: reason, at: wallMilliseconds) }
+        guard let slot = slots[id] else { return }
+        let record = removeRecord(at: slot)
         moveSession(of: id, from: record.sessionConnection, to: nil)
-        payloadBytes -= record.payload.count
+        payloadBytes -= record.wire.bytes.count
         releaseCapabilities(of: record)
-        let classCode = record.entry.name.classCode
-        idsByClass[classCode]?.remove(id)
-        if idsByClass[classCode]?.isEmpty == true { idsByClass[classCode] = nil }
     }
 
     /// Keeps ``idsBySession`` in step when an entry's session connection changes.
@@ -659,13 +855,6 @@ public struct GuestBook: Sendable {
             if idsBySession[old]?.isEmpty == true { idsBySession[old] = nil }
         }
         if let new { idsBySession[new, default: []].insert(id) }
-    }
-
-    private func record(id: String) throws(HostessError) -> Record {
-        guard let record = records[id] else {
-            throw HostessError(.notFound, "no server '\(id)' in the guest book", field: "serverId")
-        }
-        return record
     }
 
     private func terminalIndex(_ entry: GuestBookEntry, _ name: String) throws(HostessError) -> Int {

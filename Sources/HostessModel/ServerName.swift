@@ -7,21 +7,23 @@
 /// lower-cased), so `ServerName(parsing: s).description == s` for every canonical name.
 public struct ServerName: Hashable, Sendable, CustomStringConvertible {
     /// A hostname, a dotted IPv4 address, or a bracketed IPv6 literal (`[fe80::1]`).
-    public var fqdn: String
+    public let fqdn: String
     /// What the server does, Hurd-style: `pty-server`.
-    public var servername: String
+    public let servername: String
     /// The server's class.
-    public var classCode: ClassCode
+    public let classCode: ClassCode
     /// Who owns the server.
-    public var owner: String
+    public let owner: String
     /// Whether clients must authenticate.
-    public var authentication: AuthenticationRequirement
+    public let authentication: AuthenticationRequirement
     /// How clients authenticate: `preshared-secret`, `tls-cert`, `none`, or another token.
-    public var authMechanism: String
+    public let authMechanism: String
     /// RFC 4122 text, lower case.
-    public var uuid: String
+    public let uuid: String
     /// Fields after the UUID, kept for forward compatibility.
-    public var extensions: [String]
+    public let extensions: [String]
+    /// The formatted name, made once: the entry id every lookup, index and reply uses.
+    public let description: String
 
     /// A name from its fields; every field is validated as in ``init(parsing:)``.
     public init(
@@ -45,6 +47,9 @@ public struct ServerName: Hashable, Sendable, CustomStringConvertible {
         self.authMechanism = authMechanism
         self.uuid = canonicalUUID
         self.extensions = extensions
+        description = Self.format(
+            fqdn: fqdn, servername: servername, classCode: classCode,
+            rest: [owner, authentication.rawValue, authMechanism, canonicalUUID] + extensions)
         guard description.utf8.count <= Limits.nameBytes else {
             throw HostessError(.invalidName, "a name is at most \(Limits.nameBytes) bytes", field: "name")
         }
@@ -55,26 +60,39 @@ public struct ServerName: Hashable, Sendable, CustomStringConvertible {
         guard text.utf8.count <= Limits.nameBytes else {
             throw HostessError(.invalidName, "a name is at most \(Limits.nameBytes) bytes", field: "name")
         }
-        var rest = Substring(text)
+        // Every separator is ASCII, so the fields are cut on UTF-8 bytes (String.Index is shared by the views).
+        let colon = UInt8(ascii: ":")
+        let utf8 = text.utf8
+        var start = utf8.startIndex
         let fqdn: Substring
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else {
+        if utf8.first == UInt8(ascii: "[") {
+            guard let close = utf8.firstIndex(of: UInt8(ascii: "]")) else {
                 throw NameField.fqdn.error("a bracketed IPv6 literal needs a closing ']'")
             }
-            fqdn = rest[...close]
-            rest = rest[rest.index(after: close)...]
-            guard rest.hasPrefix(":") else { throw NameField.fqdn.error("expected ':' after ']'") }
-            rest = rest.dropFirst()
+            let after = utf8.index(after: close)
+            fqdn = text[..<after]
+            guard after < utf8.endIndex, utf8[after] == colon else { throw NameField.fqdn.error("expected ':' after ']'") }
+            start = utf8.index(after: after)
         } else {
-            guard let colon = rest.firstIndex(of: ":") else {
+            guard let first = utf8.firstIndex(of: colon) else {
                 throw HostessError(
                     .invalidName,
                     "expected fqdn:servername:hexcode:owner:authentication:auth_mechanism:UUID", field: "name")
             }
-            fqdn = rest[..<colon]
-            rest = rest[rest.index(after: colon)...]
+            fqdn = text[..<first]
+            start = utf8.index(after: first)
         }
-        let fields = rest.split(separator: ":", omittingEmptySubsequences: false)
+        var fields: [Substring] = []
+        fields.reserveCapacity(6)
+        var index = start
+        while index < utf8.endIndex {
+            if utf8[index] == colon {
+                fields.append(text[start..<index])
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        fields.append(text[start...])
         guard fields.count >= 6 else {
             throw HostessError(
                 .invalidName,
@@ -93,26 +111,50 @@ public struct ServerName: Hashable, Sendable, CustomStringConvertible {
         (try? NameField.fqdn.validate(text)) != nil
     }
 
-    /// The formatted name.
-    public var description: String {
-        var parts = [fqdn, servername, classCode.description, owner, authentication.rawValue, authMechanism, uuid]
-        parts.append(contentsOf: extensions)
-        return parts.joined(separator: ":")
+    /// The fields joined by ':', written into the string's storage at once.
+    static func format(fqdn: String, servername: String, classCode: ClassCode, rest: [String]) -> String {
+        let length = rest.reduce(fqdn.utf8.count + servername.utf8.count + 8) { $0 + 1 + $1.utf8.count }  // "::0xNNNN"
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            var offset = buffer.startIndex
+            func put(_ text: String) { offset = buffer[offset...].initialize(fromContentsOf: text.utf8) }
+            func put(_ byte: UInt8) {
+                buffer[offset] = byte
+                offset += 1
+            }
+            put(fqdn)
+            put(UInt8(ascii: ":"))
+            put(servername)
+            put(UInt8(ascii: ":"))
+            classCode.write { put($0) }
+            for text in rest {
+                put(UInt8(ascii: ":"))
+                put(text)
+            }
+            return offset
+        }
     }
 
+    /// Names are equal when their formatted forms are: the fields are validated so that no two names format alike.
+    public static func == (lhs: ServerName, rhs: ServerName) -> Bool { lhs.description == rhs.description }
+
+    /// Hashes the formatted form.
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+
     static func canonicalUUID(_ text: String) throws(HostessError) -> String {
-        let bytes = Array(text.utf8)
+        let bytes = text.utf8
         guard bytes.count == 36 else {
             throw NameField.uuid.error("expected 36 characters (8-4-4-4-12 hex digits), found \(bytes.count)")
         }
+        var upperCase = false
         for (position, byte) in bytes.enumerated() {
-            if [8, 13, 18, 23].contains(position) {
+            if position == 8 || position == 13 || position == 18 || position == 23 {
                 guard byte == UInt8(ascii: "-") else { throw NameField.uuid.error("expected '-' at position \(position + 1)") }
             } else {
                 guard byte.isHexDigit else { throw NameField.uuid.error("'\(Character(UnicodeScalar(byte)))' is not a hex digit") }
+                if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "F") { upperCase = true }
             }
         }
-        return text.lowercased()
+        return upperCase ? text.lowercased() : text
     }
 }
 
@@ -128,19 +170,39 @@ public struct ClassCode: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Parses `0xNNNN`.
     public init(parsing text: String) throws(HostessError) {
-        let bytes = Array(text.utf8)
-        guard bytes.count == 6, bytes[0] == UInt8(ascii: "0"), bytes[1] == UInt8(ascii: "x") || bytes[1] == UInt8(ascii: "X"),
-            bytes[2...].allSatisfy(\.isHexDigit), let value = UInt16(String(decoding: bytes[2...], as: UTF8.self), radix: 16)
-        else {
-            throw NameField.hexcode.error("expected 0x followed by 4 hex digits, e.g. 0x0001; found '\(text)'")
+        var value: UInt16 = 0
+        var valid = text.utf8.count == 6
+        for (position, byte) in text.utf8.enumerated() where valid {
+            switch position {
+            case 0: valid = byte == UInt8(ascii: "0")
+            case 1: valid = byte == UInt8(ascii: "x") || byte == UInt8(ascii: "X")
+            default:
+                guard let digit = byte.hexValue else { valid = false; break }
+                value = value << 4 | UInt16(digit)
+            }
         }
+        guard valid else { throw NameField.hexcode.error("expected 0x followed by 4 hex digits, e.g. 0x0001; found '\(text)'") }
         self.value = value
+    }
+
+    /// Calls `put` with each byte of `0xNNNN`, lower case.
+    func write(_ put: (UInt8) -> Void) {
+        let digits = Array("0123456789abcdef".utf8)
+        put(UInt8(ascii: "0"))
+        put(UInt8(ascii: "x"))
+        for shift in stride(from: 12, through: 0, by: -4) { put(digits[Int(value >> UInt16(shift)) & 0xF]) }
     }
 
     /// `0x` and four lower-case hex digits.
     public var description: String {
-        let hex = String(value, radix: 16)
-        return "0x" + String(repeating: "0", count: 4 - hex.count) + hex
+        String(unsafeUninitializedCapacity: 6) { buffer in
+            var offset = 0
+            write { byte in
+                buffer[offset] = byte
+                offset += 1
+            }
+            return offset
+        }
     }
 
     public static func < (lhs: ClassCode, rhs: ClassCode) -> Bool { lhs.value < rhs.value }
@@ -211,20 +273,20 @@ enum NameField: String {
             }
             return
         }
-        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
-        if labels.count == 4, labels.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy(\.isDigit) }) {
-            guard labels.allSatisfy({ $0.utf8.count <= 3 && (UInt16($0) ?? 256) <= 255 && !($0.count > 1 && $0.hasPrefix("0")) })
+        let labels = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        if labels.count == 4, labels.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isDigit) }) {
+            guard labels.allSatisfy({ $0.count <= 3 && $0.reduce(0) { $0 * 10 + Int($1 &- 0x30) } <= 255 && !($0.count > 1 && $0.first == 0x30) })
             else { throw field.error("'\(text)' is not a valid IPv4 address") }
             return
         }
         for label in labels {
-            guard !label.isEmpty, label.utf8.count <= 63 else {
+            guard !label.isEmpty, label.count <= 63 else {
                 throw field.error("hostname labels are 1 to 63 characters; '\(text)' has an empty or longer one")
             }
-            guard label.utf8.allSatisfy({ $0.isAlphanumeric || $0 == UInt8(ascii: "-") }),
-                label.utf8.first != UInt8(ascii: "-"), label.utf8.last != UInt8(ascii: "-")
+            guard label.allSatisfy({ $0.isAlphanumeric || $0 == UInt8(ascii: "-") }),
+                label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-")
             else {
-                throw field.error("hostname label '\(label)' may hold only letters, digits and inner '-'")
+                throw field.error("hostname label '\(String(decoding: label, as: UTF8.self))' may hold only letters, digits and inner '-'")
             }
         }
     }
@@ -286,8 +348,15 @@ extension UInt8 {
     var isAlpha: Bool { isLower || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self) }
     var isAlphanumeric: Bool { isAlpha || isDigit }
     var isLowerAlphanumeric: Bool { isLower || isDigit }
-    var isHexDigit: Bool {
-        isDigit || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
+    var isHexDigit: Bool { hexValue != nil }
+    /// The value of a hex digit (either case), or nil.
+    var hexValue: UInt8? {
+        switch self {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): self &- UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): self &- UInt8(ascii: "a") &+ 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): self &- UInt8(ascii: "A") &+ 10
+        default: nil
+        }
     }
     var isTokenByte: Bool { isAlphanumeric || self == UInt8(ascii: "-") || self == UInt8(ascii: "_") || self == UInt8(ascii: ".") }
     var isServernameByte: Bool { isLowerAlphanumeric || self == UInt8(ascii: "-") || self == UInt8(ascii: "_") || self == UInt8(ascii: ".") }

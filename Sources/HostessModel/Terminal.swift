@@ -37,7 +37,8 @@ public struct Terminal: Hashable, Sendable {
                 rule: "letters, digits, '-', '_' and '.'"
             ) { HostessError(.badRequest, "protocol \($0)", field: "protocol") }
         }
-        guard JSONValue.object(metadata).jsonBytes.count <= Limits.terminalMetadataBytes else {
+        // An empty object is two bytes; only other metadata is serialized to be measured.
+        guard metadata.isEmpty || JSONValue.object(metadata).jsonBytes.count <= Limits.terminalMetadataBytes else {
             throw HostessError(
                 .tooLarge, "terminal metadata is at most \(Limits.terminalMetadataBytes) bytes as JSON",
                 field: "metadata")

@@ -16,9 +16,14 @@ public struct DeadlineHeap<Token> {
     /// Names one scheduled deadline until it fires or is cancelled.
     public struct Handle: Hashable, Sendable {
         /// The slot in the side table.
-        fileprivate let slot: Int32
+        @usableFromInline let slot: Int32
         /// The slot's generation when this deadline was scheduled.
-        fileprivate let generation: UInt32
+        @usableFromInline let generation: UInt32
+
+        @inlinable init(slot: Int32, generation: UInt32) {
+            self.slot = slot
+            self.generation = generation
+        }
     }
 
     /// A deadline that has come, with its token.
@@ -27,61 +32,80 @@ public struct DeadlineHeap<Token> {
         public var deadline: UInt64
         /// The token it was scheduled with.
         public var token: Token
+
+        @inlinable init(deadline: UInt64, token: Token) {
+            self.deadline = deadline
+            self.token = token
+        }
     }
 
     /// One heap position: the ordering key and the slot it belongs to.
-    private struct Node: Sendable {
-        var deadline: UInt64
+    @usableFromInline struct Node: Sendable {
+        @usableFromInline var deadline: UInt64
         /// Breaks ties between equal deadlines: first scheduled, first out.
-        var sequence: UInt64
-        var slot: Int32
+        @usableFromInline var sequence: UInt64
+        @usableFromInline var slot: Int32
 
-        func precedes(_ other: Node) -> Bool {
+        @inlinable init(deadline: UInt64, sequence: UInt64, slot: Int32) {
+            self.deadline = deadline
+            self.sequence = sequence
+            self.slot = slot
+        }
+
+        @inlinable func precedes(_ other: Node) -> Bool {
             deadline != other.deadline ? deadline < other.deadline : sequence < other.sequence
         }
     }
 
     /// One side-table entry: where its node is in the heap (-1 when free), and its token.
-    fileprivate struct Slot {
-        var position: Int32
-        var generation: UInt32
-        var token: Token?
+    @usableFromInline struct Slot {
+        @usableFromInline var position: Int32
+        @usableFromInline var generation: UInt32
+        @usableFromInline var token: Token?
+
+        @inlinable init(position: Int32, generation: UInt32, token: Token?) {
+            self.position = position
+            self.generation = generation
+            self.token = token
+        }
     }
 
-    private var nodes: [Node] = []
-    private var slots: [Slot] = []
-    private var freeSlots: [Int32] = []
-    private var nextSequence: UInt64 = 0
+    // The heap is generic over its token and used from other modules: its code is inlinable so that each
+    // user gets it specialized, not the unspecialized form that looks type metadata up on every call.
+    @usableFromInline var nodes: [Node] = []
+    @usableFromInline var slots: [Slot] = []
+    @usableFromInline var freeSlots: [Int32] = []
+    @usableFromInline var nextSequence: UInt64 = 0
 
     /// An empty heap.
-    public init() {}
+    @inlinable public init() {}
 
     // MARK: Reading
 
     /// How many deadlines are scheduled.
-    public var count: Int { nodes.count }
+    @inlinable public var count: Int { nodes.count }
 
     /// Whether no deadline is scheduled.
-    public var isEmpty: Bool { nodes.isEmpty }
+    @inlinable public var isEmpty: Bool { nodes.isEmpty }
 
     /// The earliest scheduled deadline, or nil when none is.
-    public var nextDeadline: UInt64? { nodes.first?.deadline }
+    @inlinable public var nextDeadline: UInt64? { nodes.first?.deadline }
 
     /// The deadline `handle` is scheduled for, or nil when it already fired or was cancelled.
-    public func deadline(of handle: Handle) -> UInt64? {
+    @inlinable public func deadline(of handle: Handle) -> UInt64? {
         guard let position = position(of: handle) else { return nil }
         return nodes[position].deadline
     }
 
     /// The token `handle` was scheduled with, or nil when it already fired or was cancelled.
-    public func token(of handle: Handle) -> Token? {
+    @inlinable public func token(of handle: Handle) -> Token? {
         guard position(of: handle) != nil else { return nil }
         return slots[Int(handle.slot)].token
     }
 
     /// What to give `epoll_wait`: whole milliseconds from `now` until the next deadline, rounded up so the
     /// loop never wakes just before it, and at most `maximum` (also the answer when nothing is scheduled).
-    public func millisecondsUntilNextDeadline(now: UInt64, maximum: Int32) -> Int32 {
+    @inlinable public func millisecondsUntilNextDeadline(now: UInt64, maximum: Int32) -> Int32 {
         guard let next = nextDeadline else { return maximum }
         let wait = next > now ? next - now : 0
         let milliseconds = wait / 1_000_000 + (wait % 1_000_000 == 0 ? 0 : 1)
@@ -92,7 +116,7 @@ public struct DeadlineHeap<Token> {
 
     /// Schedules `token` for `deadline`; returns the handle that cancels or moves it.
     @discardableResult
-    public mutating func schedule(at deadline: UInt64, _ token: Token) -> Handle {
+    @inlinable public mutating func schedule(at deadline: UInt64, _ token: Token) -> Handle {
         let slot: Int32
         if let reused = freeSlots.popLast() {
             slot = reused
@@ -110,7 +134,7 @@ public struct DeadlineHeap<Token> {
     /// Removes the deadline `handle` names and returns its token; nil (and no change) when it already fired
     /// or was cancelled.
     @discardableResult
-    public mutating func cancel(_ handle: Handle) -> Token? {
+    @inlinable public mutating func cancel(_ handle: Handle) -> Token? {
         guard let position = position(of: handle) else { return nil }
         return remove(at: position).token
     }
@@ -119,7 +143,7 @@ public struct DeadlineHeap<Token> {
     /// deadlines already scheduled for the same time. Returns false (and changes nothing) when it already
     /// fired or was cancelled.
     @discardableResult
-    public mutating func reschedule(_ handle: Handle, to deadline: UInt64) -> Bool {
+    @inlinable public mutating func reschedule(_ handle: Handle, to deadline: UInt64) -> Bool {
         guard let position = position(of: handle) else { return false }
         nodes[position].deadline = deadline
         nodes[position].sequence = takeSequence()
@@ -128,14 +152,14 @@ public struct DeadlineHeap<Token> {
     }
 
     /// Removes and returns the earliest deadline if it is due by `now` (at or before it), else nil.
-    public mutating func popFirst(dueBy now: UInt64) -> Expired? {
+    @inlinable public mutating func popFirst(dueBy now: UInt64) -> Expired? {
         guard let first = nodes.first, first.deadline <= now else { return nil }
         return remove(at: 0)
     }
 
     /// Removes and returns, earliest first, every deadline due by `now`, at most `limit` of them (a loop
     /// bounds the work of one turn; the rest stay due for the next).
-    public mutating func popExpired(upTo now: UInt64, limit: Int = .max) -> [Expired] {
+    @inlinable public mutating func popExpired(upTo now: UInt64, limit: Int = .max) -> [Expired] {
         var expired: [Expired] = []
         while expired.count < limit, let next = popFirst(dueBy: now) { expired.append(next) }
         return expired
@@ -144,20 +168,20 @@ public struct DeadlineHeap<Token> {
     // MARK: Heap order
 
     /// The heap position of a live handle's node, or nil for a stale or foreign handle.
-    private func position(of handle: Handle) -> Int? {
+    @inlinable func position(of handle: Handle) -> Int? {
         guard handle.slot >= 0, Int(handle.slot) < slots.count else { return nil }
         let slot = slots[Int(handle.slot)]
         guard slot.generation == handle.generation, slot.position >= 0 else { return nil }
         return Int(slot.position)
     }
 
-    private mutating func takeSequence() -> UInt64 {
+    @inlinable mutating func takeSequence() -> UInt64 {
         defer { nextSequence &+= 1 }
         return nextSequence
     }
 
     /// Takes the node at `position` out, frees its slot (a new generation) and restores the heap.
-    private mutating func remove(at position: Int) -> Expired {
+    @inlinable mutating func remove(at position: Int) -> Expired {
         let node = nodes[position]
         let slot = Int(node.slot)
         let token = slots[slot].token
@@ -179,7 +203,7 @@ public struct DeadlineHeap<Token> {
     }
 
     /// Puts the node at `position` where it belongs after its key changed either way.
-    private mutating func restore(_ position: Int) {
+    @inlinable mutating func restore(_ position: Int) {
         if position > 0 && nodes[position].precedes(nodes[(position - 1) / 2]) {
             siftUp(position)
         } else {
@@ -187,7 +211,7 @@ public struct DeadlineHeap<Token> {
         }
     }
 
-    private mutating func siftUp(_ start: Int) {
+    @inlinable mutating func siftUp(_ start: Int) {
         var position = start
         let node = nodes[position]
         while position > 0 {
@@ -199,7 +223,7 @@ public struct DeadlineHeap<Token> {
         place(node, at: position)
     }
 
-    private mutating func siftDown(_ start: Int) {
+    @inlinable mutating func siftDown(_ start: Int) {
         var position = start
         let node = nodes[position]
         while true {
@@ -215,11 +239,11 @@ public struct DeadlineHeap<Token> {
     }
 
     /// Copies the node at `source` to `destination` and records its new position in its slot.
-    private mutating func move(_ source: Int, to destination: Int) {
+    @inlinable mutating func move(_ source: Int, to destination: Int) {
         place(nodes[source], at: destination)
     }
 
-    private mutating func place(_ node: Node, at position: Int) {
+    @inlinable mutating func place(_ node: Node, at position: Int) {
         nodes[position] = node
         slots[Int(node.slot)].position = Int32(position)
     }

@@ -93,6 +93,10 @@ struct ConfigurationFlagTests {
         #expect(
             parseError(["--ttl", "3", "--heartbeat-interval", "3"])
                 == .usage("the heartbeat interval (3.0 s) must be shorter than the TTL (3.0 s)"))
+        #expect(
+            parseError(["--capacity", "1000000", "--entry-bytes", "8192"])
+                == .usage("--capacity 1000000 × --entry-bytes 8192 is 8192000000 bytes of payload, past the region's 4 GiB (4294967295 bytes); lower one of them"))
+        #expect(parseError(["--capacity", "1000000", "--entry-bytes", "4096"]) == nil)
     }
 }
 

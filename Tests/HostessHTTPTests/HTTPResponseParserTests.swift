@@ -379,15 +379,18 @@ extension HTTPResponseParser.ParseResult {
         return Array(text.utf8)
     }
 
-    /// The fastest of three parses of `bytes`, given in pieces of 5 bytes.
-    private static func time(_ bytes: [UInt8], limits: ResponseLimits) -> Duration {
+    /// The fastest of five parses of each input, given in pieces of 5 bytes, taken in turn so that a busy
+    /// moment of the machine slows both alike rather than one.
+    private static func times(_ inputs: [UInt8]..., limits: ResponseLimits) -> [Duration] {
         let clock = ContinuousClock()
-        var best = Duration.seconds(3600)
-        for _ in 0..<3 {
-            let elapsed = clock.measure {
-                #expect(parseInPieces(bytes, limits: limits) { _ in 5 }.response != nil)
+        var best = inputs.map { _ in Duration.seconds(3600) }
+        for _ in 0..<5 {
+            for (index, bytes) in inputs.enumerated() {
+                let elapsed = clock.measure {
+                    #expect(parseInPieces(bytes, limits: limits) { _ in 5 }.response != nil)
+                }
+                best[index] = min(best[index], elapsed)
             }
-            best = min(best, elapsed)
         }
         return best
     }
@@ -397,9 +400,8 @@ extension HTTPResponseParser.ParseResult {
         let limits = ResponseLimits(headerBlock: 1 << 20, headerFields: 100_000, body: 64 << 20)
         let small = Self.bigResponse(chunks: 4000, fields: 500)
         let large = Self.bigResponse(chunks: 16000, fields: 2000)
-        let one = Self.time(small, limits: limits)
-        let four = Self.time(large, limits: limits)
-        #expect(four < one * 8, "\(one) for \(small.count) bytes, \(four) for \(large.count) bytes")
+        let best = Self.times(small, large, limits: limits)
+        #expect(best[1] < best[0] * 8, "\(best[0]) for \(small.count) bytes, \(best[1]) for \(large.count) bytes")
     }
 }
 

@@ -21,8 +21,8 @@ struct RegionTests {
         let classes = ["0x0001", "0x0002", "0x0003"]
         let capabilityPool = ["gpu", "h264", "pty", "vt100", "cuda"]
         for step in 0..<300 {
-            switch generator.below(10) {
-            case 0...3, _ where ids.isEmpty:
+            switch ids.isEmpty ? 0 : generator.below(10) {
+            case 0...3:
                 let id = Fixture.id(
                     servername: "srv-\(generator.below(3))", classCode: classes[generator.below(3)],
                     fqdn: ["localhost", "machine-a.local"][generator.below(2)])

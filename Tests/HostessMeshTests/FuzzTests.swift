@@ -89,19 +89,18 @@ import Testing
             while body.count + element.utf8.count + 3 < bytes { body += Array(element.utf8) }
             return body + Array("0]}".utf8)
         }
-        func seconds(_ input: [UInt8]) -> Double {
-            var best = Double.infinity
-            for _ in 0..<5 {
+        // The fastest of seven rounds of each, taken in turn, so that a busy moment slows both alike.
+        let inputs = [datagram(bytes: 290), datagram(bytes: 1160)]
+        #expect(inputs[1].count <= Announcement.maximumBytes)
+        var best = [Double.infinity, Double.infinity]
+        for _ in 0..<7 {
+            for (index, input) in inputs.enumerated() {
                 let start = now()
                 for _ in 0..<400 { _ = try? Announcement.decode(input, keys: nil, now: wallNow) }
-                best = min(best, now() - start)
+                best[index] = min(best[index], now() - start)
             }
-            return best
         }
-        let small = datagram(bytes: 290)
-        let large = datagram(bytes: 1160)
-        #expect(large.count <= Announcement.maximumBytes)
-        let ratio = seconds(large) / seconds(small)
+        let ratio = best[1] / best[0]
         #expect(ratio < 8, "ratio \(ratio)")
     }
 

@@ -180,13 +180,16 @@ public struct JSONParser {
 
     private mutating func parseString() throws(JSONParseError) -> String {
         index += 1
-        // The common string has no escape: it is made from the input's bytes at once.
+        // The common string has no escape: it is made from the input's bytes at once. An ASCII one (most are) is
+        // valid UTF-8 as it stands; only the others go through validation, which costs several times more.
         let start = index
         var end = start
+        var bits: UInt8 = 0
         while end < buffer.count {
             let byte = buffer[end]
             if byte == UInt8(ascii: "\"") {
-                guard let string = String(validating: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self) else {
+                let content = UnsafeBufferPointer(rebasing: buffer[start..<end])
+                guard let string = bits < 0x80 ? String(decoding: content, as: UTF8.self) : String(validating: content, as: UTF8.self) else {
                     index = end
                     throw error("string is not valid UTF-8")
                 }
@@ -194,6 +197,7 @@ public struct JSONParser {
                 return string
             }
             if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            bits |= byte
             end += 1
         }
         var bytes = Array(buffer[start..<end])
@@ -292,5 +296,23 @@ public struct JSONParser {
             count += 1
         }
         return count
+    }
+}
+
+// MARK: - One value of a larger document
+
+extension JSONParser {
+    /// Parses the one value that begins at `index` in `buffer`, inside `depth` arrays and objects, and moves
+    /// `index` past it.
+    ///
+    /// For a reader of a larger document that hands single values over (``EntryDecoder`` hands over free-form
+    /// metadata): the value is judged by every rule of ``parse(_:)-(Bytes)``, its nesting counted from the top of
+    /// the document.
+    static func parseValue(in buffer: UnsafeBufferPointer<UInt8>, at index: inout Int, depth: Int) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(buffer: buffer)
+        parser.index = index
+        let value = try parser.parseValue(depth: depth)
+        index = parser.index
+        return value
     }
 }
