@@ -6,7 +6,8 @@
 /// ```
 /// region  = header (4096) | capability table | heartbeats | copy 0 | copy 1
 /// copy    = copy header (64) | summaries | records | index | arena | class heads | class links
-/// arena   = per entry: id bytes | payload bytes (one allocation), in no particular order
+/// arena   = per entry: [id bytes, when longer than the record's inline field] | payload bytes (one
+///           allocation), in no particular order
 /// ```
 /// Everything is little-endian and naturally aligned; references are byte offsets, never pointers.
 public struct RegionLayout: Sendable, Equatable {
@@ -14,9 +15,9 @@ public struct RegionLayout: Sendable, Equatable {
 
     /// "HOSTESS1" read as a little-endian u64.
     public static let magic: UInt64 = 0x3153_5345_5453_4F48
-    /// The layout's major version: readers refuse any other. Version 3 keeps each entry's id in the arena,
-    /// just before its payload, and shrinks the record to 128 bytes; version 2 held the id in a 640-byte
-    /// record. (Version 2 introduced the reuse of capability table indexes, which a reader must follow by
+    /// The layout's major version: readers refuse any other. Version 3 shrinks the record to 256 bytes: an
+    /// id of up to ``maximumInlineIDBytes`` stays inline in it, a longer one moves to the arena, just before
+    /// its payload; version 2 held every id in a 640-byte record. (Version 2 introduced the reuse of capability table indexes, which a reader must follow by
     /// `capabilityGeneration`; version 1's table was append-only.)
     public static let versionMajor: UInt32 = 3
     /// The layout's minor version: additions a 3.0 reader can ignore.
@@ -27,8 +28,9 @@ public struct RegionLayout: Sendable, Equatable {
     public static let copyHeaderSize = 64
     /// Bytes per summary (the query column).
     public static let summarySize = 32
-    /// Bytes per record: two cache lines, the first holding everything a lookup reads.
-    public static let recordSize = 128
+    /// Bytes per record: four cache lines, the first holding the fields a lookup reads, the next two the
+    /// inline id, the last the capability list.
+    public static let recordSize = 256
     /// Bytes per capability table entry.
     public static let capabilitySize = 80
     /// Bytes per index slot.
@@ -42,6 +44,9 @@ public struct RegionLayout: Sendable, Equatable {
     /// The largest id an entry has (`Limits.nameBytes`): the arena room ``arenaBytes(capacity:payloadBytes:)``
     /// sets aside for each entry's id.
     public static let maximumIDBytes = 512
+    /// The longest id a record holds inline (``Record/id``); a longer one lies in the arena at ``Record/idOffset``.
+    /// Usual ids (fqdn, servername, owner, authentication, mechanism and UUID) are 80–110 bytes.
+    public static let maximumInlineIDBytes = 128
     /// The largest arena a copy may have: records address it with 32-bit offsets.
     public static let maximumArenaBytes = Int(UInt32.max)
     /// Capability indexes a record holds.
@@ -58,8 +63,9 @@ public struct RegionLayout: Sendable, Equatable {
         let description =
             "le;header=\(headerSize);copyheader=\(copyHeaderSize);summary=\(summarySize);record=\(recordSize);"
             + "capability=\(capabilitySize);slot=\(indexSlotSize);capabilities=\(capabilityCapacity);id=\(maximumIDBytes);"
-            + "recordcaps=\(maximumCapabilities);classbuckets=\(classBuckets);classlink=4;"
-            + "recordidoffset=\(Record.idOffset);recordpayload=\(Record.payloadOffset)"
+            + "inlineid=\(maximumInlineIDBytes);recordcaps=\(maximumCapabilities);classbuckets=\(classBuckets);classlink=4;"
+            + "recordidoffset=\(Record.idOffset);recordpayload=\(Record.payloadOffset);recordid=\(Record.id);"
+            + "recordcapabilities=\(Record.capabilities)"
         return fnv1a64(Array(description.utf8))
     }()
 
@@ -122,16 +128,16 @@ public struct RegionLayout: Sendable, Equatable {
         public static let reserved: UInt8 = 2
     }
 
-    /// Offsets inside a record (128 bytes, one per slot). What a lookup reads (the serial, where the id lies
-    /// and its length, where the payload lies) comes first; the capability list fills the second cache line.
-    /// The id's bytes are in the copy's arena at `idOffset`, immediately followed by the payload's, so a
-    /// lookup's id compare and its payload read touch adjacent cache lines.
+    /// Offsets inside a record (256 bytes, one per slot). What a lookup reads (the serial, the id's length,
+    /// where the payload lies) comes first, then the inline id, then the capability list. An id of up to
+    /// ``RegionLayout/maximumInlineIDBytes`` is at `id`, so a lookup compares it without leaving the record; a
+    /// longer one is in the copy's arena at `idOffset`, immediately followed by the payload.
     public enum Record {
         public static let serial = 0  // u64
-        public static let idOffset = 8  // u32: the id's bytes, from the copy's arena start
+        public static let idOffset = 8  // u32: an arena id's bytes, from the copy's arena start; 0 for an inline id
         public static let idLength = 12  // u16
         public static let fqdnLength = 14  // u16: fqdn = id[0 ..< fqdnLength]
-        public static let payloadOffset = 16  // u32: from the copy's arena start; idOffset + idLength as written
+        public static let payloadOffset = 16  // u32: from the copy's arena start; idOffset + idLength for an arena id
         public static let payloadLength = 20  // u32
         public static let servernameOffset = 24  // u16: into the id
         public static let servernameLength = 26  // u16
@@ -147,7 +153,8 @@ public struct RegionLayout: Sendable, Equatable {
         public static let capabilityCount = 43  // u8
         public static let flags = 44  // u8: bit 0 session, bit 1 held by a reservation
         public static let registeredAt = 48  // i64: ms since the Unix epoch
-        public static let capabilities = 64  // u16 × 32: capability table indexes
+        public static let id = 64  // maximumInlineIDBytes bytes: the id when idLength <= maximumInlineIDBytes
+        public static let capabilities = 192  // u16 × 32: capability table indexes
     }
 
     // MARK: Derived sizes
@@ -205,7 +212,9 @@ public struct RegionLayout: Sendable, Equatable {
 
     /// The arena a copy needs so that every guest book the capacity rules admit fits once it is compacted:
     /// the guest book's payload capacity (`GuestBook.Capacity.payloadBytes`, the sum of the entries' wire
-    /// forms) plus ``maximumIDBytes`` for the id of each of the `capacity` entries.
+    /// forms) plus ``maximumIDBytes`` for the id of each of the `capacity` entries, should every id be too
+    /// long to stay inline. Only ids longer than ``maximumInlineIDBytes`` take any of that room, and pages of
+    /// the arena never written cost no memory.
     public static func arenaBytes(capacity: Int, payloadBytes: Int) -> Int { payloadBytes + capacity * maximumIDBytes }
 
     @usableFromInline static func align(_ value: Int, to alignment: Int = 64) -> Int { (value + alignment - 1) / alignment * alignment }

@@ -33,7 +33,8 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
     case truncated(name: String, size: Int, mapped: Int)
     /// Readers retried too often while the writer kept publishing.
     case busy(name: String)
-    /// A writer was asked for an arena larger than the records' 32-bit offsets reach.
+    /// A writer was asked for an arena larger than the records' 32-bit offsets reach (hostessd's configuration
+    /// refuses such sizes first, naming the flags).
     case arenaTooLarge(name: String, bytes: Int)
     /// A daemon already publishes under this name.
     case inUse(name: String, pid: Int32)
@@ -65,7 +66,7 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
             "region \(name) shrank to \(size) bytes while mapped (\(mapped) bytes): someone truncated it (only its owner or root can); reading it further would fault, so this reader stops"
         case .busy(let name): "region \(name) changed during every read attempt; try again or use the socket"
         case .arenaTooLarge(let name, let bytes):
-            "region \(name) cannot be created: its arena would be \(bytes) bytes per copy, and its 32-bit offsets reach \(RegionLayout.maximumArenaBytes); lower hostessd --capacity or --entry-bytes (capacity × (entry-bytes + \(RegionLayout.maximumIDBytes)) must stay within it)"
+            "region \(name) cannot be created: its arena would be \(bytes) bytes per copy, and its 32-bit offsets reach \(RegionLayout.maximumArenaBytes) (RegionLayout.arenaBytes(capacity:payloadBytes:) must stay within it)"
         case .inUse(let name, let pid): "region \(name) is published by a running hostessd (pid \(pid)); stop it or choose another --shm"
         case .replacedWhileExamined(let name): "region \(name) was replaced while hostessd examined it; start hostessd again"
         case .occupied(let name, let type, let owner, let ownerName, let writer):

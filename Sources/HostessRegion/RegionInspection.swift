@@ -63,7 +63,7 @@ extension RegionReader {
     // MARK: Checking
 
     /// Walks the region and names everything wrong with it: the capability table, and the summaries, records,
-    /// ids and payloads in the arena, index and capability references of the copy readers use (inside a read section, so a copy
+    /// ids (inline or in the arena), payloads, index and capability references of the copy readers use (inside a read section, so a copy
     /// caught mid-rewrite is checked again rather than reported). The other copy may be half-written by a live
     /// writer and is checked too only when no writer holds the region. An empty list means it is sound.
     public func check() throws(RegionError) -> [String] {
@@ -125,14 +125,17 @@ extension RegionReader {
             let idOffset = Int(u32(record + R.idOffset))
             let idLength = Int(u16(record + R.idLength))
             if idLength == 0 || idLength > RegionLayout.maximumIDBytes { problems.append("\(label): id length \(idLength)") }
-            if idOffset + idLength > min(arenaUsed, layout.arenaBytes) {
+            let inline = idLength <= RegionLayout.maximumInlineIDBytes
+            if inline {
+                if idOffset != 0 { problems.append("\(label): inline id of \(idLength) bytes has an arena offset \(idOffset)") }
+            } else if idOffset + idLength > min(arenaUsed, layout.arenaBytes) {
                 problems.append("\(label): id \(idOffset)+\(idLength) is outside the arena's used \(arenaUsed) bytes")
             } else {
                 claims.append(ArenaClaim(slot: slot, part: "id", start: idOffset, end: idOffset + idLength))
             }
             let offset = Int(u32(record + R.payloadOffset))
             let length = Int(u32(record + R.payloadLength))
-            if offset != idOffset + idLength {
+            if !inline && offset != idOffset + idLength {
                 problems.append("\(label): payload starts at \(offset), not right after the id at \(idOffset)+\(idLength)")
             }
             if offset + length > min(arenaUsed, layout.arenaBytes) {
@@ -218,7 +221,7 @@ extension RegionReader {
     }
 }
 
-/// A range of a copy's arena a live record claims: its id or its payload.
+/// A range of a copy's arena a live record claims: its arena id or its payload.
 private struct ArenaClaim {
     var slot: Int
     var part: String

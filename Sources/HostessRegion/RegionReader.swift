@@ -207,8 +207,8 @@ public final class RegionReader: @unchecked Sendable {
     func u64(_ offset: Int) -> UInt64 { UInt64(littleEndian: base.load(fromByteOffset: offset, as: UInt64.self)) }
 
     /// The slot holding `id` in the copy at `copy`, or nil. Bounded by the index size; every slot number, id
-    /// length and id offset is checked before it is used: the id's bytes are compared only where they lie
-    /// inside the copy's arena.
+    /// length and id offset is checked before it is used: an id of up to ``RegionLayout/maximumInlineIDBytes``
+    /// is compared in the record, a longer one only where it lies inside the copy's arena.
     @inlinable
     func find(_ id: UnsafeRawBufferPointer, copy: Int) -> Int? {
         let hash = UInt32(truncatingIfNeeded: idHash(id))
@@ -225,11 +225,13 @@ public final class RegionReader: @unchecked Sendable {
                 if slot >= 0 && slot < layout.capacity {
                     let record = records + slot &* RegionLayout.recordSize
                     let length = Int(u16(record + RegionLayout.Record.idLength))
-                    let offset = Int(u32(record + RegionLayout.Record.idOffset))
-                    if length == id.count, length <= RegionLayout.maximumIDBytes, offset <= layout.arenaBytes &- length,
-                        let start = id.baseAddress, memcmp(base + (arena &+ offset), start, length) == 0
-                    {
-                        return slot
+                    if length == id.count, let start = id.baseAddress {
+                        if length <= RegionLayout.maximumInlineIDBytes {
+                            if memcmp(base + (record &+ RegionLayout.Record.id), start, length) == 0 { return slot }
+                        } else if length <= RegionLayout.maximumIDBytes {
+                            let offset = Int(u32(record + RegionLayout.Record.idOffset))
+                            if offset <= layout.arenaBytes &- length, memcmp(base + (arena &+ offset), start, length) == 0 { return slot }
+                        }
                     }
                 }
             }
@@ -562,10 +564,11 @@ public struct EntryView {
         return UnsafeRawBufferPointer(start: start + offset, count: length)
     }
 
-    /// The id's bytes, in the arena; empty when the record states a length over ``RegionLayout/maximumIDBytes``
-    /// or a range outside the arena.
+    /// The id's bytes: in the record up to ``RegionLayout/maximumInlineIDBytes``, else in the arena; empty
+    /// when the record states a length over ``RegionLayout/maximumIDBytes`` or a range outside the arena.
     public var id: UnsafeRawBufferPointer {
         let length = Int(loadU16(record + R.idLength))
+        if length <= RegionLayout.maximumInlineIDBytes { return reader.bytes(record + R.id, length) }
         guard length <= RegionLayout.maximumIDBytes else { return reader.bytes(0, 0) }
         return arenaRange(Int(loadU32(record + R.idOffset)), length)
     }

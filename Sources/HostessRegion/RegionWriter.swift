@@ -39,16 +39,16 @@ public final class RegionWriter {
     /// Per slot: the capability table indexes its published entry holds.
     private var slotCapabilities: [[Int]]
     private var tombstones = 0
-    /// Per copy: each slot's allocation in the arena (its id's bytes, then its payload's), and the arena's
-    /// high-water mark.
+    /// Per copy: each slot's allocation in the arena (an id too long for the record, then the payload), and
+    /// the arena's high-water mark.
     private var allocations: [[(offset: Int, length: Int)]]
     private var arenaUsed = [0, 0]
     /// Per copy: each slot's predecessor in its class chain (-1: it is the head), so unlinking is O(1).
     private var classPrevious: [[Int]]
     private let failpoint: Failpoint?
     private var publications = 0
-    /// Payloads that did not fit the arena and were published empty (with the id alone in the arena, or with
-    /// no id either when even that did not fit); 0 unless the capacity rules are broken.
+    /// Payloads that did not fit the arena and were published empty (an arena id alone, or no id either when
+    /// even that did not fit); 0 unless the capacity rules are broken.
     public private(set) var droppedPayloads = 0
     /// Capability names left out of records because the table had no index to give; 0 unless the capacity
     /// rules are broken.
@@ -64,7 +64,7 @@ public final class RegionWriter {
     /// that the name never goes missing.
     /// - Parameters:
     ///   - capacity: entries it holds.
-    ///   - arenaBytes: bytes of each copy's arena, which holds the entries' ids and payloads: at least
+    ///   - arenaBytes: bytes of each copy's arena, which holds the entries' payloads and long ids: at least
     ///     ``RegionLayout/arenaBytes(capacity:payloadBytes:)`` of the guest book's payload capacity, so that
     ///     every guest book it admits fits, and at most ``RegionLayout/maximumArenaBytes``.
     ///   - environment: read for `HOSTESS_FAILPOINT` (crash tests only).
@@ -276,26 +276,29 @@ public final class RegionWriter {
     private func write(_ entry: GuestBookEntry, _ change: Prepared, copy: Int) {
         let copyOffset = copyBase(copy)
         let slot = change.slot
-        // The id and the payload (the entry's wire form), one allocation in this copy's arena. Never written
-        // past the arena: a payload that cannot fit (the guest book's capacity rules this out) is published
-        // empty and counted, and its id kept alone if that fits.
+        // The payload (the entry's wire form), preceded by the id when it is too long for the record, is one
+        // allocation in this copy's arena. Never written past the arena: a payload that cannot fit (the guest
+        // book's capacity rules this out) is published empty and counted, and an arena id kept alone if that fits.
         let id = Array(entry.id.utf8.prefix(RegionLayout.maximumIDBytes))
+        let inline = id.count <= RegionLayout.maximumInlineIDBytes
+        let arenaID = inline ? 0 : id.count
         var offset = 0
-        var idLength = 0
+        var idLength = inline ? id.count : 0
         var payloadLength = 0
-        if let start = allocate(id.count + change.payload.count, copy: copy) {
+        if let start = allocate(arenaID + change.payload.count, copy: copy) {
             (offset, idLength, payloadLength) = (start, id.count, change.payload.count)
         } else {
             droppedPayloads += 1
-            if let start = allocate(id.count, copy: copy) { (offset, idLength) = (start, id.count) }
+            if !inline, let start = allocate(arenaID, copy: copy) { (offset, idLength) = (start, id.count) }
         }
-        allocations[copy][slot] = (offset, idLength + payloadLength)
+        let idInArena = inline ? 0 : idLength
+        allocations[copy][slot] = (offset, idInArena + payloadLength)
         let arena = base + copyOffset + layout.arenaOffsetInCopy
-        id.prefix(idLength).withUnsafeBytes { raw in
+        id.prefix(idInArena).withUnsafeBytes { raw in
             if let source = raw.baseAddress { (arena + offset).copyMemory(from: source, byteCount: raw.count) }
         }
         change.payload.prefix(payloadLength).withUnsafeBytes { raw in
-            if let source = raw.baseAddress { (arena + offset + idLength).copyMemory(from: source, byteCount: raw.count) }
+            if let source = raw.baseAddress { (arena + offset + idInArena).copyMemory(from: source, byteCount: raw.count) }
         }
 
         // The record.
@@ -312,9 +315,17 @@ public final class RegionWriter {
         let uuidOffset = mechanismOffset + mechanismLength + 1
         store(entry.serial, at: record + R.serial)
         store(UInt64(bitPattern: entry.registeredAt), at: record + R.registeredAt)
-        store(UInt32(offset), at: record + R.idOffset)
+        // An inline id, zero-padded to the field's end; an arena id's offset (0 for an inline one).
+        let inlineID = base + record + R.id
+        inlineID.initializeMemory(as: UInt8.self, repeating: 0, count: RegionLayout.maximumInlineIDBytes)
+        if inline {
+            id.withUnsafeBytes { raw in
+                if let source = raw.baseAddress { inlineID.copyMemory(from: source, byteCount: raw.count) }
+            }
+        }
+        store(UInt32(inline ? 0 : offset), at: record + R.idOffset)
         store(UInt16(idLength), at: record + R.idLength)
-        store(UInt32(offset + idLength), at: record + R.payloadOffset)
+        store(UInt32(offset + idInArena), at: record + R.payloadOffset)
         store(UInt32(payloadLength), at: record + R.payloadLength)
         store(UInt16(fqdnLength), at: record + R.fqdnLength)
         store(UInt16(servernameOffset), at: record + R.servernameOffset)
@@ -451,7 +462,7 @@ public final class RegionWriter {
         }
     }
 
-    /// Space for `length` bytes (an id and its payload) in a copy's arena: from the high-water mark,
+    /// Space for `length` bytes (a payload, and an id too long for its record) in a copy's arena: from the high-water mark,
     /// compacting the arena first when the mark would pass its end; nil when even then it does not fit. The
     /// arena holds the guest book's payload capacity and ``RegionLayout/maximumIDBytes`` per entry, so once
     /// a batch's replaced allocations are released it fits.
@@ -463,8 +474,8 @@ public final class RegionWriter {
         return offset
     }
 
-    /// Moves every live allocation (id and payload together) of a copy to the start of its arena, in offset
-    /// order, and rewrites the records' `idOffset` and `payloadOffset`.
+    /// Moves every live allocation (a payload, with the arena id before it) of a copy to the start of its
+    /// arena, in offset order, and rewrites the records' `payloadOffset` and, for arena ids, `idOffset`.
     private func compact(copy: Int) {
         typealias R = RegionLayout.Record
         let copyOffset = copyBase(copy)
@@ -476,9 +487,13 @@ public final class RegionWriter {
             allocations[copy][slot] = (next, allocation.length)
             // The writer's own record of this copy: its id length is the one it wrote.
             let record = copyOffset + layout.recordsOffsetInCopy + slot * RegionLayout.recordSize
-            let idLength: UInt16 = load(at: record + R.idLength)
-            store(UInt32(next), at: record + R.idOffset)
-            store(UInt32(next + Int(idLength)), at: record + R.payloadOffset)
+            let idLength = Int(load(at: record + R.idLength) as UInt16)
+            if idLength > RegionLayout.maximumInlineIDBytes {
+                store(UInt32(next), at: record + R.idOffset)
+                store(UInt32(next + idLength), at: record + R.payloadOffset)
+            } else {
+                store(UInt32(next), at: record + R.payloadOffset)
+            }
             next += allocation.length
         }
         arenaUsed[copy] = next

@@ -15,9 +15,16 @@ enum RegionCopies {
     static let arenaBytes = 64 * 1024
     static var layout: RegionLayout { RegionLayout(capacity: capacity, arenaBytes: arenaBytes) }
 
-    /// An entry with serial `serial`; odd serials are class 0x0002, every third has capability `gpu`.
+    /// An entry with serial `serial`; odd serials are class 0x0002 with an id too long to stay inline (in the
+    /// arena before the payload), even ones class 0x0001 with an inline id; every third has capability `gpu`.
     static func entry(serial: Int) throws -> GuestBookEntry {
-        let id = Fixture.id(servername: "server-\(serial)", classCode: serial % 2 == 0 ? "0x0001" : "0x0002")
+        let id =
+            serial % 2 == 0
+            ? Fixture.id(servername: "server-\(serial)", classCode: "0x0001")
+            : Fixture.id(servername: "server-\(serial)", classCode: "0x0002", fqdn: "node-\(serial).rack-0042.east.datacenter.arena-id.long-hostnames.example.internal")
+        guard (id.utf8.count > RegionLayout.maximumInlineIDBytes) == (serial % 2 == 1) else {
+            throw TestFailure("the fixture id \(id) is not where it is meant to be (inline or in the arena)")
+        }
         let capabilities = serial % 3 == 0 ? ["pty", "vt100", "gpu"] : ["pty", "vt100"]
         guard var object = Fixture.entry(id: id, capabilities: capabilities).objectValue else {
             throw TestFailure("the fixture entry is not an object")
@@ -186,6 +193,7 @@ enum DataDamage: String, CaseIterable, CustomTestStringConvertible {
     case payloadOffsetPastArena, payloadLengthPastArena, payloadPastArenaUsed, payloadOffsetAndLengthMaximal
     case idLengthOverMaximum, idLengthMaximal
     case idOffsetPastArena, idOffsetMaximal, idRunsPastArenaEnd, idPastArenaUsed, idOverlapsPayload
+    case inlineIDChanged, inlineIDLengthIntoArena
     case indexSlotPastCapacity, indexSlotZero, indexSlotMaximal
     case indexAllOccupiedNoMatch, indexAllTombstones, indexAllMatchingHashWrongEntries
     case capabilityIndexesOutOfRange, nameOffsetsOutsideID, summarySerialDiffers, copyCountWrong, arenaUsedOverSize
@@ -199,6 +207,8 @@ enum DataDamage: String, CaseIterable, CustomTestStringConvertible {
         case .idLengthOverMaximum, .idLengthMaximal: "id length"
         case .idOffsetPastArena, .idOffsetMaximal, .idRunsPastArenaEnd, .idPastArenaUsed: ": id "
         case .idOverlapsPayload: "overlaps"
+        case .inlineIDChanged: "payload id differs from record id"
+        case .inlineIDLengthIntoArena: "not right after the id"
         case .indexSlotPastCapacity, .indexSlotZero, .indexSlotMaximal: "points outside the table"
         case .indexAllOccupiedNoMatch, .indexAllTombstones, .indexAllMatchingHashWrongEntries: "index does not find"
         case .capabilityIndexesOutOfRange: "capabilit"
@@ -254,6 +264,16 @@ enum DataDamage: String, CaseIterable, CustomTestStringConvertible {
             // Every id but the first points into the first entry's payload.
             let payload = bytes.little(UInt32.self, at: record(liveSlots[0]) + R.payloadOffset)
             for slot in liveSlots.dropFirst() { bytes.setLittle(payload + 4, at: record(slot) + R.idOffset) }
+        case .inlineIDChanged:
+            // One byte of every inline id (the records' own, not the payloads'): lookups by the true id miss.
+            for slot in liveSlots where bytes.little(UInt16.self, at: record(slot) + R.idLength) <= RegionLayout.maximumInlineIDBytes {
+                bytes[record(slot) + R.id] ^= 0x20
+            }
+        case .inlineIDLengthIntoArena:
+            // Every inline id claims one byte more than the field holds: readers look for it in the arena instead.
+            for slot in liveSlots where bytes.little(UInt16.self, at: record(slot) + R.idLength) <= RegionLayout.maximumInlineIDBytes {
+                bytes.setLittle(UInt16(RegionLayout.maximumInlineIDBytes + 1), at: record(slot) + R.idLength)
+            }
         case .indexSlotPastCapacity, .indexSlotZero, .indexSlotMaximal:
             let stored: UInt64 = self == .indexSlotPastCapacity ? UInt64(layout.capacity + 5) : self == .indexSlotZero ? 0 : 0xFFFF_FFFE
             for position in 0..<layout.indexSlots {
@@ -636,7 +656,7 @@ struct CorruptRegionTests {
     }
 
     @Test(
-        "an id outside the arena is never compared: lookups miss, name filters match nothing, payloads still list, check() names it",
+        "an arena id outside the arena is never compared: its lookups miss, name filters match nothing, payloads still list, inline ids are still found, check() names it",
         arguments: [DataDamage.idOffsetPastArena, .idOffsetMaximal, .idRunsPastArenaEnd])
     func idOutsideArenaIsRefused(damage: DataDamage) throws {
         var (bytes, entries) = try RegionCopies.sound()
@@ -648,14 +668,20 @@ struct CorruptRegionTests {
         defer { file.remove() }
         let reader = try RegionReader(name: file.name)
         for entry in entries {
-            #expect(try reader.getServer(entry.id) == nil, "\(damage): \(entry.id)")
-            #expect(try reader.withEntry(id: entry.id) { $0 == nil }, "\(damage): \(entry.id)")
+            if entry.id.utf8.count > RegionLayout.maximumInlineIDBytes {
+                #expect(try reader.getServer(entry.id) == nil, "\(damage): \(entry.id)")
+                #expect(try reader.withEntry(id: entry.id) { $0 == nil }, "\(damage): \(entry.id)")
+            } else {
+                // An inline id never reads idOffset: the entry is found as before.
+                #expect(try reader.getServer(entry.id) == entry, "\(damage): \(entry.id)")
+            }
         }
         // The name parts are parts of the id: with no id bytes to trust, a filter on them matches nothing.
         #expect(try reader.query(ServerFilter(servername: entries[0].name.servername)) == [], "\(damage)")
         #expect(try reader.listAll() == entries, "\(damage)")
         let problems = try reader.check()
         #expect(problems.contains { $0.contains("slot 0: id ") && $0.contains("is outside the arena") }, "\(damage): \(problems)")
+        #expect(problems.contains { $0.contains("slot 1: inline id of ") && $0.contains("has an arena offset") }, "\(damage): \(problems)")
     }
 
     @Test("a payload that is not an entry's JSON is reported as a corrupt payload, not as a header problem")

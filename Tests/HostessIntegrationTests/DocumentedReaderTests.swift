@@ -27,13 +27,16 @@ struct DocumentedReaderTests {
         let client = try daemon.client()
         var ids: [String] = []
         for index in 0..<40 {
-            let id = Fixture.id(servername: "srv-\(index)", classCode: index % 2 == 0 ? "0x0001" : "0x00ff")
+            // Every tenth id is too long to stay inline in its record: the reader finds it in the arena.
+            let fqdn = index % 10 == 7 ? "node-\(index).rack-0042.east.datacenter.arena-id.long-hostnames.example.internal" : "localhost"
+            let id = Fixture.id(servername: "srv-\(index)", classCode: index % 2 == 0 ? "0x0001" : "0x00ff", fqdn: fqdn)
+            #expect((id.utf8.count > RegionLayout.maximumInlineIDBytes) == (index % 10 == 7), "\(id)")
             #expect(try client.request("register", ["entry": Fixture.entry(id: id)]).errorCode == nil)
             ids.append(id)
         }
         _ = try client.request("markInUse", ["serverId": .string(ids[3]), "terminal": "stdin", "connectomeId": "c1"])
         let script = Self.root + "/docs/examples/shm_reader.py"
-        for id in [ids[0], ids[3], ids[39]] {
+        for id in [ids[0], ids[3], ids[7], ids[39]] {
             let printed = try CLI.run("/usr/bin/python3", [script, "--shm", daemon.sharedMemoryName, "get", id])
             #expect(printed.status == 0, "\(printed)")
             let viaSocket = try client.request("getServer", ["serverId": .string(id)]).result?["entry"]

@@ -68,6 +68,44 @@ struct RegionTests {
         #expect(try reader.check() == [])
     }
 
+    @Test("ids too long for the record are registered over the socket and found through the region, also after compaction")
+    func longIDs() throws {
+        // A small arena (4 × (1024 + 512) bytes), so re-registering the entries again and again compacts it and
+        // moves the arena ids with their payloads.
+        let daemon = try DaemonProcess(["--capacity", "4", "--entry-bytes", "1024"])
+        let client = try daemon.client()
+        let reader = try RegionReader(name: daemon.sharedMemoryName)
+        let uuid = { UUID().uuidString.lowercased() }
+        let long = "node-0042.rack-0017.east.datacenter.example.internal"
+        let ids = [
+            Fixture.id(),
+            Fixture.id(servername: "long-servername-for-an-arena-id", fqdn: long),
+            "\(long):pty-server:0x0001:root:no:none:\(uuid()):" + (0..<8).map { "extension-\($0)-" + String(repeating: "x", count: 36) }.joined(separator: ":"),
+        ]
+        #expect(ids[0].utf8.count <= RegionLayout.maximumInlineIDBytes)
+        #expect(ids[1].utf8.count > RegionLayout.maximumInlineIDBytes)
+        #expect(ids[2].utf8.count > 400 && ids[2].utf8.count <= RegionLayout.maximumIDBytes, "\(ids[2].utf8.count)")
+        for round in 0..<20 {
+            for id in ids {
+                let reply = try client.request("register", ["entry": Fixture.entry(id: id, capabilities: round % 2 == 0 ? ["pty"] : ["pty", "gpu"])])
+                #expect(reply.errorCode == nil, "\(reply)")
+            }
+            for id in ids {
+                let viaSocket = try client.request("getServer", ["serverId": .string(id)]).result?["entry"]
+                let entry = try #require(try reader.getServer(id), "round \(round): \(id)")
+                #expect(entry.json == viaSocket)
+                #expect(try reader.withEntry(id: id) { view in view.map { String(decoding: $0.id, as: UTF8.self) } } == id)
+                #expect(try reader.withEntry(id: id) { view in view.map { String(decoding: $0.fqdn, as: UTF8.self) } } == entry.name.fqdn)
+            }
+        }
+        #expect(try reader.query(ServerFilter(fqdn: long)).count == 2)
+        #expect(try reader.check() == [])
+        _ = try client.request("unregister", ["serverId": .string(ids[1])])
+        #expect(try reader.getServer(ids[1]) == nil)
+        #expect(try reader.getServer(ids[2])?.id == ids[2])
+        #expect(try reader.check() == [])
+    }
+
     @Test("read-your-writes: a change is in the region when its reply arrives")
     func readYourWrites() throws {
         let daemon = try DaemonProcess()
@@ -357,7 +395,7 @@ struct RegionTests {
         #expect(try reader.check() == [])
     }
 
-    @Test("an arena its 32-bit offsets cannot reach is refused at start-up, naming the flags to lower")
+    @Test("an arena its 32-bit offsets cannot reach is refused as a usage error at start-up, naming the flags to lower")
     func arenaPastOffsets() throws {
         let scratch = try ScratchDirectory()
         let shm = "/hostess-test-" + UUID().uuidString.lowercased()
@@ -365,8 +403,10 @@ struct RegionTests {
         // 1,000,000 × (4096 + 512) bytes is over 4 GiB.
         let outcome = try CLI.run(
             Binaries.path("hostessd"), ["--socket", scratch.path + "/s.sock", "--shm", shm, "--capacity", "1000000"], timeout: 10)
-        #expect(outcome.status == 1, "\(outcome)")
-        #expect(outcome.stderr.contains("its 32-bit offsets reach \(UInt32.max); lower hostessd --capacity or --entry-bytes"), "\(outcome)")
+        #expect(outcome.status == 2, "\(outcome)")
+        #expect(
+            outcome.stderr.contains("--capacity 1000000 × (--entry-bytes 4096 + 512 for an id) is 4608000000 bytes of region arena, past its 4 GiB"),
+            "\(outcome)")
         #expect(!FileManager.default.fileExists(atPath: "/dev/shm" + shm), "nothing is left under the name")
     }
 

@@ -38,14 +38,15 @@ import time
 MAGIC = 0x3153534554534F48  # "HOSTESS1" as a little-endian u64
 VERSION_MAJOR = 3
 HEADER_SIZE = 4096
-FINGERPRINT = 0x38310E61A892AF16
+FINGERPRINT = 0xF1272D0770C29FDA
 COPY_HEADER_SIZE = 64
 SUMMARY_SIZE = 32
-RECORD_SIZE = 128
+RECORD_SIZE = 256
 CAPABILITY_SIZE = 80
 INDEX_SLOT_SIZE = 8
 CAPABILITY_CAPACITY = 2048
 MAX_ID_BYTES = 512
+MAX_INLINE_ID_BYTES = 128  # longer ids are in the arena, before the payload
 MAX_RECORD_CAPS = 32
 TOMBSTONE = 0xFFFFFFFF
 MAX_ATTEMPTS = 1000  # read sections before giving up (then use the socket)
@@ -56,8 +57,9 @@ H_CAPACITY, H_CAP_CAPACITY, H_INDEX_SLOTS = 32, 36, 40
 H_CAP_TABLE, H_HEARTBEATS, H_COPY0, H_COPY1, H_COPY_SIZE, H_ARENA_BYTES = 48, 56, 64, 72, 80, 88
 H_INSTANCE, H_WRITER_PID, H_CLOSED, H_CREATED_AT = 96, 112, 116, 120
 H_REVISION, H_CAP_COUNT, H_SEQUENCE, H_WRITER_HEARTBEAT, H_PUBLICATIONS = 128, 136, 192, 256, 320
-# Record offsets (the id's bytes are in the arena at idOffset, followed by the payload's)
-R_SERIAL, R_ID_OFFSET, R_ID_LENGTH, R_PAYLOAD_OFFSET, R_PAYLOAD_LENGTH = 0, 8, 12, 16, 20
+# Record offsets (an id of up to MAX_INLINE_ID_BYTES at R_ID; a longer one in the arena at idOffset,
+# followed by the payload)
+R_SERIAL, R_ID_OFFSET, R_ID_LENGTH, R_PAYLOAD_OFFSET, R_PAYLOAD_LENGTH, R_ID = 0, 8, 12, 16, 20, 64
 # Summary offsets
 S_SERIAL = 0
 
@@ -256,8 +258,11 @@ class Region:
         return self.bytes_at(copy + self.L["arena"] + offset, length)
 
     def _id_at(self, copy, record):
-        """The id's bytes in the arena, or b"" when the record's idLength or idOffset is out of bounds."""
+        """The id's bytes: inline in the record up to MAX_INLINE_ID_BYTES, else in the arena; b"" when the
+        record's idLength or idOffset is out of bounds."""
         length = self.u16(record + R_ID_LENGTH)
+        if length <= MAX_INLINE_ID_BYTES:
+            return self.bytes_at(record + R_ID, length)
         if length > MAX_ID_BYTES:
             return b""
         return self._arena_range(copy, self.u32(record + R_ID_OFFSET), length)
