@@ -28,8 +28,8 @@ public struct RegionLayout: Sendable, Equatable {
     public static let copyHeaderSize = 64
     /// Bytes per summary (the query column).
     public static let summarySize = 32
-    /// Bytes per record: four cache lines, the first holding the fields a lookup reads, the next two the
-    /// inline id, the last the capability list.
+    /// Bytes per record: four cache lines, the first two holding what a lookup reads (its fields and the
+    /// inline id), the last the capability list.
     public static let recordSize = 256
     /// Bytes per capability table entry.
     public static let capabilitySize = 80
@@ -129,9 +129,11 @@ public struct RegionLayout: Sendable, Equatable {
     }
 
     /// Offsets inside a record (256 bytes, one per slot). What a lookup reads (the serial, the id's length,
-    /// where the payload lies) comes first, then the inline id, then the capability list. An id of up to
-    /// ``RegionLayout/maximumInlineIDBytes`` is at `id`, so a lookup compares it without leaving the record; a
-    /// longer one is in the copy's arena at `idOffset`, immediately followed by the payload.
+    /// where the payload lies) comes first, the inline id right after it, so that a lookup of an id of up to
+    /// 104 bytes reads only the record's first two cache lines (one adjacent pair, which the hardware fetches
+    /// together), then the other fields and the capability list. An id of up to
+    /// ``RegionLayout/maximumInlineIDBytes`` is at `id`; a longer one is in the copy's arena at `idOffset`,
+    /// immediately followed by the payload.
     public enum Record {
         public static let serial = 0  // u64
         public static let idOffset = 8  // u32: an arena id's bytes, from the copy's arena start; 0 for an inline id
@@ -139,21 +141,21 @@ public struct RegionLayout: Sendable, Equatable {
         public static let fqdnLength = 14  // u16: fqdn = id[0 ..< fqdnLength]
         public static let payloadOffset = 16  // u32: from the copy's arena start; idOffset + idLength for an arena id
         public static let payloadLength = 20  // u32
-        public static let servernameOffset = 24  // u16: into the id
-        public static let servernameLength = 26  // u16
-        public static let ownerOffset = 28  // u16: into the id
-        public static let ownerLength = 30  // u16
-        public static let mechanismOffset = 32  // u16: into the id
-        public static let mechanismLength = 34  // u16
-        public static let uuidOffset = 36  // u16: into the id; 36 bytes
-        public static let classCode = 38  // u16
-        public static let authentication = 40  // u8: 0 no, 1 yes, 2 optional
-        public static let terminalCount = 41  // u8
-        public static let availableTerminals = 42  // u8
-        public static let capabilityCount = 43  // u8
-        public static let flags = 44  // u8: bit 0 session, bit 1 held by a reservation
-        public static let registeredAt = 48  // i64: ms since the Unix epoch
-        public static let id = 64  // maximumInlineIDBytes bytes: the id when idLength <= maximumInlineIDBytes
+        public static let id = 24  // maximumInlineIDBytes bytes: the id when idLength <= maximumInlineIDBytes
+        public static let servernameOffset = 152  // u16: into the id
+        public static let servernameLength = 154  // u16
+        public static let ownerOffset = 156  // u16: into the id
+        public static let ownerLength = 158  // u16
+        public static let mechanismOffset = 160  // u16: into the id
+        public static let mechanismLength = 162  // u16
+        public static let uuidOffset = 164  // u16: into the id; 36 bytes
+        public static let classCode = 166  // u16
+        public static let authentication = 168  // u8: 0 no, 1 yes, 2 optional
+        public static let terminalCount = 169  // u8
+        public static let availableTerminals = 170  // u8
+        public static let capabilityCount = 171  // u8
+        public static let flags = 172  // u8: bit 0 session, bit 1 held by a reservation
+        public static let registeredAt = 176  // i64: ms since the Unix epoch
         public static let capabilities = 192  // u16 × 32: capability table indexes
     }
 
