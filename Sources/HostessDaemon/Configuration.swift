@@ -215,12 +215,11 @@ public struct Configuration: Sendable, Equatable {
         guard configuration.heartbeatInterval < configuration.ttl else {
             throw .usage("the heartbeat interval (\(configuration.heartbeatInterval) s) must be shorter than the TTL (\(configuration.ttl) s)")
         }
-        // The region's one sizing rule (RegionLayout.arenaBytes): its arena holds the payloads and any id too
-        // long for a record, addressed with 32-bit offsets; past them the writer could not say where an entry is.
-        let arena = RegionLayout.arenaBytes(capacity: configuration.capacity, payloadBytes: configuration.capacity * configuration.entryBytes)
+        // The region addresses its payload area with 32-bit offsets: past 4 GiB the writer could not say where an entry is.
+        let arena = configuration.capacity * configuration.entryBytes
         guard arena <= RegionLayout.maximumArenaBytes else {
             throw .usage(
-                "--capacity \(configuration.capacity) × (--entry-bytes \(configuration.entryBytes) + \(RegionLayout.maximumIDBytes) for an id) is \(arena) bytes of region arena, past its 4 GiB (\(RegionLayout.maximumArenaBytes) bytes); lower one of them")
+                "--capacity \(configuration.capacity) × --entry-bytes \(configuration.entryBytes) is \(arena) bytes of payload, past the region's 4 GiB (\(RegionLayout.maximumArenaBytes) bytes); lower one of them")
         }
         if let name = configuration.sharedMemoryName, (try? SharedMemory.path(of: name)) == nil {
             throw .usage("--shm or HOSTESS_SHM: expected /NAME with no other '/', found '\(name)'")

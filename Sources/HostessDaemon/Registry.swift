@@ -91,10 +91,9 @@ final class Registry: LoopHandler {
         }
         let writer: RegionWriter
         do {
-            // The arena holds each entry's id before its payload: the guest book's payload capacity, plus room for ids.
-            let arenaBytes = RegionLayout.arenaBytes(capacity: configuration.capacity, payloadBytes: service.book.capacity.payloadBytes)
+            // The arena holds the payloads and the ids too long for a record: the guest book counts both.
             writer = try RegionWriter(
-                name: name, capacity: configuration.capacity, arenaBytes: arenaBytes, environment: environment, succeeding: abandoned)
+                name: name, capacity: configuration.capacity, arenaBytes: service.book.capacity.payloadBytes, environment: environment, succeeding: abandoned)
         } catch {
             throw .listen("cannot create shared-memory region \(name): \(error)")
         }

@@ -165,7 +165,8 @@ public struct GuestBook: Sendable {
     public struct Capacity: Sendable, Equatable {
         /// Entries at most.
         public var entries: Int
-        /// Bytes of all entries' wire form (compact JSON) together, at most.
+        /// Bytes of all entries' wire form (compact JSON) together, at most, counting with each entry the
+        /// bytes of an id longer than `Limits.inlineNameBytes` (the region stores such an id beside the payload).
         public var payloadBytes: Int
         /// Distinct capability names the entries may carry at once (the region interns each name while an entry
         /// carries it). A name no entry carries any more is freed.
@@ -193,7 +194,7 @@ public struct GuestBook: Sendable {
     public private(set) var revision: UInt64 = 0
     /// What the book may hold.
     public let capacity: Capacity
-    /// Bytes of all entries' wire form together.
+    /// Bytes of all entries' wire form together, with the ids longer than `Limits.inlineNameBytes`.
     public private(set) var payloadBytes = 0
     /// Distinct capability names the entries carry now.
     public var capabilitiesInUse: Int { capabilityUse.count }
@@ -667,8 +668,15 @@ extension GuestBook {
 
     // MARK: Helpers
 
-    /// The size an entry takes in the region: its wire form.
-    public static func payloadSize(of entry: GuestBookEntry) -> Int { entry.json.jsonBytes.count }
+    /// The size an entry takes in the region's payload area: its wire form, and its id when the id is too
+    /// long for the record (`Limits.inlineNameBytes`).
+    public static func payloadSize(of entry: GuestBookEntry) -> Int { entry.json.jsonBytes.count + outOfLineBytes(of: entry.id) }
+
+    /// The bytes an id takes in the payload area: none when the region's record holds it.
+    private static func outOfLineBytes(of id: String) -> Int {
+        let count = id.utf8.count
+        return count > Limits.inlineNameBytes ? count : 0
+    }
 
     /// The entry's wire form as of its last change (what the region publishes), or nil when there is none.
     public func payload(id: String) -> [UInt8]? { slots[id].map { records[$0].wire.bytes } }
@@ -677,8 +685,9 @@ extension GuestBook {
     /// payload capacity. Returns the wire form, to be stored with the entry.
     private mutating func admit(_ entry: GuestBookEntry, replacing old: WireForm?) throws(HostessError) -> WireForm {
         let wire = WireForm(entry)
-        let size = wire.bytes.count
-        let freed = old?.bytes.count ?? 0
+        let idBytes = Self.outOfLineBytes(of: entry.id)
+        let size = wire.bytes.count + idBytes
+        let freed = old.map { $0.bytes.count + idBytes } ?? 0
         guard payloadBytes - freed + size <= capacity.payloadBytes else { throw payloadAreaFull() }
         payloadBytes += size - freed
         return wire
@@ -843,7 +852,7 @@ extension GuestBook {
         guard let slot = slots[id] else { return }
         let record = removeRecord(at: slot)
         moveSession(of: id, from: record.sessionConnection, to: nil)
-        payloadBytes -= record.wire.bytes.count
+        payloadBytes -= record.wire.bytes.count + Self.outOfLineBytes(of: id)
         releaseCapabilities(of: record)
     }
 

@@ -5,6 +5,9 @@
 public enum Limits {
     /// Bytes in a whole server name (id).
     public static let nameBytes = 512
+    /// Bytes of a name (id) the shared-memory region keeps inside the entry's record. A longer id takes its
+    /// bytes from the payload area too, so the guest book counts them with the entry's wire form.
+    public static let inlineNameBytes = 128
     /// Bytes in an fqdn (a hostname is at most 253; a bracketed IPv6 literal with a zone fits too).
     public static let fqdnBytes = 253
     /// Bytes in a servername, an owner, an auth mechanism, a terminal name, a capability, a protocol.

@@ -1,3 +1,5 @@
+import HostessModel
+
 // MARK: - Layout
 
 /// The byte layout of the shared-memory guest book, version 3.0. docs/shm-layout.md describes the same
@@ -41,12 +43,12 @@ public struct RegionLayout: Sendable, Equatable {
     /// interns the names its entries carry while the names it drops may still be referenced by the copies;
     /// with at most this many names before and after it, the two sets together always fit the table.
     public static let maximumLiveCapabilities = capabilityCapacity / 2
-    /// The largest id an entry has (`Limits.nameBytes`): the arena room ``arenaBytes(capacity:payloadBytes:)``
-    /// sets aside for each entry's id.
-    public static let maximumIDBytes = 512
-    /// The longest id a record holds inline (``Record/id``); a longer one lies in the arena at ``Record/idOffset``.
-    /// Usual ids (fqdn, servername, owner, authentication, mechanism and UUID) are 80–110 bytes.
-    public static let maximumInlineIDBytes = 128
+    /// The largest id an entry has (`Limits.nameBytes`).
+    public static let maximumIDBytes = Limits.nameBytes
+    /// The longest id a record holds inline (``Record/id``, `Limits.inlineNameBytes`); a longer one lies in the
+    /// arena at ``Record/idOffset``, and the guest book counts its bytes with the entry's payload. Usual ids
+    /// (fqdn, servername, owner, authentication, mechanism and UUID) are 80–110 bytes.
+    public static let maximumInlineIDBytes = Limits.inlineNameBytes
     /// The largest arena a copy may have: records address it with 32-bit offsets.
     public static let maximumArenaBytes = Int(UInt32.max)
     /// Capability indexes a record holds.
@@ -211,13 +213,6 @@ public struct RegionLayout: Sendable, Equatable {
         copy1Offset = copy0Offset + copySize
         regionSize = copy1Offset + copySize
     }
-
-    /// The arena a copy needs so that every guest book the capacity rules admit fits once it is compacted:
-    /// the guest book's payload capacity (`GuestBook.Capacity.payloadBytes`, the sum of the entries' wire
-    /// forms) plus ``maximumIDBytes`` for the id of each of the `capacity` entries, should every id be too
-    /// long to stay inline. Only ids longer than ``maximumInlineIDBytes`` take any of that room, and pages of
-    /// the arena never written cost no memory.
-    public static func arenaBytes(capacity: Int, payloadBytes: Int) -> Int { payloadBytes + capacity * maximumIDBytes }
 
     @usableFromInline static func align(_ value: Int, to alignment: Int = 64) -> Int { (value + alignment - 1) / alignment * alignment }
 }

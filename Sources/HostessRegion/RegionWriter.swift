@@ -65,8 +65,8 @@ public final class RegionWriter {
     /// - Parameters:
     ///   - capacity: entries it holds.
     ///   - arenaBytes: bytes of each copy's arena, which holds the entries' payloads and long ids: at least
-    ///     ``RegionLayout/arenaBytes(capacity:payloadBytes:)`` of the guest book's payload capacity, so that
-    ///     every guest book it admits fits, and at most ``RegionLayout/maximumArenaBytes``.
+    ///     the guest book's payload capacity (`GuestBook.Capacity.payloadBytes`, which counts long ids too), so
+    ///     that every guest book it admits fits, and at most ``RegionLayout/maximumArenaBytes``.
     ///   - environment: read for `HOSTESS_FAILPOINT` (crash tests only).
     ///   - predecessor: the region under `name` whose writer died (from ``examine(_:)``), or nil.
     public init(
@@ -464,8 +464,8 @@ public final class RegionWriter {
 
     /// Space for `length` bytes (a payload, and an id too long for its record) in a copy's arena: from the high-water mark,
     /// compacting the arena first when the mark would pass its end; nil when even then it does not fit. The
-    /// arena holds the guest book's payload capacity and ``RegionLayout/maximumIDBytes`` per entry, so once
-    /// a batch's replaced allocations are released it fits.
+    /// arena holds the guest book's payload capacity, which counts the long ids with the payloads, so once a
+    /// batch's replaced allocations are released it fits.
     private func allocate(_ length: Int, copy: Int) -> Int? {
         if arenaUsed[copy] + length > layout.arenaBytes { compact(copy: copy) }
         guard arenaUsed[copy] + length <= layout.arenaBytes else { return nil }

@@ -70,7 +70,7 @@ struct RegionTests {
 
     @Test("ids too long for the record are registered over the socket and found through the region, also after compaction")
     func longIDs() throws {
-        // A small arena (4 × (1024 + 512) bytes), so re-registering the entries again and again compacts it and
+        // A small arena (4 × 1024 bytes, for the payloads and the long ids), so re-registering the entries again and again compacts it and
         // moves the arena ids with their payloads.
         let daemon = try DaemonProcess(["--capacity", "4", "--entry-bytes", "1024"])
         let client = try daemon.client()
@@ -400,12 +400,13 @@ struct RegionTests {
         let scratch = try ScratchDirectory()
         let shm = "/hostess-test-" + UUID().uuidString.lowercased()
         defer { unlink("/dev/shm" + shm) }
-        // 1,000,000 × (4096 + 512) bytes is over 4 GiB.
+        // 1,000,000 × 8192 bytes is over 4 GiB.
         let outcome = try CLI.run(
-            Binaries.path("hostessd"), ["--socket", scratch.path + "/s.sock", "--shm", shm, "--capacity", "1000000"], timeout: 10)
+            Binaries.path("hostessd"), ["--socket", scratch.path + "/s.sock", "--shm", shm, "--capacity", "1000000", "--entry-bytes", "8192"],
+            timeout: 10)
         #expect(outcome.status == 2, "\(outcome)")
         #expect(
-            outcome.stderr.contains("--capacity 1000000 × (--entry-bytes 4096 + 512 for an id) is 4608000000 bytes of region arena, past its 4 GiB"),
+            outcome.stderr.contains("--capacity 1000000 × --entry-bytes 8192 is 8192000000 bytes of payload, past the region's 4 GiB"),
             "\(outcome)")
         #expect(!FileManager.default.fileExists(atPath: "/dev/shm" + shm), "nothing is left under the name")
     }
@@ -437,7 +438,7 @@ struct RegionTests {
 
     @Test("a batch whose changes only fit together never writes past the arena")
     func arenaBatchOrder() throws {
-        // Payloads of 2 × 1024 bytes at most, in an arena of 2 × (1024 + 512) that also holds the ids. A is big
+        // Payloads of 2 × 1024 bytes at most, in an arena of 2 × 1024. A is big
         // and B small; then one pipelined batch re-registers B as it is, shrinks A and grows B. Each step fits
         // the budget, but B's new payload fits only once A's old one is gone, whatever order the batch is
         // applied in.

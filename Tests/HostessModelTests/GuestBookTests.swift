@@ -609,6 +609,39 @@ private func expectUnchanged(_ book: GuestBook, _ before: (UInt64, [GuestBookEnt
         #expect(book.all().filter(filter.matches).map(\.id) == result.map(\.id))
     }
 
+    // MARK: Payload bytes
+
+    @Test("the payload bytes count each entry's wire form, and an id past Limits.inlineNameBytes once more; removal gives them back")
+    func payloadBytesCountLongIDs() throws {
+        let short = try serverName(1)
+        let long = try serverName(2, fqdn: String(repeating: "node.", count: 20) + "example")
+        #expect(short.description.utf8.count <= Limits.inlineNameBytes)
+        #expect(long.description.utf8.count > Limits.inlineNameBytes)
+        var unlimited = GuestBook(ttlNanoseconds: ttl)
+        try unlimited.register(registration(short), by: alice, session: nil, now: at(0))
+        let shortBytes = unlimited.payloadBytes
+        #expect(shortBytes == GuestBook.payloadSize(of: try unlimited.entry(id: short.description)))
+        #expect(shortBytes == (unlimited.payload(id: short.description)?.count ?? -1))
+        try unlimited.register(registration(long), by: alice, session: nil, now: at(0))
+        let longWire = try #require(unlimited.payload(id: long.description)).count
+        #expect(unlimited.payloadBytes == shortBytes + longWire + long.description.utf8.count)
+        // A book with room for the two wire forms but not for the long id beside them refuses the second entry.
+        var book = GuestBook(
+            ttlNanoseconds: ttl, capacity: GuestBook.Capacity(entries: 10, payloadBytes: shortBytes + longWire, capabilities: 10))
+        try book.register(registration(short), by: alice, session: nil, now: at(0))
+        let before = snapshot(book)
+        let second = try registration(long)
+        do throws(HostessError) {
+            try book.register(second, by: alice, session: nil, now: at(0))
+            Issue.record("the long id was not counted")
+        } catch {
+            #expect(error.code == .capacity)
+        }
+        expectUnchanged(book, before)
+        try unlimited.unregister(id: long.description, by: alice, now: at(0))
+        #expect(unlimited.payloadBytes == shortBytes)
+    }
+
     // MARK: Capability names
 
     @Test("a capability name no entry carries any more is freed: the limit counts names carried now")
