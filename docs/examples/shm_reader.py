@@ -38,7 +38,7 @@ import time
 MAGIC = 0x3153534554534F48  # "HOSTESS1" as a little-endian u64
 VERSION_MAJOR = 3
 HEADER_SIZE = 4096
-FINGERPRINT = 0x9277E53F55B0153E
+FINGERPRINT = 0x47092A25A305DEDC
 COPY_HEADER_SIZE = 64
 SUMMARY_SIZE = 32
 RECORD_SIZE = 256
@@ -98,14 +98,21 @@ def layout(capacity, arena_bytes):
 def id_hash(data: bytes) -> int:
     """The index hash (idHash in Layout.swift); the index uses its low 32 bits."""
     m1, m2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-    h = 0x9E3779B97F4A7C15 ^ len(data)
-    full = len(data) // 8 * 8
-    for offset in range(0, full, 8):
-        h = ((h ^ int.from_bytes(data[offset:offset + 8], "little")) * m1) & MASK64
-        h ^= h >> 31
-    if full < len(data):
-        h = ((h ^ int.from_bytes(data[full:], "little")) * m1) & MASK64
-        h ^= h >> 31
+    lanes = [0x9E3779B97F4A7C15 ^ len(data), 0x6A09E667F3BCC909, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B]
+    def mix(lane, word):
+        lane = ((lane ^ word) * m1) & MASK64
+        return lane ^ (lane >> 31)
+    blocks = len(data) // 32 * 32
+    for offset in range(0, blocks, 32):
+        for i in range(4):
+            lanes[i] = mix(lanes[i], int.from_bytes(data[offset + 8 * i:offset + 8 * i + 8], "little"))
+    words = (len(data) - blocks) // 8
+    for i in range(words):
+        lanes[i] = mix(lanes[i], int.from_bytes(data[blocks + 8 * i:blocks + 8 * i + 8], "little"))
+    if blocks + 8 * words < len(data):
+        lanes[3] = mix(lanes[3], int.from_bytes(data[blocks + 8 * words:], "little"))
+    rotl = lambda v, b: ((v << b) | (v >> (64 - b))) & MASK64
+    h = lanes[0] ^ rotl(lanes[1], 17) ^ rotl(lanes[2], 31) ^ rotl(lanes[3], 47)
     h = ((h ^ (h >> 30)) * m1) & MASK64
     h = ((h ^ (h >> 27)) * m2) & MASK64
     return h ^ (h >> 31)
