@@ -5,7 +5,9 @@
 # data (Debian's etcd-server, started privately on loopback): the same ids as keys under /hostess/CLASS/,
 # the same value bytes (each entry's JSON as GET /servers/{id} answers it), a range of one key (random keys),
 # one transaction reading the keys POST /query matches, and a prefix range of one class, with the ratio
-# Hostess / etcd.
+# Hostess / etcd. With one connection it also runs the floor: Scripts/http-floor.c, a blocking C server that
+# answers every request with a fixed response of the same size as a GET /servers/{id} reply, with no parsing
+# and no lookup (compiled with cc or clang; skipped when neither is there).
 #   Scripts/http-bench.sh [--entries N] [--duration SECONDS]
 # Builds hostessd in release, starts it on a private socket and 127.0.0.1 (a free port), registers the
 # entries over the socket, runs wrk (installing Debian's wrk and etcd-server when missing, as root), prints
@@ -37,8 +39,10 @@ fi
 work=$(mktemp -d /tmp/hostess-http-bench-XXXXXX)
 daemon_pid=""
 etcd_pid=""
+floor_pid=""
 cleanup() {
     if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
+    if [ -n "$floor_pid" ]; then kill "$floor_pid" 2>/dev/null || true; wait "$floor_pid" 2>/dev/null || true; fi
     if [ -n "$etcd_pid" ]; then kill "$etcd_pid" 2>/dev/null || true; wait "$etcd_pid" 2>/dev/null || true; fi
     rm -rf "$work"
 }
@@ -168,6 +172,22 @@ else
     echo "http-bench: etcd is not installed and could not be installed; its rows are skipped" >&2
 fi
 
+# The floor: a C server answering a fixed response as long as one GET /servers/{id} reply.
+floor_port=""
+compiler=$(command -v cc || command -v clang || true)
+if [ -n "$compiler" ] && "$compiler" -O2 -o "$work/http-floor" Scripts/http-floor.c; then
+    reply_bytes=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$port$(sed -n 2p "$work/ids.lua" | tr -d '",')")
+    "$work/http-floor" "$reply_bytes" >"$work/floor_port" &
+    floor_pid=$!
+    for _ in $(seq 1 100); do [ -s "$work/floor_port" ] && break; sleep 0.05; done
+    floor_port=$(cat "$work/floor_port")
+    cat >"$work/floor.lua" <<'LUA'
+request = function() return wrk.format("GET", "/servers/x") end
+LUA
+else
+    echo "http-bench: no C compiler (cc or clang); the floor row is skipped" >&2
+fi
+
 # One wrk run: prints its row and leaves its requests/s in $rps.
 run() {
     local name=$1 script=$2 connections=$3 target=$4 threads=1
@@ -185,6 +205,10 @@ printf '| endpoint | connections | requests/s | p50 | p90 | p99 |\n| --- | ---: 
 ratios=()
 for connections in 1 64; do
     run "GET /servers/{id}" get "$connections" "http://127.0.0.1:$port/"; hostess_one=$rps
+    if [ "$connections" = 1 ] && [ -n "$floor_port" ]; then
+        run "floor: C server, fixed $reply_bytes-byte reply" floor 1 "http://127.0.0.1:$floor_port/"
+        ratios+=("one key, 1 connection: Hostess at $(python3 -c "print(round(100 * $hostess_one / $rps))")% of the floor")
+    fi
     if [ -n "$etcd_port" ]; then
         run "etcd range, one key" etcd_get "$connections" "http://127.0.0.1:$etcd_port/v3/kv/range"
         ratios+=("one key, $connections connections: Hostess $(python3 -c "print(round($hostess_one / $rps, 2))")× etcd")
