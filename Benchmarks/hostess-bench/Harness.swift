@@ -57,7 +57,8 @@ struct Measurement {
 /// - Parameters:
 ///   - samples: how many batches to time.
 ///   - batch: calls per batch.
-///   - warmup: untimed batches first.
+///   - warmup: untimed batches first; batched rows (the in-memory paths) warm up for at least one pass over
+///     `entries` calls, so that every entry has been touched once before the first sample.
 ///   - budget: seconds after which sampling stops early (slow rows at large sizes), warm-up included.
 ///   - operation: called with the index of the call.
 func measure(
@@ -66,7 +67,8 @@ func measure(
 ) -> Measurement {
     var call = 0
     let deadline = SystemClock.monotonicNanoseconds() + UInt64(budget * 1e9)
-    for _ in 0..<warmup {
+    let warmupBatches = batch > 1 ? max(warmup, entries / batch + 1) : warmup
+    for _ in 0..<warmupBatches {
         for _ in 0..<batch {
             operation(call)
             call &+= 1
