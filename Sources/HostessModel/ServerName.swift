@@ -187,10 +187,12 @@ public struct ClassCode: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Calls `put` with each byte of `0xNNNN`, lower case.
     func write(_ put: (UInt8) -> Void) {
-        let digits = Array("0123456789abcdef".utf8)
         put(UInt8(ascii: "0"))
         put(UInt8(ascii: "x"))
-        for shift in stride(from: 12, through: 0, by: -4) { put(digits[Int(value >> UInt16(shift)) & 0xF]) }
+        for shift in stride(from: 12, through: 0, by: -4) {
+            let digit = UInt8(truncatingIfNeeded: value >> UInt16(shift)) & 0xF
+            put(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+        }
     }
 
     /// `0x` and four lower-case hex digits.
