@@ -170,18 +170,25 @@ public struct ClassCode: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Parses `0xNNNN`.
     public init(parsing text: String) throws(HostessError) {
+        guard let code = ClassCode(bytes: text.utf8) else {
+            throw NameField.hexcode.error("expected 0x followed by 4 hex digits, e.g. 0x0001; found '\(text)'")
+        }
+        self = code
+    }
+
+    /// Reads `0x` (or `0X`) and four hex digits of either case from `bytes`; nil for anything else.
+    init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == 6 else { return nil }
         var value: UInt16 = 0
-        var valid = text.utf8.count == 6
-        for (position, byte) in text.utf8.enumerated() where valid {
+        for (position, byte) in bytes.enumerated() {
             switch position {
-            case 0: valid = byte == UInt8(ascii: "0")
-            case 1: valid = byte == UInt8(ascii: "x") || byte == UInt8(ascii: "X")
+            case 0: guard byte == UInt8(ascii: "0") else { return nil }
+            case 1: guard byte == UInt8(ascii: "x") || byte == UInt8(ascii: "X") else { return nil }
             default:
-                guard let digit = byte.hexValue else { valid = false; break }
+                guard let digit = byte.hexValue else { return nil }
                 value = value << 4 | UInt16(digit)
             }
         }
-        guard valid else { throw NameField.hexcode.error("expected 0x followed by 4 hex digits, e.g. 0x0001; found '\(text)'") }
         self.value = value
     }
 
