@@ -371,12 +371,6 @@ public struct EntryList: Sendable, Hashable {
 
     let items: [Item]
 
-    /// How many entries.
-    public var count: Int { items.count }
-
-    /// Whether there are none.
-    public var isEmpty: Bool { items.isEmpty }
-
     /// Bytes the wire forms take, to size an output buffer.
     public var byteCount: Int { items.reduce(2) { $0 + $1.wire.bytes.count + 1 } }
 

@@ -170,27 +170,36 @@ public struct ClassCode: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Parses `0xNNNN`.
     public init(parsing text: String) throws(HostessError) {
+        guard let code = ClassCode(bytes: text.utf8) else {
+            throw NameField.hexcode.error("expected 0x followed by 4 hex digits, e.g. 0x0001; found '\(text)'")
+        }
+        self = code
+    }
+
+    /// Reads `0x` (or `0X`) and four hex digits of either case from `bytes`; nil for anything else.
+    init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == 6 else { return nil }
         var value: UInt16 = 0
-        var valid = text.utf8.count == 6
-        for (position, byte) in text.utf8.enumerated() where valid {
+        for (position, byte) in bytes.enumerated() {
             switch position {
-            case 0: valid = byte == UInt8(ascii: "0")
-            case 1: valid = byte == UInt8(ascii: "x") || byte == UInt8(ascii: "X")
+            case 0: guard byte == UInt8(ascii: "0") else { return nil }
+            case 1: guard byte == UInt8(ascii: "x") || byte == UInt8(ascii: "X") else { return nil }
             default:
-                guard let digit = byte.hexValue else { valid = false; break }
+                guard let digit = byte.hexValue else { return nil }
                 value = value << 4 | UInt16(digit)
             }
         }
-        guard valid else { throw NameField.hexcode.error("expected 0x followed by 4 hex digits, e.g. 0x0001; found '\(text)'") }
         self.value = value
     }
 
     /// Calls `put` with each byte of `0xNNNN`, lower case.
     func write(_ put: (UInt8) -> Void) {
-        let digits = Array("0123456789abcdef".utf8)
         put(UInt8(ascii: "0"))
         put(UInt8(ascii: "x"))
-        for shift in stride(from: 12, through: 0, by: -4) { put(digits[Int(value >> UInt16(shift)) & 0xF]) }
+        for shift in stride(from: 12, through: 0, by: -4) {
+            let digit = UInt8(truncatingIfNeeded: value >> UInt16(shift)) & 0xF
+            put(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+        }
     }
 
     /// `0x` and four lower-case hex digits.

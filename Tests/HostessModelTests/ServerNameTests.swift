@@ -369,3 +369,22 @@ private let tail = "pty-server:0x0001:alice:yes:preshared-secret:\(uuid)"
         return "[\(address)]"
     }
 }
+
+// MARK: - Class codes
+
+@Suite struct ClassCodeTests {
+    @Test("a class code is written as 0x and four lower-case hex digits, and read back in either case", arguments: [0, 1, 9, 10, 0x00AB, 0xBEEF, 0xF00F, 0xFFFF] as [UInt16])
+    func hex(value: UInt16) throws {
+        let code = ClassCode(value)
+        let hex = String(value, radix: 16)
+        #expect(code.description == "0x" + String(repeating: "0", count: 4 - hex.count) + hex)
+        #expect(try ClassCode(parsing: code.description) == code)
+        #expect(try ClassCode(parsing: "0X" + code.description.dropFirst(2).uppercased()) == code)
+    }
+
+    @Test("anything else is refused, naming the hexcode field", arguments: ["", "0x", "0x123", "0x12345", "1x0001", "0x00g1", "0x-001", "0x０００１"])
+    func refused(text: String) {
+        #expect(throws: HostessError.self) { try ClassCode(parsing: text) }
+        #expect((try? ClassCode(parsing: text)) == nil)
+    }
+}

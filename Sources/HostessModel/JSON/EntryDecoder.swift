@@ -711,8 +711,8 @@ extension ServerName {
                 guard Self.isToken(bytes, range, first: \.isLowerAlphanumeric, rest: \.isServernameByte) else { return nil }
                 servername = text(range)
             case 2:
-                guard let value = Self.classCode(bytes, range) else { return nil }
-                classCode = value
+                guard let value = ClassCode(bytes: bytes[range]) else { return nil }
+                classCode = value.value
             case 3:
                 guard Self.isToken(bytes, range, first: \.isAlphanumeric, rest: \.isTokenByte) else { return nil }
                 owner = text(range)
@@ -790,19 +790,6 @@ extension ServerName {
             guard end < range.upperBound else { return true }
             start = end + 1
         }
-    }
-
-    /// A class code as ``ClassCode/init(parsing:)`` reads one: `0x` or `0X` and four hex digits.
-    private static func classCode(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> UInt16? {
-        guard range.count == 6, bytes[range.lowerBound] == UInt8(ascii: "0"),
-            bytes[range.lowerBound + 1] == UInt8(ascii: "x") || bytes[range.lowerBound + 1] == UInt8(ascii: "X")
-        else { return nil }
-        var value: UInt16 = 0
-        for byte in bytes[(range.lowerBound + 2)..<range.upperBound] {
-            guard let digit = byte.hexValue else { return nil }
-            value = value << 4 | UInt16(digit)
-        }
-        return value
     }
 
     /// A UUID as `canonicalUUID` reads one, lower-cased: 36 bytes, hex digits in groups of 8, 4, 4, 4 and 12
