@@ -81,7 +81,7 @@ import Testing
         #expect(table.dropped == [.tooLarge: 1])
     }
 
-    @Test("decoding is linear: 4× the bytes take less than 8× the time", arguments: ["0,", "\"abcdefgh\",", "[[[]]],", "{\"a\":1},"])
+    @Test("decoding is linear: 8× the bytes take less than 24× the time (quadratic work would take 64×)", arguments: ["0,", "\"abcdefgh\",", "[[[]]],", "{\"a\":1},"])
     func linear(element: String) {
         func datagram(bytes: Int) -> [UInt8] {
             let head = Array(#"{"type":"HOSTESS_ANNOUNCEMENT","pad":["#.utf8)
@@ -89,11 +89,11 @@ import Testing
             while body.count + element.utf8.count + 3 < bytes { body += Array(element.utf8) }
             return body + Array("0]}".utf8)
         }
-        // The fastest of seven rounds of each, taken in turn, so that a busy moment slows both alike.
-        let inputs = [datagram(bytes: 290), datagram(bytes: 1160)]
+        // The fastest of nine rounds of each, taken in turn, so that a busy moment slows both alike.
+        let inputs = [datagram(bytes: 145), datagram(bytes: 1160)]
         #expect(inputs[1].count <= Announcement.maximumBytes)
         var best = [Double.infinity, Double.infinity]
-        for _ in 0..<7 {
+        for _ in 0..<9 {
             for (index, input) in inputs.enumerated() {
                 let start = now()
                 for _ in 0..<400 { _ = try? Announcement.decode(input, keys: nil, now: wallNow) }
@@ -101,7 +101,7 @@ import Testing
             }
         }
         let ratio = best[1] / best[0]
-        #expect(ratio < 8, "ratio \(ratio)")
+        #expect(ratio < 24, "ratio \(ratio)")
     }
 
     private func now() -> Double {
