@@ -87,8 +87,7 @@ public final class ProtocolConnection: Sendable {
             }
             self.fd = fd
         } catch {
-            let hint = error.errno == ENOENT || error.errno == ECONNREFUSED ? " (is hostessd running? start it with 'swift run hostessd')" : ""
-            throw HostessError(.disconnected, "cannot connect to \(socketPath): \(error.reason)\(hint)")
+            throw HostessError(.disconnected, "cannot connect to \(socketPath): \(error.reason)\(Self.hint(for: error, socketPath: socketPath))")
         }
         let thread = DispatchQueue(label: "hostess.client.reader")
         thread.async { [self] in readLoop() }
@@ -96,6 +95,20 @@ public final class ProtocolConnection: Sendable {
 
     deinit {
         Syscall.close(fd)
+    }
+
+    /// What to do when nothing listens at `socketPath`: start a hostessd, or, for a user other than root whose
+    /// own default socket is missing while the system's hostessd listens, use that one.
+    private static func hint(for error: SystemError, socketPath: String) -> String {
+        guard error.errno == ENOENT || error.errno == ECONNREFUSED else { return "" }
+        var status = stat()
+        if getuid() != 0, socketPath != DefaultPaths.systemSocket, stat(DefaultPaths.systemSocket, &status) == 0,
+            status.st_mode & S_IFMT == S_IFSOCK
+        {
+            return " (no hostessd of yours listens there; the system's hostessd listens on \(DefaultPaths.systemSocket):"
+                + " pass --socket \(DefaultPaths.systemSocket) or set HOSTESS_SOCKET, or start your own with 'swift run hostessd')"
+        }
+        return " (is hostessd running? start it with 'swift run hostessd')"
     }
 
     /// Sends `command` with `parameters` and waits for its reply.

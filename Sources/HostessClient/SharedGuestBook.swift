@@ -48,8 +48,9 @@ public final class SharedGuestBook: Sendable {
     /// writer lives: four of hostessd's 250 ms beats.
     public static let heartbeatTolerance = 1.0
 
-    /// `$HOSTESS_SHM`, else `/hostess-registry` (the region of a hostessd started without `--shm`).
-    public static var defaultName: String { environmentName ?? "/hostess-registry" }
+    /// `$HOSTESS_SHM`, else the region a hostessd of this user's started without `--shm` publishes:
+    /// `/hostess-registry` for root, `/hostess-registry-UID` for others.
+    public static var defaultName: String { environmentName ?? DefaultPaths.sharedMemoryName(uid: getuid()) }
 
     /// `$HOSTESS_SHM` when it is set and not empty.
     public static var environmentName: String? { EnvironmentVariables.current["HOSTESS_SHM"].flatMap { $0.isEmpty ? nil : $0 } }

@@ -33,7 +33,7 @@ public struct Configuration: Sendable, Equatable {
     /// Extra owner names per uid, from the config file's `owners`.
     public var ownerNames: [UInt32: Set<String>] = [:]
     /// The shared-memory region's name, or nil to publish none.
-    public var sharedMemoryName: String? = "/hostess-registry"
+    public var sharedMemoryName: String?
     /// Entries the guest book (and its region) holds.
     public var capacity = 4096
     /// Payload bytes per entry the region's arena is sized for, on average.
@@ -65,7 +65,7 @@ public struct Configuration: Sendable, Equatable {
     /// The embedded defaults.
     public init(environment: [String: String]) {
         socketPath = DefaultPaths.socket(environment: environment)
-        if let name = environment["HOSTESS_SHM"], !name.isEmpty { sharedMemoryName = name }
+        sharedMemoryName = DefaultPaths.sharedMemoryName(environment: environment)
     }
 
     /// The usage text.
@@ -90,7 +90,7 @@ public struct Configuration: Sendable, Equatable {
           --max-watches-per-connection N  watches one connection may have waiting (default 64)
           --max-watches-per-uid N  watches one uid may have waiting in all (default 1024; root not limited)
           --shm NAME               shared-memory region to publish the guest book in (env HOSTESS_SHM;
-                                   default /hostess-registry)
+                                   default /hostess-registry for root, /hostess-registry-UID for others)
           --no-shm                 publish no region (clients use the socket only)
           --capacity N             entries the guest book and its region hold (default 4096); more
                                    registrations are refused with a `capacity` error

@@ -41,8 +41,10 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The region a writer was examining was replaced meanwhile (only its owner or root can do that).
     case replacedWhileExamined(name: String)
     /// A writer found something under the name that it may not take over: a file that is not a regular file,
-    /// or one that belongs to another user than the writer's (`writer`).
+    /// or one that belongs to another user than the writer's (`writer`) and that no live hostessd publishes.
     case occupied(name: String, type: FileType, owner: UInt32, ownerName: String?, writer: UInt32)
+    /// A writer found under the name a region that another user's live hostessd publishes.
+    case publishedByOtherUser(name: String, owner: UInt32, ownerName: String?, pid: Int32, writer: UInt32)
 
     public var description: String {
         switch self {
@@ -66,15 +68,23 @@ public enum RegionError: Error, Sendable, Equatable, CustomStringConvertible {
             "region \(name) shrank to \(size) bytes while mapped (\(mapped) bytes): someone truncated it (only its owner or root can); reading it further would fault, so this reader stops"
         case .busy(let name): "region \(name) changed during every read attempt; try again or use the socket"
         case .arenaTooLarge(let name, let bytes):
-            "region \(name) cannot be created: its arena would be \(bytes) bytes per copy, and its 32-bit offsets reach \(RegionLayout.maximumArenaBytes) (RegionLayout.arenaBytes(capacity:payloadBytes:) must stay within it)"
+            "region \(name) cannot be created: its arena would be \(bytes) bytes per copy, and its 32-bit offsets reach \(RegionLayout.maximumArenaBytes) (hostessd's --capacity × --entry-bytes must stay within it)"
         case .inUse(let name, let pid): "region \(name) is published by a running hostessd (pid \(pid)); stop it or choose another --shm"
         case .replacedWhileExamined(let name): "region \(name) was replaced while hostessd examined it; start hostessd again"
         case .occupied(let name, let type, let owner, let ownerName, let writer):
             "shared-memory name \(name) is taken: \(Self.path(name)) is \(type) and belongs to \(Self.user(owner, ownerName))"
                 + (type == .regular && owner != writer
                     ? ", not to the user hostessd runs as (uid \(writer))" : "")
-                + "; hostessd takes over only a region it made itself. Remove it (`rm \(type == .directory ? "-r " : "")\(Self.path(name))`"
-                + " as \(ownerName ?? "uid \(owner)") or root) or choose another --shm"
+                + "; hostessd takes over only a region it made itself"
+                + (type == .regular
+                    ? ". No hostessd publishes it now (or it cannot be read to tell): if none of \(Self.user(owner, ownerName))'s does any more, it may be removed"
+                    : ". Remove it")
+                + " (`rm \(type == .directory ? "-r " : "")\(Self.path(name))` as \(ownerName ?? "uid \(owner)") or root), or choose another --shm"
+        case .publishedByOtherUser(let name, let owner, let ownerName, let pid, let writer):
+            "region \(name) is published by a running hostessd of \(Self.user(owner, ownerName)) (pid \(pid)), and this hostessd runs as uid \(writer):"
+                + " leave it to that daemon. To run your own, choose another --shm (without --shm or $HOSTESS_SHM, uid \(writer)'s default is"
+                + " \(DefaultPaths.sharedMemoryName(uid: writer))); to use that one, connect your clients to its socket"
+                + (owner == 0 ? " (\(DefaultPaths.systemSocket) by default)" : "")
         }
     }
 

@@ -58,13 +58,22 @@ public final class AbandonedRegion {
 
 // MARK: - Examining the name
 
+/// The writer's pid when another user's region under `name` passes a reader's checks and a live hostessd
+/// holds its write lock; nil when it cannot be read or nothing holds it. Opened read-only, as any reader does.
+private func liveWriterPID(of name: String, owner: UInt32) -> Int32? {
+    guard let reader = try? RegionReader(name: name, trustedOwners: [owner]), reader.liveness() == .alive else { return nil }
+    return reader.writerPID
+}
+
 extension RegionWriter {
     /// Looks at what is under `name` before a writer creates its region there.
     ///
     /// - Nothing: ``Predecessor/none``.
-    /// - Anything but a regular file, or a file another user owns: refused (`occupied`, naming the type, the
-    ///   owner and what to do), found with `lstat` before anything is opened, so a FIFO, socket or device
-    ///   another user planted is never opened.
+    /// - Anything but a regular file, or a file another user owns: refused, found with `lstat` before anything
+    ///   is opened, so a FIFO, socket or device another user planted is never opened. Another user's regular
+    ///   file is then opened read-only, as a reader would: when a live hostessd publishes it the refusal says
+    ///   so (`publishedByOtherUser`) and never suggests removing it; otherwise `occupied` names the type, the
+    ///   owner and what to do.
     /// - A region a live writer holds (its write lock is held), or one another successor is taking over:
     ///   refused (`inUse`).
     /// - A region of this user's whose writer died and which passes every reader check: ``Predecessor/abandoned``,
@@ -77,7 +86,11 @@ extension RegionWriter {
             found = status
         } catch { throw .system(error) }
         guard found.type == .regular, found.owner == geteuid() else {
-            throw .occupied(name: name, type: found.type, owner: found.owner, ownerName: Syscall.userName(uid: found.owner), writer: geteuid())
+            let ownerName = Syscall.userName(uid: found.owner)
+            if found.type == .regular, let pid = liveWriterPID(of: name, owner: found.owner) {
+                throw .publishedByOtherUser(name: name, owner: found.owner, ownerName: ownerName, pid: pid, writer: geteuid())
+            }
+            throw .occupied(name: name, type: found.type, owner: found.owner, ownerName: ownerName, writer: geteuid())
         }
         let fd: Int32
         do { fd = try SharedMemory.open(name, writable: true) } catch {

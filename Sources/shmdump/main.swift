@@ -10,7 +10,7 @@ let usage = """
 
     Prints a region's header (version, revision, sequence, instance, writer liveness, capacity and usage),
     then every entry, or the one ID, or those of --class / --capability; a table, or --json.
-      --shm NAME       the region (env HOSTESS_SHM; default /hostess-registry)
+      --shm NAME       the region (env HOSTESS_SHM; default /hostess-registry as root, /hostess-registry-UID otherwise)
       --check          walk the whole region (offsets, index, counts, payloads) and exit 1 naming each problem
       --watch          print again after every change, until interrupted
       --owner-uid UID  also trust a region owned by UID (root and your own uid are always trusted)
@@ -25,7 +25,7 @@ func fail(_ message: String, _ status: Int32) -> Never {
 FileHandleWriter.lineBufferStandardOutput()
 // --watch runs until SIGINT or SIGTERM, whatever mask the parent left blocked.
 Syscall.unblock([SIGINT, SIGTERM])
-var name = EnvironmentVariables.current["HOSTESS_SHM"].flatMap { $0.isEmpty ? nil : $0 } ?? "/hostess-registry"
+var name = DefaultPaths.sharedMemoryName(environment: EnvironmentVariables.current)
 var json = false
 var check = false
 var watch = false

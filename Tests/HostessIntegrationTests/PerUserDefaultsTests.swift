@@ -1,0 +1,75 @@
+import Foundation
+import Glibc
+import HostessSystem
+import Testing
+
+/// Each user's hostessd meets its clients on its own socket and publishes under its own region name, so a
+/// second user beside a root hostessd neither collides with it nor is told to remove it.
+@Suite("defaults per user")
+struct PerUserDefaultsTests {
+    @Test("the default region name is /hostess-registry for root and carries the uid for anyone else; $HOSTESS_SHM overrides it")
+    func defaultNames() {
+        #expect(DefaultPaths.sharedMemoryName(uid: 0) == "/hostess-registry")
+        #expect(DefaultPaths.sharedMemoryName(uid: 1000) == "/hostess-registry-1000")
+        #expect(DefaultPaths.sharedMemoryName(uid: 65534) == "/hostess-registry-65534")
+        #expect(DefaultPaths.sharedMemoryName(environment: ["HOSTESS_SHM": "/mine"]) == "/mine")
+        #expect(DefaultPaths.sharedMemoryName(environment: ["HOSTESS_SHM": ""]) == DefaultPaths.sharedMemoryName(uid: getuid()))
+    }
+
+    @Test("another user's hostessd given the name of root's live region is told whose it is and what to do, never to remove it")
+    func liveRegionOfAnotherUser() throws {
+        let root = try DaemonProcess()
+        let scratch = try ScratchDirectory()
+        let directory = scratch.path + "/nobody"
+        mkdir(directory, 0o777)
+        chmod(directory, 0o777)
+        let binary = try CLI.copyForOtherUsers("hostessd", into: scratch)
+        let started = try CLI.run(binary, ["--socket", directory + "/s.sock", "--shm", root.sharedMemoryName], asNobody: true, timeout: 10)
+        #expect(started.status == 1, "\(started)")
+        #expect(started.stderr.contains("region \(root.sharedMemoryName) is published by a running hostessd of uid 0 (root)"), "\(started)")
+        #expect(started.stderr.contains("this hostessd runs as uid 65534"), "\(started)")
+        #expect(started.stderr.contains("uid 65534's default is /hostess-registry-65534"), "\(started)")
+        let refusal = started.stderr.split(separator: "\n").filter { $0.contains("error:") }.joined()
+        #expect(!refusal.contains("rm ") && !refusal.contains("remove"), "never suggests removing a live region: \(refusal)")
+        // Root's daemon and its region are untouched.
+        #expect(try root.client().request("status").errorCode == nil)
+        #expect(FileManager.default.fileExists(atPath: "/dev/shm" + root.sharedMemoryName))
+    }
+
+    @Test("without --shm, another user's hostessd publishes its own region, named for its uid, beside root's, and removes it when stopped")
+    func ownRegionByDefault() throws {
+        let root = try DaemonProcess()
+        let scratch = try ScratchDirectory()
+        let directory = scratch.path + "/nobody"
+        mkdir(directory, 0o777)
+        chmod(directory, 0o777)
+        let binary = try CLI.copyForOtherUsers("hostessd", into: scratch)
+        let hostess = try CLI.copyForOtherUsers("hostess", into: scratch)
+        let region = "/dev/shm/hostess-registry-65534"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", binary, "--socket", directory + "/s.sock"]
+        process.environment = ["PATH": "/usr/bin:/bin"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: directory + "/s.sock") && Date() < deadline { usleep(20_000) }
+        var info = stat()
+        #expect(stat(region, &info) == 0 && info.st_uid == 65534, "nobody's region is \(region)")
+        let status = try CLI.run(hostess, ["--socket", directory + "/s.sock", "--json", "status"], asNobody: true)
+        #expect(status.status == 0, "\(status)")
+        #expect(status.stdout.contains(#""shm":"/hostess-registry-65534""#), "\(status)")
+        // Root's daemon goes on publishing its own.
+        #expect(try root.client().request("status").errorCode == nil)
+        kill(process.processIdentifier, SIGTERM)
+        let stopDeadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < stopDeadline { usleep(20_000) }
+        #expect(!process.isRunning)
+        #expect(!FileManager.default.fileExists(atPath: region), "a clean stop removes the region")
+    }
+}
