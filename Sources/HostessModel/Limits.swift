@@ -41,6 +41,9 @@ public enum Limits {
     public static let connectomes = 1024
     /// Connectomes one uid (or HTTP key) may have recorded at once; root is not limited.
     public static let connectomesPerCreator = 256
+    /// Bytes of one entry's wire form (its compact JSON, the region's payload) at most. The other limits
+    /// imply less (a test builds the largest entry they allow); readers size one buffer by it.
+    public static let entryWireBytes = 65536
     /// Bytes in one protocol line (request or response), newline excluded.
     public static let lineBytes = 1 << 20
 }

@@ -642,6 +642,52 @@ private func expectUnchanged(_ book: GuestBook, _ before: (UInt64, [GuestBookEnt
         #expect(unlimited.payloadBytes == shortBytes)
     }
 
+    @Test("the largest entry the limits allow has a wire form well within Limits.entryWireBytes, the bound readers size buffers by")
+    func largestEntryFitsTheWireBound() throws {
+        func padded(_ prefix: String, to count: Int) -> String { prefix + String(repeating: "x", count: count - prefix.utf8.count) }
+        /// A metadata object whose compact JSON is exactly `bytes` long.
+        func metadata(bytes: Int) throws -> JSONObject {
+            guard case .object(let object) = try JSONParser.parse(#"{"k":""# + String(repeating: "m", count: bytes - 8) + #""}"#) else {
+                throw HostessError(.badRequest, "not an object")
+            }
+            return object
+        }
+        let fqdn = (0..<4).map { padded("l\($0)", to: 62) }.joined(separator: ".")
+        var extensions: [String] = []
+        var name = try ServerName(
+            fqdn: fqdn, servername: padded("s", to: Limits.tokenBytes), classCode: ClassCode(0xFFFF), owner: padded("o", to: Limits.tokenBytes),
+            authentication: .optional, authMechanism: padded("a", to: Limits.tokenBytes), uuid: uuid(1))
+        while extensions.count < Limits.extensions, name.description.utf8.count + 2 <= Limits.nameBytes {
+            let room = Limits.nameBytes - name.description.utf8.count - 1
+            extensions.append(padded("e\(extensions.count)", to: min(Limits.tokenBytes, room)))
+            name = try ServerName(
+                fqdn: name.fqdn, servername: name.servername, classCode: name.classCode, owner: name.owner, authentication: name.authentication,
+                authMechanism: name.authMechanism, uuid: name.uuid, extensions: extensions)
+        }
+        let terminals = try (0..<Limits.terminals).map { number in
+            var terminal = try Terminal(
+                name: padded("t\(number)", to: Limits.tokenBytes), direction: .bidirectional, multiplexing: .fanout,
+                protocol: padded("p", to: Limits.tokenBytes))
+            terminal.metadata = try metadata(bytes: Limits.terminalMetadataBytes)
+            return terminal
+        }
+        let capabilities = (0..<Limits.capabilities).map { padded("c\($0)", to: Limits.tokenBytes) }
+        var book = GuestBook(ttlNanoseconds: ttl)
+        try book.register(
+            try Registration(name: name, terminals: terminals, capabilities: capabilities, metadata: try metadata(bytes: Limits.metadataBytes)),
+            by: root, session: 1, now: at(0))
+        for terminal in terminals {
+            for connection in 0..<Limits.connectionsPerTerminal {
+                try book.markInUse(
+                    id: name.description, terminal: terminal.name, connectomeID: padded("c\(connection)-", to: Limits.connectomeIDBytes), by: root)
+            }
+        }
+        let wire = try #require(book.payload(id: name.description))
+        // A holder's reservation id (at most a connectome id's length) and a 20-digit serial would add under 128 bytes.
+        #expect(wire.count + 128 <= Limits.entryWireBytes, "the largest entry is \(wire.count) bytes")
+        #expect(wire.count > Limits.entryWireBytes / 2, "the test builds a large entry: \(wire.count) bytes")
+    }
+
     // MARK: Capability names
 
     @Test("a capability name no entry carries any more is freed: the limit counts names carried now")
