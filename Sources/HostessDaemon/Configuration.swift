@@ -34,6 +34,9 @@ public struct Configuration: Sendable, Equatable {
     public var ownerNames: [UInt32: Set<String>] = [:]
     /// The shared-memory region's name, or nil to publish none.
     public var sharedMemoryName: String?
+    /// Whether the region was named (or refused) explicitly: `--shm`, `--no-shm`, `$HOSTESS_SHM` or the config
+    /// file's `shm`. `--stdio` publishes a region only then.
+    var regionNamed = false
     /// Entries the guest book (and its region) holds.
     public var capacity = 4096
     /// Payload bytes per entry the region's arena is sized for, on average.
@@ -66,6 +69,7 @@ public struct Configuration: Sendable, Equatable {
     public init(environment: [String: String]) {
         socketPath = DefaultPaths.socket(environment: environment)
         sharedMemoryName = DefaultPaths.sharedMemoryName(environment: environment)
+        regionNamed = environment["HOSTESS_SHM"].map { !$0.isEmpty } ?? false
     }
 
     /// The usage text.
@@ -79,6 +83,7 @@ public struct Configuration: Sendable, Equatable {
                                    as root, else $XDG_RUNTIME_DIR/hostess/hostess.sock, else
                                    /tmp/hostess-UID/hostess.sock)
           --stdio                  serve the protocol on stdin/stdout instead of a socket; exit at end of input
+                                   (publishes no region unless --shm or HOSTESS_SHM names one)
           --ttl SECONDS            evict an entry not heartbeated for this long (default 3 heartbeat intervals, 15)
           --heartbeat-interval S   heartbeat interval clients are told to use (default TTL/3, 5)
           --client-timeout S       seconds to send a first line, finish a line, or read a reply (default 10)
@@ -173,8 +178,12 @@ public struct Configuration: Sendable, Equatable {
             let text = value ?? ""
             switch flag {
             case "--stdio": configuration.stdio = true
-            case "--no-shm": configuration.sharedMemoryName = nil
-            case "--shm": configuration.sharedMemoryName = text
+            case "--no-shm":
+                configuration.sharedMemoryName = nil
+                configuration.regionNamed = true
+            case "--shm":
+                configuration.sharedMemoryName = text
+                configuration.regionNamed = true
             case "--capacity": configuration.capacity = try count(text, flag, in: 1...1_000_000)
             case "--entry-bytes": configuration.entryBytes = try count(text, flag, in: 1024...65536)
             case "--socket": configuration.socketPath = text
@@ -245,6 +254,8 @@ public struct Configuration: Sendable, Equatable {
         if let path = configuration.secretsPath { configuration.httpKeys = try HTTPKeys(path: path) }
         try configuration.mesh.finish(httpAddress: configuration.httpAddress)
         if configuration.reservationsPath == nil && !configuration.stdio { configuration.reservationsPath = configuration.socketPath + ".reservations" }
+        // One connection on a pipe publishes no region unless asked to: the default name is the socket daemon's.
+        if configuration.stdio && !configuration.regionNamed { configuration.sharedMemoryName = nil }
         if configuration.reservationsPath?.isEmpty == true { throw .usage("--reservations-file: the path is empty") }
         return configuration
     }

@@ -40,6 +40,7 @@ struct ConfigurationFile {
                     throw HostessError(.badRequest, "expected /NAME with no other '/'", field: "shm")
                 }
                 configuration.sharedMemoryName = name
+                configuration.regionNamed = true
             }
             if let value = try reader.int("capacity", in: 1...1_000_000) { configuration.capacity = Int(value) }
             if let value = try reader.int("entryBytes", in: 1024...65536) { configuration.entryBytes = Int(value) }

@@ -43,8 +43,22 @@ struct ConfigurationFlagTests {
         #expect(configuration.maxWatchesPerUID == 1024)
         #expect(configuration.reservationPolicy == .standard)
         #expect(configuration.reservationPolicy.priorityLimit == 100)
-        #expect(configuration.sharedMemoryName == "/hostess-registry")
+        #expect(configuration.sharedMemoryName == (getuid() == 0 ? "/hostess-registry" : "/hostess-registry-\(getuid())"))
         #expect(configuration.httpAddress == nil)
+    }
+
+    @Test("--stdio publishes a region only when one is named: --shm, HOSTESS_SHM or the config file's shm")
+    func stdioRegion() throws {
+        #expect(try Configuration.parse(arguments: ["--stdio"], environment: environment).sharedMemoryName == nil)
+        #expect(try Configuration.parse(arguments: ["--stdio", "--shm", "/pipe"], environment: environment).sharedMemoryName == "/pipe")
+        #expect(
+            try Configuration.parse(arguments: ["--stdio"], environment: environment.merging(["HOSTESS_SHM": "/env"]) { $1 }).sharedMemoryName
+                == "/env")
+        let file = try configFile(#"{"shm": "/file"}"#)
+        defer { unlink(file) }
+        #expect(try Configuration.parse(arguments: ["--stdio", "--config", file], environment: environment).sharedMemoryName == "/file")
+        // Without --stdio the default name stays.
+        #expect(try Configuration.parse(arguments: [], environment: environment).sharedMemoryName != nil)
     }
 
     @Test("flags, with and without '='")
