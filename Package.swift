@@ -68,7 +68,7 @@ let package = Package(
             name: "hostess-probe", dependencies: ["HostessClient", "HostessLoop", "HostessModel", "HostessProbing", "HostessSystem"],
             swiftSettings: strict),
         .executableTarget(
-            name: "hostess-example-server", dependencies: ["HostessClient", "HostessModel", "HostessSystem"], swiftSettings: strict,
+            name: "hostess-example-server", dependencies: ["HostessClient", "HostessModel"], swiftSettings: strict,
             plugins: ["HostessManifests"]),
 
         // MARK: - Build tools

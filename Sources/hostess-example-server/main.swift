@@ -10,10 +10,10 @@
 // `--owner` replaces the manifest's owner (the design's "compile-time, changeable at runtime"): hostessd lets a
 // caller register only owners it may act as. Exit status: 0 stopped by a signal, 1 failed, 2 usage error.
 
+import Foundation
 import Glibc
 import HostessClient
 import HostessModel
-import HostessSystem
 
 // MARK: - Arguments
 
@@ -60,13 +60,44 @@ struct UsageError: Error {
     init(_ message: String?) { self.message = message }
 }
 
+// MARK: - Output and stopping
+
+/// Writes `text` and a newline to `handle` at once (standard output may be a pipe someone reads line by line
+/// while the server runs).
+func writeLine(_ text: String, to handle: FileHandle = .standardOutput) {
+    handle.write(Data((text + "\n").utf8))
+}
+
+/// Blocks SIGINT and SIGTERM in this thread before any other starts, so that every thread inherits the mask
+/// and only ``waitForTermination(_:)`` receives them. Returns the set.
+func blockTerminationSignals() -> sigset_t {
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    sigaddset(&signals, SIGINT)
+    sigaddset(&signals, SIGTERM)
+    pthread_sigmask(SIG_BLOCK, &signals, nil)
+    return signals
+}
+
+/// Suspends until one of `signals` arrives, taken by `sigwait` on a thread of its own.
+func waitForTermination(_ signals: sigset_t) async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        Thread.detachNewThread {
+            var set = signals
+            var received: Int32 = 0
+            while sigwait(&set, &received) != 0 {}
+            continuation.resume()
+        }
+    }
+}
+
 // MARK: - Main
 
-FileHandleWriter.lineBufferStandardOutput()
+let terminationSignals = blockTerminationSignals()
 let options: Options
 do { options = try Options(Array(CommandLine.arguments.dropFirst())) } catch {
     if let message = error.message {
-        FileHandleWriter.standardError("hostess-example-server: \(message)\n\(Options.usage)\n")
+        writeLine("hostess-example-server: \(message)\n\(Options.usage)", to: .standardError)
         exit(2)
     }
     print(Options.usage)
@@ -78,16 +109,15 @@ if options.printManifest {
 }
 var manifest = options.role.manifest
 if let owner = options.owner { manifest.owner = owner }
-let signals = try? SignalWaiter.catching([SIGINT, SIGTERM])
 do {
     let hostess = try HostessClient(socketPath: options.socketPath)
     let entry = try await hostess.register(manifest: manifest, session: true)
-    print(entry.id)
-    FileHandleWriter.standardError("hostess-example-server: registered as \(manifest.name); heartbeating every few seconds; Ctrl-C to stop\n")
-    if let signals { _ = await SignalWaiter.wait(descriptor: signals) }
+    writeLine(entry.id)
+    writeLine("hostess-example-server: registered as \(manifest.name); heartbeating every few seconds; Ctrl-C to stop", to: .standardError)
+    await waitForTermination(terminationSignals)
     hostess.close()
 } catch {
     let hint = error.code == .forbidden && options.owner == nil ? "\n(pass --owner with a name you may act as, e.g. --owner \"$(id -un)\")" : ""
-    FileHandleWriter.standardError("hostess-example-server: \(error)\(hint)\n")
+    writeLine("hostess-example-server: \(error)\(hint)", to: .standardError)
     exit(1)
 }
