@@ -29,15 +29,14 @@ enum ShortIDs {
     /// Cuts each id into a head kept whole and a tail kept for ``uuidDigits`` characters, or as many more as
     /// tell it from the tails of the other ids with the same head.
     private static func shorten(_ ids: some Sequence<String>, split: (String) -> (head: String, tail: String)?) -> [String: String] {
-        var groups: [String: [String]] = [:]
+        var groups: [String: Set<String>] = [:]
         var short: [String: String] = [:]
-        for id in ids where short[id] == nil {
+        for id in ids {
             guard let (head, tail) = split(id) else {
                 short[id] = id
                 continue
             }
-            short[id] = ""
-            groups[head, default: []].append(tail)
+            groups[head, default: []].insert(tail)
         }
         for (head, tails) in groups {
             // Sorted, each tail shares its longest common prefix with a neighbour.
