@@ -48,6 +48,38 @@ struct Context: Sendable {
             socketPath: socketPath, sharedMemoryName: sharedMemoryName, route: route,
             warning: { FileHandleWriter.standardError("hostess: warning: \($0)\n") })
     }
+
+    // MARK: Ids people type
+
+    /// The server id `typed` names (``IDPrefix``): a whole id as it is, else the one entry whose id or UUID
+    /// starts with it, looked up over `--http`, else as ``reader()`` reads.
+    func serverID(_ typed: String) async throws -> String {
+        if let name = try? ServerName(parsing: typed) { return name.description }
+        let entries = if let remote { try remote.listAll() } else { try await reader().listAll() }
+        return try IDPrefix.resolve(typed, kind: .entry, among: entries.map { ($0.id, $0.name.uuid) })
+    }
+
+    /// The server ids of a repeatable `option` (`--server`), each resolved as ``serverID(_:)`` does; none
+    /// twice, at most ``ServerFilter/maximumServerIDs``; nil when none is given.
+    func serverIDs(_ typed: [String], option: String) async throws -> [String]? {
+        guard !typed.isEmpty else { return nil }
+        guard typed.count <= ServerFilter.maximumServerIDs else { throw UsageError("\(option): at most \(ServerFilter.maximumServerIDs) ids") }
+        var ids: [String] = []
+        for text in typed {
+            let id = try await serverID(text)
+            guard !ids.contains(id) else { throw UsageError("\(option) \(text) names \(id), which is given already") }
+            ids.append(id)
+        }
+        return ids
+    }
+
+    /// The reservation id `typed` names: a whole UUID as it is, else the one reservation (active, or ended
+    /// within hostessd's retention) whose id starts with it.
+    func reservationID(_ typed: String) async throws -> String {
+        if IDPrefix.isUUID(typed) { return typed.lowercased() }
+        let replies = if let remote { try remote.reservations() } else { try await client().reservations() }
+        return try IDPrefix.resolve(typed, kind: .reservation, among: replies.map { ($0.reservation.id, $0.reservation.id) })
+    }
 }
 
 let commands: [Command] = [
@@ -73,53 +105,69 @@ let commands: [Command] = [
         ],
         flags: ["--keep-alive"], run: register),
     Command(
-        name: "unregister", summary: "remove an entry", usage: "usage: hostess unregister ID", valued: [], flags: [],
+        name: "unregister", summary: "remove an entry", usage: "usage: hostess unregister ID\n\n\(idHelp)", valued: [], flags: [],
         run: { arguments, context in
-            let id = try arguments.expect("id")[0]
+            let id = try await context.serverID(arguments.expect("id")[0])
             if let remote = context.remote { try remote.unregister(id) } else { try await context.client().unregister(id) }
             if !context.json { print("unregistered \(id)") } else { print(JSONValue.object(["unregistered": .string(id)]).jsonText) }
         }),
     Command(
-        name: "heartbeat", summary: "refresh an entry's liveness once", usage: "usage: hostess heartbeat ID", valued: [],
+        name: "heartbeat", summary: "refresh an entry's liveness once", usage: "usage: hostess heartbeat ID\n\n\(idHelp)", valued: [],
         flags: [],
         run: { arguments, context in
-            let id = try arguments.expect("id")[0]
+            let id = try await context.serverID(arguments.expect("id")[0])
             if let remote = context.remote { try remote.heartbeat(id) } else { try await context.client().heartbeat(id) }
             if !context.json { print("heartbeat \(id)") } else { print(JSONValue.object(["heartbeat": .string(id)]).jsonText) }
         }),
     Command(
-        name: "get", summary: "show one entry", usage: "usage: hostess [--via shm|socket] get ID", valued: [], flags: [],
+        name: "get", summary: "show one entry",
+        usage: """
+            usage: hostess get ID [--via shm|socket]
+
+            \(idHelp)
+            Times are local (TZ) with how long ago; --json prints the entry's wire form (milliseconds).
+            """,
+        valued: [], flags: [],
         run: { arguments, context in
-            let id = try arguments.expect("id")[0]
+            let id = try await context.serverID(arguments.expect("id")[0])
             let entry = if let remote = context.remote { try remote.getServer(id) } else { try await context.reader().getServer(id) }
             print(context.json ? entry.json.jsonText : Output.details(entry))
         }),
     Command(
-        name: "list", summary: "list every entry", usage: "usage: hostess [--via shm|socket] list", valued: [], flags: [],
+        name: "list", summary: "list every entry",
+        usage: """
+            usage: hostess list [--wide] [--via shm|socket]
+
+            The table cuts ids after 8 hex digits of the UUID (more when two would look alike), which any
+            command taking an ID accepts; --wide prints whole ids.
+            """,
+        valued: [], flags: ["--wide"],
         run: { arguments, context in
             _ = try arguments.expect()
             let entries = if let remote = context.remote { try remote.listAll() } else { try await context.reader().listAll() }
-            Output.entries(entries, json: context.json)
+            Output.entries(entries, json: context.json, wide: arguments.flag("--wide"))
         }),
     Command(
         name: "query", summary: "list the entries matching a filter",
         usage: """
-            usage: hostess [--via shm|socket] query [--fqdn FQDN] [--servername NAME] [--class 0xNNNN] [--owner OWNER]
+            usage: hostess query [--fqdn FQDN] [--servername NAME] [--class 0xNNNN] [--owner OWNER]
                                  [--capability C]... [--available-terminals N] [--unreserved] [--server ID]...
-                                 [--scope local|remote|all]
+                                 [--scope local|remote|all] [--wide] [--via shm|socket]
 
             --scope remote asks the live peer Hostesses (hostess peers) whose summary can match, all adds this
             one's own; each entry says where it lives, and the peers that did not answer in time are listed.
             Every criterion given must hold; --capability may repeat and all must be present; --unreserved
-            leaves out servers a reservation holds; --server may repeat and keeps only the servers with those ids.
-            get, list and query read the daemon's shared-memory region while its writer lives, else the
-            socket (--via shm insists on the region, --via socket skips it).
+            leaves out servers a reservation holds; --server may repeat and keeps only the servers with those
+            ids (an id, or the start of one or of its UUID). get, list and query read the daemon's
+            shared-memory region while its writer lives, else the socket (--via shm insists on the region,
+            --via socket skips it). --wide prints whole ids.
             """,
         valued: ["--fqdn", "--servername", "--class", "--owner", "--capability", "--available-terminals", "--server", "--scope"],
-        flags: ["--unreserved"],
+        flags: ["--unreserved", "--wide"],
         run: { arguments, context in
             _ = try arguments.expect()
             var filter = try serverFilter(arguments)
+            filter.serverIDs = try await context.serverIDs(arguments.all("--server"), option: "--server")
             if let text = arguments.value("--scope") {
                 guard let scope = ServerFilter.Scope(rawValue: text) else { throw UsageError("--scope: expected local, remote or all, found '\(text)'") }
                 filter.scope = scope
@@ -130,39 +178,41 @@ let commands: [Command] = [
                 if context.json {
                     print(JSONValue.object(["entries": .array(answer.entries), "unanswered": .array(answer.unanswered), "asked": .int(Int64(answer.asked))]).jsonText)
                 } else {
-                    print(Output.acrossTable(answer.entries, unanswered: answer.unanswered, asked: answer.asked))
+                    print(Output.acrossTable(answer.entries, unanswered: answer.unanswered, asked: answer.asked, wide: arguments.flag("--wide")))
                 }
                 return
             }
             let entries = if let remote = context.remote { try remote.query(filter) } else { try await context.reader().query(filter) }
-            Output.entries(entries, json: context.json)
+            Output.entries(entries, json: context.json, wide: arguments.flag("--wide"))
         }),
     Command(
         name: "mark-in-use", summary: "record that a connectome uses a terminal",
-        usage: "usage: hostess mark-in-use ID TERMINAL CONNECTOME", valued: [], flags: [],
+        usage: "usage: hostess mark-in-use ID TERMINAL CONNECTOME\n\n\(idHelp)", valued: [], flags: [],
         run: { arguments, context in
             let parts = try arguments.expect("id", "terminal", "connectome")
+            let id = try await context.serverID(parts[0])
             let entry =
                 if let remote = context.remote {
-                    try remote.markInUse(parts[0], terminal: parts[1], connectomeID: parts[2])
+                    try remote.markInUse(id, terminal: parts[1], connectomeID: parts[2])
                 } else {
-                    try await context.client().markInUse(parts[0], terminal: parts[1], connectomeID: parts[2])
+                    try await context.client().markInUse(id, terminal: parts[1], connectomeID: parts[2])
                 }
-            if context.json { print(entry.json.jsonText) } else { print("terminal \(parts[1]) of \(parts[0]) is in use by \(parts[2])") }
+            if context.json { print(entry.json.jsonText) } else { print("terminal \(parts[1]) of \(id) is in use by \(parts[2])") }
         }),
     Command(
         name: "mark-available", summary: "clear a terminal's connections",
-        usage: "usage: hostess mark-available ID TERMINAL [--connectome CONNECTOME]\n\nWith --connectome only that connection is removed.",
+        usage: "usage: hostess mark-available ID TERMINAL [--connectome CONNECTOME]\n\nWith --connectome only that connection is removed.\n\(idHelp)",
         valued: ["--connectome"], flags: [],
         run: { arguments, context in
             let parts = try arguments.expect("id", "terminal")
+            let id = try await context.serverID(parts[0])
             let entry =
                 if let remote = context.remote {
-                    try remote.markAvailable(parts[0], terminal: parts[1], connectomeID: arguments.value("--connectome"))
+                    try remote.markAvailable(id, terminal: parts[1], connectomeID: arguments.value("--connectome"))
                 } else {
-                    try await context.client().markAvailable(parts[0], terminal: parts[1], connectomeID: arguments.value("--connectome"))
+                    try await context.client().markAvailable(id, terminal: parts[1], connectomeID: arguments.value("--connectome"))
                 }
-            if context.json { print(entry.json.jsonText) } else { print("terminal \(parts[1]) of \(parts[0]) is available") }
+            if context.json { print(entry.json.jsonText) } else { print("terminal \(parts[1]) of \(id) is available") }
         }),
     Command(
         name: "watch", summary: "print guest book changes as they happen",
@@ -212,12 +262,18 @@ let commands: [Command] = [
                                    [--allow-remote]
 
             Holds N servers that match and no other reservation holds, or fails saying how many matched and
-            how many were free. --server (repeatable) names the servers exactly: with --count equal to the
-            number of --server ids, it holds exactly those, all or none. A higher --priority may preempt lower-priority reservations. Without
-            --duration it lasts until 'hostess cancel ID'. --session stays in the foreground after printing
-            the reservation, and the reservation ends when this command exits (SIGINT or SIGTERM).
+            how many were free. --server (repeatable; an id, or the start of one or of its UUID) names the
+            servers exactly: with --count equal to the number of --server ids, it holds exactly those, all or
+            none. A higher --priority may preempt lower-priority reservations.
+            A reservation ends at 'hostess cancel ID' or after --duration seconds (at most 30 days; hostessd
+            lets only root pass its --reservation-max-duration, 1 day unless configured). Without --duration
+            hostessd's default applies (--reservation-default-duration, 1 hour unless configured): the output
+            says so, and when it expires. No reservation lasts for ever.
+            --session stays in the foreground after printing the reservation, and the reservation ends when
+            this command exits (SIGINT or SIGTERM), or when its duration runs out.
             --allow-remote lets peer Hostesses (hostessd --peer-keys) hold what this one lacks, all or none:
             the reservation lists which Hostess holds which servers, and cancelling it cancels their parts.
+            Prints what it holds until when, then the reservation; --json prints the reservation's wire form.
             """,
         valued: [
             "--count", "--class", "--capability", "--available-terminals", "--fqdn", "--servername", "--owner", "--duration", "--priority",
@@ -227,47 +283,66 @@ let commands: [Command] = [
         run: { arguments, context in
             _ = try arguments.expect()
             guard let count = try arguments.integer("--count", in: Int.min...Int.max) else { throw UsageError("--count N is required") }
-            let filter = try serverFilter(arguments)
+            var filter = try serverFilter(arguments)
             var duration: Int64?
             if let text = arguments.value("--duration") {
                 guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds * 1000 <= Double(ReservationRequest.maximumDuration) else {
-                    throw UsageError("--duration: expected seconds greater than 0 and at most 30 days, found '\(text)'")
+                    throw UsageError("--duration: expected seconds greater than 0 and at most 30 days (2592000), found '\(text)'")
                 }
                 duration = Int64((seconds * 1000).rounded(.up))
             }
+            filter.serverIDs = try await context.serverIDs(arguments.all("--server"), option: "--server")
             let request = ReservationRequest(
                 requestedBy: arguments.value("--requested-by"), filter: filter, count: count, duration: duration,
                 priority: try arguments.integer("--priority", in: ReservationRequest.priorities) ?? 0, session: arguments.flag("--session"),
                 allowRemote: arguments.flag("--allow-remote"))
             if request.session && context.remote != nil { throw UsageError("--session needs the socket; over --http give --duration") }
             if request.allowRemote && context.remote != nil { throw UsageError("--allow-remote needs the socket: a peer's reservation is served from its own guest book") }
+            func show(_ reply: ReservationReply) {
+                if context.json {
+                    print(reply.reservation.json(servers: reply.servers).jsonText)
+                } else {
+                    print(Output.reserved(reply, session: request.session))
+                    print(Output.reservation(reply, duration: duration == nil ? .daemonDefault : .stated))
+                }
+            }
             let reply: ReservationReply
             if let remote = context.remote { reply = try remote.reserve(request) } else {
                 let client = try context.client()
                 reply = try await client.reserve(request)
                 if request.session, let signals = context.signals {
-                    print(context.json ? reply.reservation.json(servers: reply.servers).jsonText : Output.reservation(reply))
+                    show(reply)
                     let signal = await SignalWaiter.wait(descriptor: signals)
                     client.close()
                     FileHandleWriter.standardError("hostess: received signal \(signal); reservation \(reply.reservation.id) ends with this connection\n")
                     return
                 }
             }
-            print(context.json ? reply.reservation.json(servers: reply.servers).jsonText : Output.reservation(reply))
+            show(reply)
         }),
     Command(
         name: "reservations", summary: "list reservations, or show one",
-        usage: "usage: hostess reservations [--status active|expired|cancelled|preempted|lost] [ID]", valued: ["--status"], flags: [],
+        usage: """
+            usage: hostess reservations [--status active|expired|cancelled|preempted|lost] [--wide]
+                   hostess reservations ID
+
+            The table cuts reservation ids after 8 hex digits and server ids after 8 hex digits of their
+            UUID (more when two would look alike); --wide prints them whole. ID is a reservation's id or the
+            start of one; its servers are shown whole. Times are local (TZ).
+            """,
+        valued: ["--status"], flags: ["--wide"],
         run: { arguments, context in
             var status: Reservation.Status?
             if let text = arguments.value("--status") {
                 guard let known = Reservation.Status(rawValue: text) else {
-                    throw UsageError("--status: expected active, expired, cancelled, preempted or lost, found '\(text)'")
+                    throw UsageError(
+                        "--status: expected active, expired, cancelled, preempted or lost, found '\(text)'"
+                            + Suggestions.phrase(for: text, in: Reservation.Status.allCases.map(\.rawValue)))
                 }
                 status = known
             }
             if arguments.positionals.count == 1 {
-                let id = arguments.positionals[0]
+                let id = try await context.reservationID(arguments.positionals[0])
                 let reply: ReservationReply
                 if let remote = context.remote { reply = try remote.reservation(id) } else { reply = try await context.client().reservation(id) }
                 print(context.json ? reply.reservation.json(servers: reply.servers).jsonText : Output.reservation(reply))
@@ -278,15 +353,17 @@ let commands: [Command] = [
             if let remote = context.remote { replies = try remote.reservations(status: status) } else {
                 replies = try await context.client().reservations(status: status)
             }
-            Output.reservations(replies, json: context.json)
+            Output.reservations(replies, json: context.json, wide: arguments.flag("--wide"))
         }),
     Command(
-        name: "cancel", summary: "cancel a reservation", usage: "usage: hostess cancel ID", valued: [], flags: [],
+        name: "cancel", summary: "cancel a reservation",
+        usage: "usage: hostess cancel ID\n\nID is a reservation's id or the start of one. Prints the reservation cancelled and how many servers it released.",
+        valued: [], flags: [],
         run: { arguments, context in
-            let id = try arguments.expect("id")[0]
+            let id = try await context.reservationID(arguments.expect("id")[0])
             let reply: ReservationReply
             if let remote = context.remote { reply = try remote.cancelReservation(id) } else { reply = try await context.client().cancelReservation(id) }
-            print(context.json ? reply.reservation.json(servers: reply.servers).jsonText : "cancelled \(id)")
+            print(context.json ? reply.reservation.json(servers: reply.servers).jsonText : Output.cancelled(reply))
         }),
     Command(
         name: "peers", summary: "list the other Hostesses heard from on the mesh",
@@ -297,11 +374,11 @@ let commands: [Command] = [
             state (live; stale once they missed their ttl: shown, never chosen), their servers by class.
             --json prints the array of peers as the daemon reports them (docs/mesh.md).
             """,
-        valued: [], flags: ["--json"],
+        valued: [], flags: [],
         run: { arguments, context in
             _ = try arguments.expect()
             let (announcing, peers) = if let remote = context.remote { try remote.peers() } else { try await context.client().peers() }
-            if context.json || arguments.flag("--json") {
+            if context.json {
                 print(JSONValue.array(peers).jsonText)
             } else {
                 print(Output.peerTable(peers, announcing: announcing))
@@ -322,12 +399,12 @@ let commands: [Command] = [
             Only root and hostessd's user may.
             --json prints the design's PROBE_RESULTS object (results, testedMatrix, failures, windows).
             """,
-        valued: ["--targets", "--ports", "--from"], flags: ["--json"],
+        valued: ["--targets", "--ports", "--from"], flags: [],
         run: { arguments, context in
             _ = try arguments.expect()
             let targets = arguments.value("--targets").map { $0.split(separator: ",").map(String.init) }
             let report = try await context.client().probe(targets: targets, ports: arguments.value("--ports"), from: arguments.value("--from"))
-            if context.json || arguments.flag("--json") {
+            if context.json {
                 print(JSONValue.object(report).jsonText)
             } else {
                 print(Output.probeSummary(report))
@@ -341,11 +418,11 @@ let commands: [Command] = [
             What probe runs found for this Hostess, and what each peer announces, lowest latency first; a
             method is fresh for hostessd's --probe-cache-ttl (default 300 s) after it was tested.
             """,
-        valued: [], flags: ["--json"],
+        valued: [], flags: [],
         run: { arguments, context in
             guard arguments.positionals.count <= 1 else { throw UsageError("expected at most one FQDN, found \(arguments.positionals.count) arguments") }
             let hosts = try await context.client().connectionMethods(fqdn: arguments.positionals.first)
-            if context.json || arguments.flag("--json") {
+            if context.json {
                 print(JSONValue.array(hosts).jsonText)
             } else {
                 print(Output.connectionMethodTable(hosts))
@@ -354,42 +431,59 @@ let commands: [Command] = [
     Command(
         name: "connectomes", summary: "list the recorded connectomes, one row per link endpoint pair",
         usage: """
-            usage: hostess connectomes [--json]
+            usage: hostess connectomes [--wide] [--json]
 
             One row per source and target of each link of each recorded connectome, with the state the
             guest book gives it now: active, or degraded and why (server_gone, terminal_gone, not_marked).
+            Server ids are cut after 8 hex digits of their UUID; --wide prints them whole.
             --json prints the connectomes as the daemon reports them.
             """,
-        valued: [], flags: ["--json"],
+        valued: [], flags: ["--wide"],
         run: { arguments, context in
             _ = try arguments.expect()
             let records = if let remote = context.remote { try remote.connectomes() } else { try await context.client().connectomes() }
-            print(context.json || arguments.flag("--json") ? JSONValue.array(records.map(\.json)).jsonText : Output.connectomeTable(records))
+            print(context.json ? JSONValue.array(records.map(\.json)).jsonText : Output.connectomeTable(records, wide: arguments.flag("--wide")))
         }),
     Command(
         name: "connectome", summary: "show one recorded connectome",
         usage: "usage: hostess connectome ID [--json]\n\nShows the connectome, its links and its problems; --json prints it as the daemon reports it.",
-        valued: [], flags: ["--json"],
+        valued: [], flags: [],
         run: { arguments, context in
             let id = try arguments.expect("id")[0]
             let record = if let remote = context.remote { try remote.connectome(id: id) } else { try await context.client().connectome(id: id) }
-            print(context.json || arguments.flag("--json") ? record.json.jsonText : Output.connectome(record))
+            print(context.json ? record.json.jsonText : Output.connectome(record))
         }),
     Command(
-        name: "status", summary: "show the daemon's status and who it thinks you are", usage: "usage: hostess status",
+        name: "status", summary: "show the daemon's status and who it thinks you are",
+        usage: """
+            usage: hostess status
+
+            The daemon's version and pid, where it listens, its entries and revision, its ttl and heartbeat
+            interval, its counters, and the uid and owner names it takes you for (caller). Over --http, what
+            GET /health tells. --json prints the daemon's status object.
+            """,
         valued: [], flags: [],
         run: { arguments, context in
             _ = try arguments.expect()
             let status: JSONObject
             if let remote = context.remote { status = try remote.health() } else { status = try await context.client().status() }
-            if context.json {
-                print(JSONValue.object(status).jsonText)
-            } else {
-                for member in status { print("\(member.key): \(Output.plain(member.value))") }
-            }
+            print(context.json ? JSONValue.object(status).jsonText : Output.status(status))
         }),
     wiringCommand,
+    Command(
+        name: "help", summary: "show the commands and global options, or one command's usage",
+        usage: "usage: hostess help [COMMAND]", valued: [], flags: [], run: Help.help),
+    Command(
+        name: "version", summary: "show this client's version and the daemon's",
+        usage: "usage: hostess version\n\nhostess --version prints this client's version only, without asking the daemon.",
+        valued: [], flags: [], run: Help.versions),
 ]
+
+/// How a command taking a server ID reads it, for its usage text.
+let idHelp = """
+    ID is an entry's whole id, or the start of its id or of its UUID that no other entry shares (as the
+    tables show it: cut after 8 hex digits of the UUID).
+    """
 
 // MARK: - register
 
@@ -474,25 +568,14 @@ func register(_ arguments: Arguments, _ context: Context) async throws {
 let defaultGiveUpAfter = 60.0
 
 /// The filter that `--fqdn`, `--servername`, `--class`, `--owner`, `--capability` (repeatable),
-/// `--available-terminals`, `--unreserved` and `--server` (repeatable) spell (each command lists the ones it takes).
+/// `--available-terminals` and `--unreserved` spell (each command lists the ones it takes); the commands
+/// taking `--server` resolve its ids with ``Context/serverIDs(_:option:)``.
 func serverFilter(_ arguments: Arguments) throws(UsageError) -> ServerFilter {
     var filter = ServerFilter(
         fqdn: arguments.value("--fqdn"), servername: arguments.value("--servername"), owner: arguments.value("--owner"),
         capabilities: arguments.all("--capability"),
         availableTerminals: try arguments.integer("--available-terminals", in: 0...Limits.terminals), unreserved: arguments.flag("--unreserved"))
     if let classText = arguments.value("--class") { filter.classCode = try parseClass(classText) }
-    let servers = arguments.all("--server")
-    if !servers.isEmpty {
-        guard servers.count <= ServerFilter.maximumServerIDs else { throw UsageError("--server: at most \(ServerFilter.maximumServerIDs) ids") }
-        var ids: [String] = []
-        for text in servers {
-            let id: String
-            do { id = try ServerName(parsing: text).description } catch { throw UsageError("--server \(text): \(error.message)") }
-            guard !ids.contains(id) else { throw UsageError("--server \(text) is given twice") }
-            ids.append(id)
-        }
-        filter.serverIDs = ids
-    }
     return filter
 }
 

@@ -5,56 +5,81 @@ import HostessSystem
 
 /// Tables and detail views for people; `--json` prints the wire form instead.
 enum Output {
-    /// Prints entries as a table, or as one JSON array.
-    static func entries(_ entries: [GuestBookEntry], json: Bool) {
+    /// Prints entries as a table (ids shortened unless `wide`), or as one JSON array.
+    static func entries(_ entries: [GuestBookEntry], json: Bool, wide: Bool) {
         if json {
             print(JSONValue.array(entries.map(\.json)).jsonText)
             return
         }
+        let now = SystemClock.wallMilliseconds()
+        let ids = serverIDs(entries.map(\.id), wide: wide)
         let rows = entries.map { entry in
             [
-                entry.id, entry.name.classCode.description,
+                ids(entry.id), entry.name.classCode.description,
                 entry.terminals.map { "\($0.name)(\($0.inUse ? "in use" : "free"))" }.joined(separator: " "),
-                entry.capabilities.joined(separator: ","),
+                Times.cell(entry.lastHeartbeat, now: now), entry.capabilities.joined(separator: ","),
             ]
         }
-        print(table(header: ["ID", "CLASS", "TERMINALS", "CAPABILITIES"], rows: rows))
+        print(table(header: ["ID", "CLASS", "TERMINALS", "LAST HEARTBEAT", "CAPABILITIES"], rows: rows))
         print("\(entries.count) entr\(entries.count == 1 ? "y" : "ies")")
     }
 
-    /// Prints reservations as a table, or as one JSON array.
-    static func reservations(_ replies: [ReservationReply], json: Bool) {
+    /// Prints reservations as a table (ids shortened unless `wide`), or as one JSON array.
+    static func reservations(_ replies: [ReservationReply], json: Bool, wide: Bool) {
         if json {
             print(JSONValue.array(replies.map { $0.reservation.json(servers: $0.servers) }).jsonText)
             return
         }
+        let now = SystemClock.wallMilliseconds()
+        let reservationIDs = wide ? [:] : ShortIDs.uuids(replies.map(\.reservation.id))
+        let servers = serverIDs(replies.flatMap(\.reservation.serverIDs), wide: wide)
         let rows = replies.map { reply in
             let reservation = reply.reservation
             return [
-                reservation.id, reservation.status.rawValue, String(reservation.priority), String(reservation.token),
-                reservation.expiresAt.map { String($0) } ?? "-", reservation.requestedBy,
-                (reservation.serverIDs + reservation.remote.flatMap { part in part.serverIDs.map { "\($0)@\(part.fqdn)" } }).joined(separator: " "),
+                reservationIDs[reservation.id] ?? reservation.id, reservation.status.rawValue, String(reservation.priority), String(reservation.token),
+                reservation.status != .active ? "-" : reservation.expiresAt.map { Times.cell($0, now: now) } ?? "never (until cancelled)",
+                reservation.requestedBy,
+                (reservation.serverIDs.map(servers) + reservation.remote.flatMap { part in part.serverIDs.map { "\($0)@\(part.fqdn)" } })
+                    .joined(separator: " "),
             ]
         }
-        print(table(header: ["ID", "STATUS", "PRIORITY", "TOKEN", "EXPIRES AT (ms)", "REQUESTED BY", "SERVERS"], rows: rows))
+        print(table(header: ["ID", "STATUS", "PRIORITY", "TOKEN", "EXPIRES", "REQUESTED BY", "SERVERS"], rows: rows))
         print("\(replies.count) reservation\(replies.count == 1 ? "" : "s")")
     }
 
-    /// One reservation, for people.
-    static func reservation(_ reply: ReservationReply) -> String {
+    /// Where a reservation's duration came from, for the detail view.
+    enum DurationSource {
+        /// Asked for, or not known (a reservation read back).
+        case stated
+        /// The daemon's default: the request named none.
+        case daemonDefault
+    }
+
+    /// One reservation, for people: `requestedBy` with the holder only when they differ, local times with
+    /// how far away they are, the duration with its unit and, when the daemon chose it, saying so.
+    static func reservation(_ reply: ReservationReply, duration source: DurationSource = .stated) -> String {
         let reservation = reply.reservation
+        let now = SystemClock.wallMilliseconds()
+        let holder = reservation.holder.description
+        let duration = reservation.duration.map { Times.duration(milliseconds: $0) } ?? "none: it lasts until cancelled"
         var lines = [
             "id:           \(reservation.id)",
             "status:       \(reservation.status.rawValue)\(reservation.reason.map { " (\($0))" } ?? "")",
-            "requestedBy:  \(reservation.requestedBy) (\(reservation.holder))",
+            "requestedBy:  \(reservation.requestedBy)\(reservation.requestedBy == holder ? "" : " (made by \(holder))")",
             "priority:     \(reservation.priority)",
             "token:        \(reservation.token)",
-            "createdAt:    \(reservation.createdAt)",
-            "expiresAt:    \(reservation.expiresAt.map { String($0) } ?? "until cancelled")",
-            "servers:",
+            "createdAt:    \(Times.detail(reservation.createdAt, now: now))",
+            "duration:     \(duration)\(source == .daemonDefault ? " (hostessd's default, as no --duration was given)" : "")",
+            "expiresAt:    \(reservation.expiresAt.map { Times.detail($0, now: now) } ?? "never (until cancelled)")",
         ]
+        if reservation.session { lines.append("session:      yes: it ends when the connection that made it closes") }
+        if let endedAt = reservation.endedAt { lines.append("endedAt:      \(Times.detail(endedAt, now: now))") }
+        if let preemptedBy = reservation.preemptedBy { lines.append("preemptedBy:  \(preemptedBy)") }
+        lines.append("servers:")
         lines += reservation.serverIDs.map { "  " + $0 }
-        for release in reservation.released { lines.append("  (released \(release.serverID): \(release.reason))") }
+        for release in reservation.released {
+            lines.append("  (released \(release.serverID): \(release.reason), \(Times.detail(release.at, now: now)))")
+        }
         for part in reservation.remote {
             lines.append("  on \(part.fqdn) (\(part.endpoint)), its reservation \(part.reservationID), \(part.state.rawValue)\(part.reason.map { ": \($0)" } ?? ""):")
             lines += part.serverIDs.map { "    " + $0 }
@@ -65,12 +90,44 @@ enum Output {
         return lines.joined(separator: "\n")
     }
 
+    /// The line `hostess reserve` prints above the reservation: what it holds, for whom and until when.
+    static func reserved(_ reply: ReservationReply, session: Bool) -> String {
+        let reservation = reply.reservation
+        let count = reservation.heldCount
+        let until =
+            if let expiresAt = reservation.expiresAt {
+                "until \(Times.detail(expiresAt, now: SystemClock.wallMilliseconds()))"
+            } else {
+                "until cancelled"
+            }
+        let held = "reserved \(count) server\(count == 1 ? "" : "s") for \(reservation.requestedBy)"
+        return session ? "\(held) while this command runs (SIGINT or SIGTERM ends it), at most \(until)" : "\(held) \(until)"
+    }
+
+    /// What `hostess cancel` prints: the reservation it ended and the servers that are free again.
+    static func cancelled(_ reply: ReservationReply) -> String {
+        let reservation = reply.reservation
+        let count = reservation.serverIDs.count + reservation.remote.reduce(0) { $0 + $1.serverIDs.count }
+        return "cancelled reservation \(reservation.id) of \(reservation.requestedBy): \(count) server\(count == 1 ? "" : "s") released"
+    }
+
+    /// A function giving each of `ids` as a table shows it: shortened (``ShortIDs``), or whole when `wide`.
+    static func serverIDs(_ ids: [String], wide: Bool) -> (String) -> String {
+        guard !wide else { return { $0 } }
+        let short = ShortIDs.servers(ids)
+        return { short[$0] ?? $0 }
+    }
+
     /// Recorded connectomes as a table, one row per source and target of each link (CONNECTOME, LINK, MODE,
-    /// FROM and TO as `serverId.terminal`, STATE), then a count line. STATE is the row's: `active`, or
-    /// `degraded` with the reasons its endpoints are not as recorded. `hostess wiring apply` prints this too.
-    static func connectomeTable(_ connectomes: [ConnectomeRecord]) -> String {
+    /// FROM and TO as `serverId.terminal` with the server ids shortened unless `wide`, STATE), then a count
+    /// line. STATE is the row's: `active`, or `degraded` with the reasons its endpoints are not as recorded.
+    /// `hostess wiring apply` prints this too.
+    static func connectomeTable(_ connectomes: [ConnectomeRecord], wide: Bool) -> String {
         var rows: [[String]] = []
         var links = 0
+        let ids = serverIDs(
+            connectomes.flatMap { $0.connectome.links.flatMap { ($0.sources + $0.targets).map(\.serverID.description) } }, wide: wide)
+        func shown(_ endpoint: Connectome.Endpoint) -> String { "\(ids(endpoint.serverID.description)).\(endpoint.terminal)" }
         for record in connectomes {
             for link in record.connectome.links {
                 links += 1
@@ -82,7 +139,7 @@ enum Output {
                     for target in link.targets {
                         let found = reasons(source).map { "from \($0)" } + reasons(target).map { "to \($0)" }
                         let state = found.isEmpty ? ConnectomeRecord.State.active.rawValue : "degraded (\(found.joined(separator: ", ")))"
-                        rows.append([record.connectome.id, link.id, link.mode.rawValue, source.description, target.description, state])
+                        rows.append([record.connectome.id, link.id, link.mode.rawValue, shown(source), shown(target), state])
                     }
                 }
             }
@@ -91,8 +148,8 @@ enum Output {
         return table(header: ["CONNECTOME", "LINK", "MODE", "FROM", "TO", "STATE"], rows: rows) + "\n" + count
     }
 
-    /// One recorded connectome, for people: its facts, its links as ``connectomeTable(_:)`` shows them, and
-    /// its problems.
+    /// One recorded connectome, for people: its facts, its links as ``connectomeTable(_:wide:)`` shows them
+    /// with whole ids, and its problems.
     static func connectome(_ record: ConnectomeRecord) -> String {
         let connectome = record.connectome
         var lines = [
@@ -101,9 +158,9 @@ enum Output {
             "source:        \(connectome.source ?? "-")",
             "reservationId: \(connectome.reservationID ?? "-")",
             "createdBy:     \(record.createdBy)",
-            "createdAt:     \(record.createdAt)",
+            "createdAt:     \(Times.detail(record.createdAt, now: SystemClock.wallMilliseconds()))",
             "links:",
-            connectomeTable([record]),
+            connectomeTable([record], wide: true),
         ]
         if !record.problems.isEmpty {
             lines.append("problems:")
@@ -112,8 +169,9 @@ enum Output {
         return lines.joined(separator: "\n")
     }
 
-    /// One entry, field by field.
+    /// One entry, field by field, its times local with how long ago.
     static func details(_ entry: GuestBookEntry) -> String {
+        let now = SystemClock.wallMilliseconds()
         var lines = [
             "id:             \(entry.id)",
             "fqdn:           \(entry.name.fqdn)",
@@ -123,11 +181,11 @@ enum Output {
             "uuid:           \(entry.name.uuid)",
             "authentication: \(entry.name.authentication.rawValue) (\(entry.name.authMechanism))",
             "capabilities:   \(entry.capabilities.joined(separator: ", "))",
-            "registeredAt:   \(entry.registeredAt)",
-            "lastHeartbeat:  \(entry.lastHeartbeat)",
+            "registeredAt:   \(Times.detail(entry.registeredAt, now: now))",
+            "lastHeartbeat:  \(Times.detail(entry.lastHeartbeat, now: now))",
             "serial:         \(entry.serial)\(entry.session ? " (session)" : "")",
             "reservedBy:     \(entry.reservedBy ?? "-")",
-            "metadata:       \(JSONValue.object(entry.metadata).jsonText)",
+            "metadata:       \(entry.metadata.isEmpty ? "-" : entry.metadata.map { "\($0.key)=\(plain($0.value))" }.joined(separator: ", "))",
             "terminals:",
         ]
         let rows = entry.terminals.map { terminal in
@@ -140,20 +198,84 @@ enum Output {
         return lines.joined(separator: "\n")
     }
 
+    /// What `hostess status` prints: the daemon, where it listens, its guest book, its timings with their
+    /// units, its counters and who it takes the caller for, one fact a line; members it does not know (a newer
+    /// daemon's) follow as `name: value`, objects flattened to `name.member: value`. Over `--http` the same
+    /// from `GET /health`.
+    static func status(_ status: JSONObject) -> String {
+        var rest = status
+        func take(_ key: String) -> JSONValue? {
+            defer { rest[key] = nil }
+            return rest[key]
+        }
+        func number(_ value: JSONValue?) -> Double? {
+            switch value {
+            case .int(let number)?: Double(number)
+            case .double(let number)?: number
+            default: nil
+            }
+        }
+        var lines: [(String, String)] = []
+        var daemon = "hostessd \(take("version").map(plain) ?? "?")"
+        if let pid = take("pid") { daemon += ", pid \(plain(pid))" }
+        if let state = take("status") { daemon += ", \(plain(state))" }
+        lines.append(("daemon", daemon))
+        if let instance = take("instanceId") { lines.append(("instanceId", plain(instance))) }
+        if let uptime = number(take("uptime")) { lines.append(("uptime", Times.duration(seconds: uptime))) }
+        if let socket = take("socket") { lines.append(("socket", socket == .null ? "none (standard input and output)" : plain(socket))) }
+        if let shm = take("shm") { lines.append(("shm", shm == .null ? "none (--no-shm)" : plain(shm))) }
+        if let http = take("http") { lines.append(("http", plain(http))) }
+        if let entries = take("entries") {
+            lines.append(("entries", plain(entries) + (take("revision").map { " at revision \(plain($0))" } ?? "")))
+        }
+        if let ttl = number(take("ttl")) { lines.append(("ttl", "\(Times.duration(seconds: ttl)) (an entry without a heartbeat for that long is evicted)")) }
+        if let interval = number(take("heartbeatInterval")) { lines.append(("heartbeatInterval", "\(Times.duration(seconds: interval))")) }
+        if let requests = take("requests") {
+            let counts = [("registrations", "registration"), ("evictions", "eviction"), ("sessionEnds", "session end")].compactMap { key, word in
+                take(key).map { "\(plain($0)) \(word)\($0 == .int(1) ? "" : "s")" }
+            }
+            lines.append(("requests", plain(requests) + (counts.isEmpty ? "" : " (\(counts.joined(separator: ", ")))")))
+        }
+        if let caller = take("caller")?.objectValue {
+            let owners: String
+            if case .array(let names)? = caller["ownerNames"] {
+                owners = names.isEmpty ? "none" : names.map(plain).joined(separator: ", ")
+            } else {
+                owners = "?"
+            }
+            lines.append(("caller", "uid \(caller["uid"].map(plain) ?? "?"); may register as owner: \(owners)"))
+        }
+        func flatten(_ key: String, _ value: JSONValue) {
+            if case .object(let object) = value, !object.isEmpty {
+                for member in object { flatten("\(key).\(member.key)", member.value) }
+            } else if case .array(let items) = value, items.allSatisfy({ $0.objectValue == nil }) {
+                lines.append((key, items.isEmpty ? "-" : items.map(plain).joined(separator: ", ")))
+            } else if case .array(let items) = value {
+                for (index, item) in items.enumerated() { flatten("\(key)[\(index)]", item) }
+            } else {
+                lines.append((key, value == .null ? "-" : plain(value)))
+            }
+        }
+        for member in rest { flatten(member.key, member.value) }
+        let width = lines.map(\.0.count).max() ?? 0
+        return lines.map { "\($0.0):".padding(width + 2) + $0.1 }.joined(separator: "\n")
+    }
+
     /// A value as plain text: strings bare, everything else as JSON.
     static func plain(_ value: JSONValue) -> String {
         if case .string(let string) = value { return string }
         return value.jsonText
     }
 
-    /// Left-aligned columns separated by two spaces.
-    /// The answer of a query across the mesh: a row per entry with the Hostess it lives on, a count line, and
-    /// a line per peer that did not answer.
-    static func acrossTable(_ entries: [JSONValue], unanswered: [JSONValue], asked: Int) -> String {
-        let rows = entries.compactMap(\.objectValue).map { entry -> [String] in
+    /// The answer of a query across the mesh: a row per entry with the Hostess it lives on (ids shortened
+    /// unless `wide`), a count line, and a line per peer that did not answer.
+    static func acrossTable(_ entries: [JSONValue], unanswered: [JSONValue], asked: Int, wide: Bool) -> String {
+        let objects = entries.compactMap(\.objectValue)
+        let ids = serverIDs(objects.compactMap { $0["id"]?.stringValue }, wide: wide)
+        let rows = objects.map { entry -> [String] in
             let hostess = entry["hostess"]?.objectValue
             let place = hostess?["local"] == true ? "(this Hostess)" : hostess?["fqdn"]?.stringValue ?? "?"
-            return [place, entry["id"]?.stringValue ?? "?", entry["class"]?.stringValue ?? "?"]
+            return [place, entry["id"]?.stringValue.map(ids) ?? "?", entry["class"]?.stringValue ?? "?"]
         }
         var lines = [table(header: ["HOSTESS", "ID", "CLASS"], rows: rows)]
         lines.append("\(rows.count) entr\(rows.count == 1 ? "y" : "ies"); \(asked) peer\(asked == 1 ? "" : "s") asked, \(unanswered.count) did not answer")
@@ -168,7 +290,7 @@ enum Output {
         let now = SystemClock.wallMilliseconds()
         let rows = peers.compactMap(\.objectValue).map { peer -> [String] in
             let seen = peer["lastSeen"].flatMap { value -> Int64? in if case .int(let ms) = value { ms } else { nil } }
-            let age = seen.map { "\(max(0, now - $0) / 1000) s ago" } ?? "-"
+            let age = seen.map { Times.relative(min($0, now), now: now) } ?? "-"
             let classes: String
             if case .array(let summary)? = peer["capabilities"] {
                 classes = summary.compactMap(\.objectValue).map { item in
@@ -238,6 +360,7 @@ enum Output {
         return table(header: ["HOST", "TYPE", "ENDPOINT", "LATENCY", "STATE"], rows: rows)
     }
 
+    /// Left-aligned columns separated by two spaces.
     static func table(header: [String], rows: [[String]]) -> String {
         var widths = header.map(\.count)
         for row in rows {

@@ -11,7 +11,7 @@ let wiringCommand = Command(
     name: "wiring", summary: "validate a wiring file, apply it to the running servers, release it",
     usage: """
         usage: hostess wiring validate FILE --manifests DIR|FILE [--manifests …]
-               hostess wiring apply FILE [--reserve-for SECONDS] [--manifests DIR|FILE]…
+               hostess wiring apply FILE [--reserve-for SECONDS] [--manifests DIR|FILE]… [--wide]
                hostess wiring release FILE|CONNECTOME
 
         FILE is a wiring in JSON or (.yaml, .yml) the block subset of YAML docs/wiring.md describes.
@@ -21,10 +21,11 @@ let wiringCommand = Command(
         apply resolves it against the running servers (the shared-memory region while its writer lives,
         else the socket), reserves them all or none (for --reserve-for seconds, else the daemon's default
         duration), marks every terminal in use with its link's connectome id and records the connectome
-        with hostessd. Any failure undoes what it did. Applying the same file again changes nothing.
+        with hostessd. Any failure undoes what it did. Applying the same file again changes nothing. It
+        prints the connectome as 'hostess connectomes' does (--wide: whole server ids).
         release marks the terminals available, cancels the reservation and removes the record.
         """,
-    valued: ["--manifests", "--reserve-for"], flags: [],
+    valued: ["--manifests", "--reserve-for"], flags: ["--wide"],
     run: { arguments, context in
         guard let verb = arguments.positionals.first else { throw UsageError("expected validate, apply or release") }
         let operands = Array(arguments.positionals.dropFirst())
@@ -35,11 +36,11 @@ let wiringCommand = Command(
             try validateWiring(operands[0], manifests: arguments.all("--manifests"), context: context)
         case "apply":
             let seconds = try arguments.seconds("--reserve-for", in: 0.001...(30 * 86400))
-            try await applyWiring(operands[0], manifests: arguments.all("--manifests"), reserveFor: seconds, context: context)
+            try await applyWiring(operands[0], manifests: arguments.all("--manifests"), reserveFor: seconds, wide: arguments.flag("--wide"), context: context)
         case "release":
             try await releaseWiring(operands[0], context: context)
         default:
-            throw UsageError("unknown wiring command '\(verb)'; expected validate, apply or release")
+            throw UsageError("unknown wiring command '\(verb)'\(Suggestions.phrase(for: verb, in: ["validate", "apply", "release"])); expected validate, apply or release")
         }
     })
 
@@ -125,7 +126,7 @@ private func readWiring(_ path: String) throws(WiringRefused) -> (document: Sour
     return (document, wiring)
 }
 
-private func applyWiring(_ path: String, manifests places: [String], reserveFor seconds: Double?, context: Context) async throws {
+private func applyWiring(_ path: String, manifests places: [String], reserveFor seconds: Double?, wide: Bool, context: Context) async throws {
     guard context.remote == nil else { throw UsageError("wiring apply talks to the local hostessd; leave out --http") }
     let (document, wiring) = try readWiring(path)
     if !places.isEmpty {
@@ -142,7 +143,7 @@ private func applyWiring(_ path: String, manifests places: [String], reserveFor 
             throw WiringRefused(
                 description: "\(path) is applied as connectome \(id), which is degraded (\(problems(of: existing))); release it (hostess wiring release \(path)) and apply it again")
         }
-        printConnectome(existing, note: "already applied; nothing changed", context: context)
+        printConnectome(existing, note: "already applied; nothing changed", wide: wide, context: context)
         return
     }
     let plan: WiringPlan
@@ -165,7 +166,7 @@ private func applyWiring(_ path: String, manifests places: [String], reserveFor 
             marked.append(mark)
         }
         let record = try await client.recordConnectome(plan.connectome(source: path, reservationID: reservation.reservation.id))
-        printConnectome(record.record, note: "applied (reservation \(reservation.reservation.id))", context: context)
+        printConnectome(record.record, note: "applied (reservation \(reservation.reservation.id))", wide: wide, context: context)
     } catch {
         for mark in marked.reversed() {
             _ = try? await client.markAvailable(mark.endpoint.serverID.description, terminal: mark.endpoint.terminal, connectomeID: mark.linkID)
@@ -202,12 +203,12 @@ private func releaseWiring(_ operand: String, context: Context) async throws {
 }
 
 /// Prints a connectome as `hostess connectomes` does, under a line saying what happened.
-private func printConnectome(_ record: ConnectomeRecord, note: String, context: Context) {
+private func printConnectome(_ record: ConnectomeRecord, note: String, wide: Bool, context: Context) {
     if context.json {
         print(record.json.jsonText)
     } else {
         print("connectome \(record.connectome.id): \(note)")
-        print(Output.connectomeTable([record]))
+        print(Output.connectomeTable([record], wide: wide))
     }
 }
 

@@ -20,7 +20,7 @@ struct CLITests {
 
         let query = try CLI.hostess(["query", "--class", "0x0002", "--capability", "gpu", "--available-terminals", "2"], socket: daemon.socketPath)
         #expect(query.status == 0)
-        #expect(query.stdout.contains(id))
+        #expect(query.stdout.contains(CLI.shortID(id)), "the table shows the short id: \(query)")
         #expect(query.stdout.contains("1 entry"))
 
         let marked = try CLI.hostess(["mark-in-use", id, "input", "connectome-100"], socket: daemon.socketPath)
@@ -108,7 +108,8 @@ struct CLITests {
 
     @Test("--help on every command", arguments: [
         "register", "unregister", "heartbeat", "get", "list", "query", "mark-in-use", "mark-available", "watch", "status",
-        "capabilities", "reserve", "reservations", "cancel",
+        "capabilities", "reserve", "reservations", "cancel", "peers", "probe", "connection-methods", "connectomes", "connectome", "wiring",
+        "help", "version",
     ])
     func help(command: String) throws {
         let outcome = try CLI.run(Binaries.path("hostess"), [command, "--help"])

@@ -30,7 +30,7 @@ struct ReadPathTests {
             for global in [[], ["--shm", daemon.sharedMemoryName], ["--via", "shm", "--shm", daemon.sharedMemoryName]] {
                 let outcome = try CLI.hostess(global + command, socket: daemon.socketPath)
                 #expect(outcome.status == 1, "\(global + command): \(outcome)")
-                #expect(!outcome.stdout.contains(id), "\(global + command): \(outcome)")
+                #expect(!outcome.stdout.contains(CLI.shortID(id)), "\(global + command): \(outcome)")
                 if global.first != "--via" { #expect(outcome.stderr.contains(daemon.socketPath), "\(global + command): \(outcome)") }
                 if !global.isEmpty {
                     #expect(outcome.stderr.contains(daemon.sharedMemoryName), "\(global + command): \(outcome)")
@@ -51,7 +51,7 @@ struct ReadPathTests {
         for command in [["list"], ["query"], ["get", publisher?.1 ?? Fixture.id()]] {
             let outcome = try CLI.hostess(command, socket: nowhere)
             #expect(outcome.status == 1, "\(command): \(outcome)")
-            if let id = publisher?.1 { #expect(!outcome.stdout.contains(id), "\(command): \(outcome)") }
+            if let id = publisher?.1 { #expect(!outcome.stdout.contains(CLI.shortID(id)), "\(command): \(outcome)") }
             #expect(outcome.stderr.contains(nowhere), "\(command): \(outcome)")
             #expect(outcome.stderr.contains("shared memory"), "\(command): \(outcome)")
         }
@@ -62,10 +62,10 @@ struct ReadPathTests {
     func liveRegion() throws {
         let (daemon, id) = try Self.daemonWithEntry()
         let listed = try CLI.hostess(["list"], socket: daemon.socketPath)
-        #expect(listed.status == 0 && listed.stdout.contains(id), "\(listed)")
+        #expect(listed.status == 0 && listed.stdout.contains(CLI.shortID(id)), "\(listed)")
         let scratch = try ScratchDirectory()
         let explicit = try CLI.hostess(["--shm", daemon.sharedMemoryName, "list"], socket: scratch.path + "/none.sock")
-        #expect(explicit.status == 0 && explicit.stdout.contains(id), "\(explicit)")
+        #expect(explicit.status == 0 && explicit.stdout.contains(CLI.shortID(id)), "\(explicit)")
         let shmOnly = try CLI.hostess(["--via", "shm", "get", id], socket: daemon.socketPath)
         #expect(shmOnly.status == 0 && shmOnly.stdout.contains(id), "\(shmOnly)")
     }

@@ -536,7 +536,7 @@ struct ReservationTests {
         #expect(ownReservation["requestedBy"] == "uid 65534")
         let cancelledOwn = try CLI.hostess(["cancel", ownID], socket: daemon.socketPath, asNobody: true, scratch: daemon.scratch)
         #expect(cancelledOwn.status == 0, "\(cancelledOwn)")
-        #expect(cancelledOwn.stdout.contains("cancelled \(ownID)"))
+        #expect(cancelledOwn.stdout.contains("cancelled reservation \(ownID) of uid 65534: 1 server released"), "\(cancelledOwn)")
         #expect(try R.get(client, ownID)["status"] == "cancelled")
 
         let byRoot = try CLI.hostess(["cancel", rootID], socket: daemon.socketPath)
@@ -737,7 +737,9 @@ struct ReservationTests {
         let one = try CLI.hostess(["--json", "reservations", id], socket: daemon.socketPath)
         #expect(try JSONParser.parse(one.stdout).objectValue?["token"] == reservation["token"], "\(one)")
         let table = try CLI.hostess(["reservations"], socket: daemon.socketPath)
-        #expect(table.status == 0 && table.stdout.contains(id) && table.stdout.contains("1 reservation"), "\(table)")
+        #expect(table.status == 0 && table.stdout.contains(id.prefix(8) + "  active") && table.stdout.contains("1 reservation"), "\(table)")
+        let wide = try CLI.hostess(["reservations", "--wide"], socket: daemon.socketPath)
+        #expect(wide.status == 0 && wide.stdout.contains(id) && wide.stdout.contains(servers[0]), "\(wide)")
 
         // All or nothing, from the CLI: the error says how many matched and were free.
         let tooMany = try CLI.hostess(["--json", "reserve", "--count", "2", "--class", "0x0001"], socket: daemon.socketPath)
@@ -749,7 +751,7 @@ struct ReservationTests {
 
         let cancelled = try CLI.hostess(["cancel", id], socket: daemon.socketPath)
         #expect(cancelled.status == 0, "\(cancelled)")
-        #expect(cancelled.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "cancelled \(id)")
+        #expect(cancelled.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "cancelled reservation \(id) of cli test: 2 servers released")
         let active = try CLI.hostess(["--json", "reservations", "--status", "active"], socket: daemon.socketPath)
         #expect(try JSONParser.parse(active.stdout).elements == [], "\(active)")
         let afterCancel = try CLI.hostess(["--json", "reservations", "--status", "cancelled"], socket: daemon.socketPath)

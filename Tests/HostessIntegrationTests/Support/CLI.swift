@@ -23,6 +23,9 @@ enum CLI {
         return target
     }
 
+    /// The id as `hostess` tables show it: cut after the first 8 hex digits of its UUID (the id's last field).
+    static func shortID(_ id: String) -> String { String(id.dropLast(36 - 8)) }
+
     /// Runs `hostess` with `arguments` against `socket`.
     static func hostess(_ arguments: [String], socket: String, asNobody: Bool = false, scratch: ScratchDirectory? = nil) throws -> Outcome {
         var binary = Binaries.path("hostess")
