@@ -60,3 +60,14 @@ struct DocumentedLayoutTests {
         #expect(Self.number(padding[2]) == layout.copySize - layout.classLinksOffsetInCopy - layout.capacity * 4)
     }
 }
+
+extension DocumentedLayoutTests {
+    @Test("§11's Python reader is docs/examples/shm_reader.py, the file the reader tests run, to the byte")
+    func pythonReaderIsTheTestedFile() throws {
+        let text = try String(contentsOfFile: DocumentedReaderTests.root + "/docs/shm-layout.md", encoding: .utf8)
+        let start = try #require(text.range(of: "```python\n"))
+        let end = try #require(text.range(of: "\n```", range: start.upperBound..<text.endIndex))
+        let file = try String(contentsOfFile: DocumentedReaderTests.root + "/docs/examples/shm_reader.py", encoding: .utf8)
+        #expect(String(text[start.upperBound..<end.lowerBound]) + "\n" == file)
+    }
+}
