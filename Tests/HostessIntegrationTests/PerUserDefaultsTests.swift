@@ -16,13 +16,19 @@ struct PerUserDefaultsTests {
         #expect(DefaultPaths.sharedMemoryName(environment: ["HOSTESS_SHM": ""]) == DefaultPaths.sharedMemoryName(uid: getuid()))
     }
 
-    @Test("another user's hostessd given the name of root's live region is told whose it is and what to do, never to remove it")
-    func liveRegionOfAnotherUser() throws {
+    /// A root hostessd, and a scratch directory with a subdirectory `nobody` may write its socket in.
+    static func besideRoot() throws -> (root: DaemonProcess, scratch: ScratchDirectory, directory: String) {
         let root = try DaemonProcess()
         let scratch = try ScratchDirectory()
         let directory = scratch.path + "/nobody"
         mkdir(directory, 0o777)
         chmod(directory, 0o777)
+        return (root, scratch, directory)
+    }
+
+    @Test("another user's hostessd given the name of root's live region is told whose it is and what to do, never to remove it")
+    func liveRegionOfAnotherUser() throws {
+        let (root, scratch, directory) = try Self.besideRoot()
         let binary = try CLI.copyForOtherUsers("hostessd", into: scratch)
         let started = try CLI.run(binary, ["--socket", directory + "/s.sock", "--shm", root.sharedMemoryName], asNobody: true, timeout: 10)
         #expect(started.status == 1, "\(started)")
@@ -38,11 +44,7 @@ struct PerUserDefaultsTests {
 
     @Test("without --shm, another user's hostessd publishes its own region, named for its uid, beside root's, and removes it when stopped")
     func ownRegionByDefault() throws {
-        let root = try DaemonProcess()
-        let scratch = try ScratchDirectory()
-        let directory = scratch.path + "/nobody"
-        mkdir(directory, 0o777)
-        chmod(directory, 0o777)
+        let (root, scratch, directory) = try Self.besideRoot()
         let binary = try CLI.copyForOtherUsers("hostessd", into: scratch)
         let hostess = try CLI.copyForOtherUsers("hostess", into: scratch)
         let region = "/dev/shm/hostess-registry-65534"
