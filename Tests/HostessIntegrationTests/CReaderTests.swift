@@ -1083,6 +1083,52 @@ struct CReaderTests {
         #expect(checked.status == 0, "\(checked)")
     }
 
+    @Test("the usage example of docs/shm-layout.md section 5.2a builds with plain cc and prints what the socket answers")
+    func documentedExample() throws {
+        let document = try String(contentsOfFile: SanitizedDriver.root + "/docs/shm-layout.md", encoding: .utf8)
+        guard let marker = document.range(of: "<!-- c-reader-example -->\n```c\n"),
+            let end = document.range(of: "\n```\n", range: marker.upperBound..<document.endIndex)
+        else {
+            Issue.record("docs/shm-layout.md has no C example after <!-- c-reader-example -->")
+            return
+        }
+        let scratch = try ScratchDirectory()
+        let source = try scratch.write("example.c", String(document[marker.upperBound..<end.lowerBound]) + "\n")
+        let program = scratch.path + "/example"
+        let library = SanitizedDriver.library
+        let built = try CLI.run(
+            "/usr/bin/env",
+            ["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I", library + "/include", source, library + "/hostess_reader.c", "-o", program])
+        try #require(built.status == 0, "\(built)")
+
+        let daemon = try DaemonProcess()
+        let client = try daemon.client()
+        let ids = [
+            Fixture.id(servername: "example-0"), Fixture.id(servername: "example-1", fqdn: Self.longFQDN),
+            Fixture.id(servername: "example-2", classCode: "0x0002"), Fixture.id(servername: "example-3", classCode: "0x0001"),
+        ]
+        for id in ids { #expect(try client.request("register", ["entry": Fixture.entry(id: id)]).errorCode == nil) }
+        let missing = Fixture.id(servername: "absent")
+        let ran = try CLI.run(program, ids + [missing], environment: ["HOSTESS_SHM": daemon.sharedMemoryName])
+        #expect(ran.status == 0, "\(ran)")
+        let lines = ran.stdout.split(separator: "\n").map(String.init)
+        try #require(lines.count == ids.count + 1 + 3 + 2, "\(ran)")
+        for (index, id) in ids.enumerated() {
+            let viaSocket = try client.request("getServer", ["serverId": .string(id)]).result?["entry"]
+            #expect(try JSONParser.parse(lines[index]) == viaSocket, "\(id)")
+        }
+        #expect(lines[ids.count] == "\(missing): no entry has that id")
+        // Class 0x0001 with pty: the three entries of that class, in serial order, then the count and the wait.
+        let expected = try ids.filter { !$0.contains(":0x0002:") }.map { id -> String in
+            let entry = try #require(client.request("getServer", ["serverId": .string(id)]).result?["entry"])
+            return "\(entry.objectValue?["serial"].map { $0.jsonText } ?? "?") \(entry.jsonText)"
+        }
+        #expect(Array(lines[(ids.count + 1)..<(ids.count + 4)]) == expected)
+        #expect(lines[ids.count + 4] == "3 entries of class 0x0001 with pty (ok)")
+        #expect(lines[ids.count + 5].hasPrefix("wait: timed out: the revision did not change at revision 4"), "\(lines[ids.count + 5])")
+        #expect(ran.stderr.isEmpty, "the writer is alive: \(ran.stderr)")
+    }
+
     @Test("hostess_id_hash equals the writer's idHash for every length up to 600 bytes")
     func hashMatches() {
         var generator = SplitMix64(seed: 16)

@@ -63,6 +63,9 @@ extern "C" {
 /** Capabilities an entry has at most. */
 #define HOSTESS_MAX_CAPABILITIES 32
 
+/** Capability names one hostess_filter may require at most (more is HOSTESS_E_INVALID_ARGUMENT). */
+#define HOSTESS_MAX_FILTER_CAPABILITIES 64
+
 /**
  * How many bytes a payload may grow when the heartbeat slot's value is spliced into its "lastHeartbeat"
  * (a 1-digit value replaced by a 20-character int64).
@@ -335,8 +338,9 @@ typedef struct hostess_filter {
     /** Nonzero: only entries of class `class_code`. */
     int has_class;
     uint16_t class_code;
-    /** Capabilities the entry must ALL have (`capability_count` names; NULL when the count is 0). A name
-        the region's table does not hold matches nothing. */
+    /** Capabilities the entry must ALL have (`capability_count` names, at most
+        HOSTESS_MAX_FILTER_CAPABILITIES; NULL when the count is 0). A name the region's table does not hold
+        matches nothing. */
     const char *const *capabilities;
     size_t capability_count;
     /** Only entries with at least this many terminals no connection uses (0: any). */
@@ -373,8 +377,8 @@ int hostess_reader_query(const hostess_reader *reader, const hostess_filter *fil
 
 /**
  * hostess_reader_query with a scratch buffer the caller supplies: no allocation. The answer needs, per
- * matching entry, its payload's length + HOSTESS_HEARTBEAT_SPLICE_BYTES + 1 bytes and about 64 bytes of
- * bookkeeping.
+ * matching entry, its payload's length + HOSTESS_HEARTBEAT_SPLICE_BYTES + 1 bytes and about 90 bytes of
+ * bookkeeping; with too little, it reads the state once to say how much it needs.
  * @param needed optional: on HOSTESS_E_BUFFER_TOO_SMALL, a scratch size that sufficed for the state read.
  * @return as hostess_reader_query, or HOSTESS_E_BUFFER_TOO_SMALL instead of HOSTESS_E_NO_MEMORY.
  */
