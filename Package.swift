@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "HostessModel", targets: ["HostessModel"]),
         .library(name: "HostessClient", targets: ["HostessClient"]),
         .library(name: "HostessRegion", targets: ["HostessRegion"]),
+        /// The shared-memory reader in C11 (one header, libc only), for servers in C, C++, Rust, Go, ….
+        .library(name: "CHostessReader", targets: ["CHostessReader"]),
         .executable(name: "hostessd", targets: ["hostessd"]),
         .executable(name: "hostess", targets: ["hostess"]),
         .executable(name: "shmdump", targets: ["shmdump"]),
@@ -25,6 +27,10 @@ let package = Package(
         /// Linux headers Swift's Glibc module does not export (epoll, signalfd, SO_PEERCRED), and libcrypto
         /// (SHA-256, HMAC, constant-time compare) for signed HTTP writes.
         .target(name: "CShim", path: "CShim", linkerSettings: [.linkedLibrary("crypto")]),
+        /// The shared-memory guest book's reader in C11 for other languages' servers: open with every check, lookup
+        /// by id, queries, liveness, futex waits (docs/shm-layout.md). libc and Linux headers only; also builds
+        /// with a plain `cc -std=c11 -c`.
+        .target(name: "CHostessReader", path: "Sources/CHostessReader"),
 
         // MARK: - Libraries
 
@@ -113,10 +119,14 @@ let package = Package(
             dependencies: [
                 "HostessModel", "HostessSystem", "HostessRegion", "HostessClient", "hostessd", "hostess", "hostess-example-server", "shmdump",
                 "hostess-beacon", "hostess-probe", "HostessProbing",
-                "HostessTestSupport",
+                "HostessTestSupport", "CHostessReader",
             ],
-            // Run by the tests with python3 (standard library only), found next to their Swift callers.
-            exclude: ["Support/http_client.py", "Support/netns_probe.py", "Support/mesh_packets.py", "Support/probe_impostor.py"],
+            // Run by the tests with python3 (standard library only), found next to their Swift callers; the C reader's
+            // test driver, compiled by CReaderTests with the sanitizers.
+            exclude: [
+                "Support/http_client.py", "Support/netns_probe.py", "Support/mesh_packets.py", "Support/probe_impostor.py",
+                "CReaderDriver",
+            ],
             swiftSettings: strict
         ),
     ]

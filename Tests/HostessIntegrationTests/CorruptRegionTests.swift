@@ -95,12 +95,12 @@ enum RegionCopies {
 
 extension Array where Element == UInt8 {
     /// The little-endian integer at `offset`.
-    fileprivate func little<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+    func little<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
         withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
     }
 
     /// Stores `value` little-endian at `offset`.
-    fileprivate mutating func setLittle<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+    mutating func setLittle<T: FixedWidthInteger>(_ value: T, at offset: Int) {
         withUnsafeMutableBytes { $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self) }
     }
 }
@@ -323,7 +323,7 @@ enum DataDamage: String, CaseIterable, CustomTestStringConvertible {
 }
 
 /// The slots of a copy whose summary holds a serial.
-private func liveSlots(_ bytes: [UInt8], copy: Int, layout: RegionLayout) -> [Int] {
+func liveSlots(_ bytes: [UInt8], copy: Int, layout: RegionLayout) -> [Int] {
     (0..<layout.capacity).filter { slot in
         bytes.little(UInt64.self, at: copy + layout.summariesOffsetInCopy + slot * RegionLayout.summarySize) != 0
     }
