@@ -62,6 +62,8 @@ public struct Configuration: Sendable, Equatable {
     public var maxCapabilitiesPerUID = GuestBook.Capacity.defaultCapabilitiesPerUID
     /// Announcements to, and peers from, the other Hostesses on the same links.
     public var mesh = MeshConfiguration()
+    /// The fleet directory on etcd, beyond the links.
+    public var directory = DirectoryConfiguration()
     /// Connection probing: the beacon and probe programs, their deadline, the cache's freshness.
     public var probing = ProbingConfiguration()
 
@@ -119,6 +121,7 @@ public struct Configuration: Sendable, Equatable {
           --max-capabilities-per-uid N  distinct capability names one user's entries may carry at once
                                    (default 256; root is not limited)
         \(MeshConfiguration.usage)
+        \(DirectoryConfiguration.usage)
         \(ProbingConfiguration.usage)
           --config FILE            JSON config file (env HOSTESS_CONFIG); flags override it
           --version                print the version
@@ -140,7 +143,7 @@ public struct Configuration: Sendable, Equatable {
             "--reservations-file", "--reservation-retention", "--max-connections-per-uid", "--max-watches-per-connection",
             "--max-watches-per-uid", "--reservation-default-duration", "--reservation-max-duration", "--reservation-priority-limit",
             "--max-reservations-per-holder", "--max-reserved-servers-per-holder", "--max-capabilities-per-uid",
-        ]).union(MeshConfiguration.valuedFlags).union(ProbingConfiguration.valuedFlags)
+        ]).union(MeshConfiguration.valuedFlags).union(DirectoryConfiguration.valuedFlags).union(ProbingConfiguration.valuedFlags)
         while index < arguments.count {
             var argument = arguments[index]
             var value: String?
@@ -216,7 +219,10 @@ public struct Configuration: Sendable, Equatable {
                 configuration.reservationPolicy.maximumActivePerHolder = try count(text, flag, in: 1...GuestBook.maximumReservations)
             case "--max-reserved-servers-per-holder":
                 configuration.reservationPolicy.maximumServersPerHolder = try count(text, flag, in: 1...1_000_000)
-            default: if try !configuration.mesh.apply(flag, text) { _ = try configuration.probing.apply(flag, text) }
+            default:
+                if try !configuration.mesh.apply(flag, text), try !configuration.directory.apply(flag, text) {
+                    _ = try configuration.probing.apply(flag, text)
+                }
             }
         }
         if ttlGiven && !intervalGiven { configuration.heartbeatInterval = configuration.ttl / 3 }
@@ -253,6 +259,7 @@ public struct Configuration: Sendable, Equatable {
         }
         if let path = configuration.secretsPath { configuration.httpKeys = try HTTPKeys(path: path) }
         try configuration.mesh.finish(httpAddress: configuration.httpAddress)
+        try configuration.directory.finish(httpAddress: configuration.httpAddress)
         if configuration.reservationsPath == nil && !configuration.stdio { configuration.reservationsPath = configuration.socketPath + ".reservations" }
         // One connection on a pipe publishes no region unless asked to: the default name is the socket daemon's.
         if configuration.stdio && !configuration.regionNamed { configuration.sharedMemoryName = nil }

@@ -33,7 +33,7 @@ struct ConfigurationFile {
                     "http", "secrets", "httpAuthReads", "httpMaxConnections", "httpRequestTimeout", "reservationsFile",
                     "reservationRetention", "maxConnectionsPerUid", "maxWatchesPerConnection", "maxWatchesPerUid",
                     "reservationDefaultDuration", "reservationMaxDuration", "reservationPriorityLimit", "maxReservationsPerHolder",
-                    "maxReservedServersPerHolder", "reservationPrivileged", "maxCapabilitiesPerUid", "mesh",
+                    "maxReservedServersPerHolder", "reservationPrivileged", "maxCapabilitiesPerUid", "mesh", "directory",
                 ])
             if let name = try reader.string("shm") {
                 guard (try? SharedMemory.path(of: name)) != nil else {
@@ -69,6 +69,7 @@ struct ConfigurationFile {
             if let value = try reader.int("maxWatchesPerUid", in: 1...1_000_000) { configuration.maxWatchesPerUID = Int(value) }
             try applyReservationPolicy(reader, to: &configuration)
             if let mesh = try reader.reader("mesh") { try configuration.mesh.apply(file: mesh) }
+            if let directory = try reader.reader("directory") { try configuration.directory.apply(file: directory) }
             if let owners = try reader.reader("owners") {
                 for member in owners.object {
                     let uid: UInt32

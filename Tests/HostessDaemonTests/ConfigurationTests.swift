@@ -280,3 +280,42 @@ struct ConfigurationFileTests {
         #expect(parseError(["--config", "/nonexistent/hostess.json"])?.description.hasPrefix("config file /nonexistent/hostess.json: cannot read it") == true)
     }
 }
+
+@Suite("hostessd configuration: the fleet directory")
+struct DirectoryConfigurationTests {
+    @Test("--directory takes etcd:// members, resolved at start, with the prefix and credentials")
+    func flags() throws {
+        let keys = NSTemporaryDirectory() + "hostess-directory-\(UUID().uuidString)"
+        try "# etcd\nhostess s3cret\n".write(toFile: keys, atomically: true, encoding: .utf8)
+        chmod(keys, 0o600)
+        defer { unlink(keys) }
+        let configuration = try Configuration.parse(
+            arguments: [
+                "--http", "127.0.0.1:0", "--directory", "etcd://127.0.0.1:2379,[::1]:2380", "--directory-prefix", "/fleet/",
+                "--directory-auth", keys,
+            ], environment: environment)
+        #expect(configuration.directory.endpoints.map(\.authority) == ["127.0.0.1:2379", "[::1]:2380"])
+        #expect(configuration.directory.prefix == "/fleet/")
+        #expect(configuration.directory.user == "hostess" && configuration.directory.password == "s3cret")
+        #expect(try Configuration.parse(arguments: [], environment: environment).directory.isEnabled == false)
+    }
+
+    @Test(
+        "bad directory flags are usage errors naming the flag",
+        arguments: [
+            (["--directory", "http://127.0.0.1:2379"], "--directory: expected etcd://HOST:PORT[,HOST:PORT…]"),
+            (["--directory", "https://127.0.0.1:2379"], "TLS to etcd is not built in"),
+            (["--directory", "etcd://127.0.0.1"], "--directory: expected HOST:PORT for each member"),
+            (["--directory", "etcd://127.0.0.1:2379,"], "--directory: expected HOST:PORT for each member"),
+            (["--directory", "etcd://127.0.0.1:2379"], "give --http HOST:PORT too"),
+            (["--http", "127.0.0.1:0", "--directory", "etcd://127.0.0.1:2379", "--directory-prefix", "hostess"], "--directory-prefix: expected /NAME/"),
+            (["--directory-prefix", "/x/"], "need --directory"),
+        ] as [([String], String)])
+    func refused(arguments: [String], message: String) {
+        guard case .usage(let text)? = parseError(arguments) else {
+            Issue.record("\(arguments) parsed")
+            return
+        }
+        #expect(text.contains(message), "\(text)")
+    }
+}
