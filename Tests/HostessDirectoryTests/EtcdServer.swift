@@ -6,10 +6,13 @@ import HostessSystem
 
 // MARK: - EtcdServer
 
-/// A private etcd (`/usr/bin/etcd`) on loopback: free ports above 20000 chosen here, its data in a temporary
+/// A private etcd (`/usr/bin/etcd`) on loopback: free ports in ``ports`` chosen here, its data in a temporary
 /// directory, stopped and removed by ``stop()``.
 final class EtcdServer: @unchecked Sendable {
     static let executable = "/usr/bin/etcd"
+    /// Where its ports are drawn from: above 20000, below the kernel's ephemeral range (32768 on), and clear of the
+    /// fixed ranges the probing tests fill at the same time (20000–23999 and 30000–33999).
+    static let ports = 24000..<30000
 
     let clientPort: Int
     let directory: URL
@@ -77,17 +80,17 @@ final class EtcdServer: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// A port in 20000..<60000 nothing listens on now.
+    /// A port of ``ports`` nothing listens on now.
     private static func freePort(_ random: inout SystemRandomNumberGenerator) -> Int {
         for _ in 0..<100 {
-            let port = Int.random(in: 20000..<60000, using: &random)
+            let port = Int.random(in: ports, using: &random)
             guard let address = try? InternetSocketAddress(parsing: "127.0.0.1:\(port)"),
                 let fd = try? Syscall.tcpListener(address)
             else { continue }
             Syscall.close(fd)
             return port
         }
-        return Int.random(in: 20000..<60000, using: &random)
+        return Int.random(in: ports, using: &random)
     }
 
     /// Whether etcd answers `GET /health` with `"health":"true"` within 20 s.
