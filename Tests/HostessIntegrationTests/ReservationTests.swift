@@ -504,7 +504,7 @@ struct ReservationTests {
         _ = try R.register(2, on: client)
         let id = try #require(try R.reserve(client, R.body(count: 2, duration: 30_000, requestedBy: "StateManager"))["id"]?.stringValue)
         #expect(try client.request("cancelReservation", ["reservationId": .string(id)]).errorCode == nil)
-        let made = try R.eventually(timeout: 3) { daemon.log.contains("reservation \(id) made for StateManager by uid 0: 2 of 2 servers held, for 30 s") }
+        let made = R.eventually(timeout: 3) { daemon.log.contains("reservation \(id) made for StateManager by uid 0: 2 of 2 servers held, for 30 s") }
         #expect(made, "\(daemon.log)")
         #expect(daemon.log.contains("reservation \(id) of StateManager cancelled by uid 0"), "\(daemon.log)")
     }
