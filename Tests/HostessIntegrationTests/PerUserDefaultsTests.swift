@@ -74,4 +74,28 @@ struct PerUserDefaultsTests {
         #expect(!process.isRunning)
         #expect(!FileManager.default.fileExists(atPath: region), "a clean stop removes the region")
     }
+    @Test("beside a root hostessd on its defaults, another user's client that finds no daemon of its own is told where the system's listens")
+    func pointedAtTheSystemDaemon() throws {
+        let scratch = try ScratchDirectory()
+        let hostessd = try CLI.copyForOtherUsers("hostessd", into: scratch)
+        let hostess = try CLI.copyForOtherUsers("hostess", into: scratch)
+        // Private /run and /dev/shm, so root's daemon can use its real defaults without touching the machine's.
+        let script = try scratch.write(
+            "run.sh",
+            """
+            mount -t tmpfs -o mode=1777 tmpfs /dev/shm && mount -t tmpfs -o mode=0755 tmpfs /run || exit 90
+            '\(hostessd)' > '\(scratch.path)/daemon.log' 2>&1 < /dev/null &
+            daemon=$!
+            for _ in $(seq 1 200); do [ -S /run/hostess/hostess.sock ] && break; sleep 0.05; done
+            HOSTESS_SOCKET= XDG_RUNTIME_DIR= setpriv --reuid=nobody --regid=nogroup --clear-groups '\(hostess)' list
+            echo "status $?"
+            kill $daemon; wait $daemon
+            """)
+        let outcome = try CLI.run("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/bash", script], timeout: 30)
+        #expect(outcome.stdout.contains("status 1"), "\(outcome)")
+        #expect(outcome.stderr.contains("cannot connect to /tmp/hostess-65534/hostess.sock"), "\(outcome)")
+        #expect(
+            outcome.stderr.contains("the system's hostessd listens on /run/hostess/hostess.sock: pass --socket /run/hostess/hostess.sock or set HOSTESS_SOCKET"),
+            "\(outcome)")
+    }
 }
