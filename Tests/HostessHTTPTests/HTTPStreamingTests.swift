@@ -232,19 +232,9 @@ private let chunkedHead = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n
     @Test("2,000 seeded mutations never trap and agree with HTTPResponseParser however they are split")
     func mutations() {
         var random = SplitMix64(seed: 0x57E4_0017)
-        let alphabet: [UInt8] = Array("HTTP/1.0 2345;:=\r\n\t xXaF,chunked".utf8) + [0, 0x7F, 0xFF]
         var mismatches = 0
         for _ in 0..<2000 {
-            var input = Array(random.pick(Self.samples).utf8)
-            for _ in 0..<(1 + random.below(4)) {
-                let position = random.below(input.count + 1)
-                switch random.below(4) {
-                case 0 where position < input.count: input[position] = random.pick(alphabet)
-                case 1: input.insert(random.pick(alphabet), at: position)
-                case 2 where position < input.count: input.remove(at: position)
-                default: input = Array(input[..<position])
-                }
-            }
+            let input = mutatedResponse(Self.samples, &random)
             let whole = wholeResult(input, limits: Self.limits)
             let split = streamedResult(input, limits: Self.limits) { left in random.below(left + 1) }
             if split != whole {
