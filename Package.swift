@@ -60,6 +60,9 @@ let package = Package(
         /// Connection probing: the probe/beacon protocol's messages, hashes and MACs, instructions and reports.
         /// No I/O.
         .target(name: "HostessProbing", dependencies: ["HostessModel", "HostessSystem"], swiftSettings: strict),
+        /// The fleet directory's protocol with etcd's v3 JSON gateway: request bodies, typed replies and errors,
+        /// the watch stream's decoder, the keys' layout, base64. No I/O.
+        .target(name: "HostessDirectory", dependencies: ["HostessModel", "HostessHTTP"], swiftSettings: strict),
 
         // MARK: - Executables
 
@@ -106,6 +109,11 @@ let package = Package(
         .testTarget(
             name: "HostessProbingTests", dependencies: ["HostessProbing", "HostessModel", "HostessSystem", "HostessTestSupport"],
             swiftSettings: strict),
+        /// etcd's replies byte by byte (fixtures captured from a real etcd, every cut and mutation), the watch
+        /// decoder split at every byte and in linear time, and the whole protocol against a private real etcd.
+        .testTarget(
+            name: "HostessDirectoryTests", dependencies: ["HostessDirectory", "HostessHTTP", "HostessModel", "HostessSystem", "HostessTestSupport"],
+            exclude: ["Fixtures"], swiftSettings: strict),
         /// hostessd's decoding, executor, HTTP routes and configuration, without sockets or processes.
         .testTarget(
             name: "HostessDaemonTests", dependencies: ["HostessDaemon", "HostessModel", "HostessHTTP", "HostessLoop", "HostessProbing", "HostessTestSupport"],

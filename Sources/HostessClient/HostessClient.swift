@@ -252,6 +252,9 @@ public final class HostessClient: Sendable {
                         continue
                     } catch where error.code == .notFound {}
                 }
+                // Unregistered since the round began: `unregister` forgets an id before it sends the request, so a
+                // heartbeat its request made `not_found` finds it gone here and does not bring it back.
+                guard state.withLock({ $0.registrations[id] != nil }) else { continue }
                 let reply = try await connection.request("register", ["entry": registered.registration.json, "session": .bool(registered.session)])
                 let forgotten = state.withLock { state in
                     guard state.registrations[id] != nil else { return true }

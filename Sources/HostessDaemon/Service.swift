@@ -106,7 +106,15 @@ public struct Service: Sendable {
     ) throws(HostessError) -> ReservationReply {
         let reservation = try book.reserve(
             request, id: Syscall.randomUUID(), by: caller, session: request.session ? connection : nil, now: now, remote: remote)
+        Self.logMade(reservation)
         return book.reply(for: reservation)
+    }
+
+    /// One line per reservation made, so the log tells making from cancelling and expiring.
+    private static func logMade(_ reservation: Reservation) {
+        let until = reservation.duration.map { "for \($0 / 1000) s" } ?? "until cancelled"
+        Log.info(
+            "reservation \(reservation.id) made for \(reservation.requestedBy) by \(reservation.holder): \(reservation.heldCount) of \(reservation.count) servers held, \(until)")
     }
 
     /// A peer went stale: its parts turn `lost` (see ``GuestBook/loseRemoteParts(hostessID:reason:now:)``).
@@ -235,9 +243,12 @@ public struct Service: Sendable {
         case .reserve(let request):
             let reservation = try book.reserve(
                 request, id: Syscall.randomUUID(), by: caller, session: request.session ? connection : nil, now: now)
+            Self.logMade(reservation)
             return .done(.reservation(book.reply(for: reservation)))
         case .cancelReservation(let id):
-            return .done(.reservation(ReservationReply(reservation: try book.cancelReservation(id: id, by: caller, now: now), servers: [])))
+            let cancelled = try book.cancelReservation(id: id, by: caller, now: now)
+            Log.info("reservation \(id) of \(cancelled.requestedBy) cancelled by \(caller): its servers are free")
+            return .done(.reservation(ReservationReply(reservation: cancelled, servers: [])))
         case .recordConnectome(let connectome):
             let (record, created) = try book.recordConnectome(connectome, by: caller, now: now)
             return .done(.recordedConnectome(record, created: created))

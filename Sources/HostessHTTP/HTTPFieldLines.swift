@@ -204,6 +204,44 @@ enum HTTPSyntax {
         return result
     }
 
+    /// Reads a chunk-size line, `chunk-size [chunk-ext] CR` (its LF removed): the size, the extensions checked
+    /// for control characters and otherwise ignored. A line over `lineLimit` bytes (CR excluded) is refused.
+    static func chunkSize(_ line: ArraySlice<UInt8>, lineLimit: Int) -> Result<Int, HTTPParseError> {
+        if HTTPLineReader.contentLength(of: line) > lineLimit { return .failure(chunkSizeLineTooLong(limit: lineLimit)) }
+        guard line.last == .cr else {
+            return .failure(HTTPParseError(.badRequest, "a chunk-size line does not end with CRLF"))
+        }
+        let content = line.dropLast()
+        let digits = content.prefix { HTTPSyntax.hexDigitValue($0) != nil }
+        guard !digits.isEmpty else {
+            return .failure(
+                HTTPParseError(.badRequest, "the chunk size '\(describe(content))' is not a hexadecimal number"))
+        }
+        let extensions = content[digits.endIndex...]
+        if !extensions.isEmpty && extensions.drop(while: \.isOptionalWhitespace).first != UInt8(ascii: ";") {
+            return .failure(
+                HTTPParseError(
+                    .badRequest, "the chunk-size line '\(describe(content))' has more than a size and extensions"))
+        }
+        if let bad = extensions.first(where: { !$0.isFieldValueCharacter }) {
+            return .failure(
+                HTTPParseError(.badRequest, "a chunk extension contains a control character (\(describe([bad])))"))
+        }
+        guard let size = HTTPSyntax.number(digits, radix: 16, value: HTTPSyntax.hexDigitValue) else {
+            return .failure(
+                HTTPParseError(.badRequest, "the chunk size '\(describe(digits))' is too large to represent"))
+        }
+        return .success(size)
+    }
+
+    /// A chunk-size line is longer than `limit` bytes.
+    static func chunkSizeLineTooLong(limit: Int) -> HTTPParseError {
+        HTTPParseError(.badRequest, "a chunk-size line is longer than \(limit) bytes")
+    }
+
+    /// A chunk's data is not followed by CRLF.
+    static let chunkNotEnded = HTTPParseError(.badRequest, "a chunk's data is not followed by CRLF")
+
     /// A `Content-Length` value: a non-empty decimal number that fits in an `Int`.
     static func contentLength(_ text: String) -> Result<Int, HTTPParseError> {
         let digits = Array(text.utf8)

@@ -264,13 +264,9 @@ public struct HTTPResponseParser: Sendable {
         HTTPParseError(.headerTooLarge, "the status line is longer than \(limits.statusLine) bytes")
     }
 
-    private var chunkSizeLineTooLong: HTTPParseError {
-        HTTPParseError(.badRequest, "a chunk-size line is longer than \(limits.chunkSizeLine) bytes")
-    }
+    private var chunkSizeLineTooLong: HTTPParseError { HTTPSyntax.chunkSizeLineTooLong(limit: limits.chunkSizeLine) }
 
-    private var chunkNotEnded: HTTPParseError {
-        HTTPParseError(.badRequest, "a chunk's data is not followed by CRLF")
-    }
+    private var chunkNotEnded: HTTPParseError { HTTPSyntax.chunkNotEnded }
 
     private var bodyTooLarge: HTTPParseError {
         HTTPParseError(.tooLarge, "the body is larger than the limit of \(limits.body) bytes")
@@ -372,31 +368,12 @@ public struct HTTPResponseParser: Sendable {
         return .success(.fixedBody(length: length))
     }
 
-    /// Reads `chunk-size [chunk-ext] CR`: the size, the extensions ignored.
+    /// Reads `chunk-size [chunk-ext] CR`: the size, the extensions ignored, within what is left of the body limit.
     private func readChunkSize(_ line: ArraySlice<UInt8>) -> Result<Int, HTTPParseError> {
-        if HTTPLineReader.contentLength(of: line) > limits.chunkSizeLine { return .failure(chunkSizeLineTooLong) }
-        guard line.last == .cr else {
-            return .failure(HTTPParseError(.badRequest, "a chunk-size line does not end with CRLF"))
-        }
-        let content = line.dropLast()
-        let digits = content.prefix { HTTPSyntax.hexDigitValue($0) != nil }
-        guard !digits.isEmpty else {
-            return .failure(
-                HTTPParseError(.badRequest, "the chunk size '\(describe(content))' is not a hexadecimal number"))
-        }
-        let extensions = content[digits.endIndex...]
-        if !extensions.isEmpty && extensions.drop(while: \.isOptionalWhitespace).first != UInt8(ascii: ";") {
-            return .failure(
-                HTTPParseError(
-                    .badRequest, "the chunk-size line '\(describe(content))' has more than a size and extensions"))
-        }
-        if let bad = extensions.first(where: { !$0.isFieldValueCharacter }) {
-            return .failure(
-                HTTPParseError(.badRequest, "a chunk extension contains a control character (\(describe([bad])))"))
-        }
-        guard let size = HTTPSyntax.number(digits, radix: 16, value: HTTPSyntax.hexDigitValue) else {
-            return .failure(
-                HTTPParseError(.badRequest, "the chunk size '\(describe(digits))' is too large to represent"))
+        let size: Int
+        switch HTTPSyntax.chunkSize(line, lineLimit: limits.chunkSizeLine) {
+        case .success(let read): size = read
+        case .failure(let error): return .failure(error)
         }
         if size > limits.body - body.count { return .failure(bodyTooLarge) }
         return .success(size)

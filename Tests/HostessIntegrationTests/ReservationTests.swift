@@ -497,6 +497,18 @@ struct ReservationTests {
         #expect(try R.reserve(client, R.body(count: 3))["serverIds"] == .array(servers.map(JSONValue.string)))
     }
 
+    @Test("hostessd logs a reservation made and one cancelled differently, naming who and what")
+    func loggedApart() throws {
+        let daemon = try DaemonProcess()
+        let client = try daemon.client()
+        _ = try R.register(2, on: client)
+        let id = try #require(try R.reserve(client, R.body(count: 2, duration: 30_000, requestedBy: "StateManager"))["id"]?.stringValue)
+        #expect(try client.request("cancelReservation", ["reservationId": .string(id)]).errorCode == nil)
+        let made = R.eventually(timeout: 3) { daemon.log.contains("reservation \(id) made for StateManager by uid 0: 2 of 2 servers held, for 30 s") }
+        #expect(made, "\(daemon.log)")
+        #expect(daemon.log.contains("reservation \(id) of StateManager cancelled by uid 0"), "\(daemon.log)")
+    }
+
     @Test("ended reservations stay listed for --reservation-retention, then are gone")
     func retention() throws {
         let daemon = try DaemonProcess(["--reservation-retention", "0.5"])
