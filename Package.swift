@@ -47,7 +47,8 @@ let package = Package(
         .target(name: "HostessRegion", dependencies: ["HostessModel", "HostessSystem", "CShim"], swiftSettings: strict),
         /// hostessd's interfaces: event loop, Unix socket and stdio protocol servers, configuration.
         .target(
-            name: "HostessDaemon", dependencies: ["HostessModel", "HostessSystem", "HostessRegion", "HostessHTTP", "HostessLoop", "HostessMesh", "HostessProbing"],
+            name: "HostessDaemon",
+            dependencies: ["HostessModel", "HostessSystem", "HostessRegion", "HostessHTTP", "HostessLoop", "HostessMesh", "HostessProbing", "HostessDirectory"],
             swiftSettings: strict),
         /// What a server links to talk to hostessd.
         .target(

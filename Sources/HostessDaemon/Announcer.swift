@@ -73,11 +73,18 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
     private let requests: PeerRequests
     /// The paths to each peer, tried in order.
     let connector: PeerConnector
+    /// The fleet directory on etcd, with `--directory`.
+    private var directory: Directory?
 
     /// Opens the sockets, joins the groups on every interface, and schedules the first announcement.
     /// - Parameter httpAddress: where the HTTP interface listens (the announced endpoint's port, and its host
     ///   unless that is a wildcard address).
-    init(configuration: MeshConfiguration, httpAddress: InternetSocketAddress, hostessID: String, registry: Registry, loop: Loop) throws(DaemonError) {
+    /// - Parameter directory: the fleet directory's configuration (announcements also go there, and peers come
+    ///   from there, when it is enabled).
+    init(
+        configuration: MeshConfiguration, directory: DirectoryConfiguration, httpAddress: InternetSocketAddress, hostessID: String, registry: Registry,
+        loop: Loop
+    ) throws(DaemonError) {
         self.configuration = configuration
         self.loop = loop
         self.registry = registry
@@ -140,6 +147,14 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
         if configuration.announce { Log.info(
             "announcing on \(names.isEmpty ? "no interface" : names), groups \(MeshConfiguration.ipv4Group) and \(MeshConfiguration.ipv6Group) port \(configuration.port), every \(configuration.interval) s, ttl \(ttl) s\(keys == nil ? ", unsigned" : ", signed with key \(keys?.sending.id ?? "")")"
         ) }
+        if directory.isEnabled {
+            self.directory = try Directory(
+                configuration: directory, hostessID: hostessID, ttl: ttl, keys: keys, registry: registry, loop: loop
+            ) { [unowned self] events in
+                note(events)
+                reschedule()
+            }
+        }
         reschedule()
     }
 
@@ -194,6 +209,7 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
     private func announce(goodbye: Bool = false) {
         refreshSummary(force: true)
         registry.service.announcement = packet(endpoint: httpEndpoint, goodbye: goodbye)
+        if !goodbye, let bytes = registry.service.announcement { directory?.publish(bytes) }
         for link in links {
             guard let bytes = packet(endpoint: link.endpoint, goodbye: goodbye) else { continue }
             for (channel, group) in [(ipv4, ipv4Group as InternetSocketAddress?), (ipv6, ipv6Group)] {
@@ -415,7 +431,12 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
                 registry.service.notePeer(.peerChanged, hostessID: peer.hostessID)
             case .lost(_, let reason):
                 registry.service.notePeer(.peerLost, hostessID: peer.hostessID)
-                let why = reason == .goodbye ? "said goodbye" : "missed its ttl; stale"
+                let why =
+                    switch reason {
+                    case .goodbye: "said goodbye"
+                    case .expired: "missed its ttl; stale"
+                    case .withdrawn: "left the fleet directory"
+                    }
                 Log.info("peer lost: \(peer.fqdn) (\(peer.hostessID)): \(why)")
                 registry.peerLost(peer, reason: "\(peer.fqdn) \(why)")
             }
@@ -424,10 +445,12 @@ final class Announcer: LoopHandler, DatagramChannelDelegate {
 
     // MARK: Stopping
 
-    /// Says goodbye on every link and closes the sockets.
+    /// Leaves the fleet directory, says goodbye on every link and closes the sockets.
     func stop() {
         if let timer { loop.cancel(timer) }
         timer = nil
+        directory?.stop()
+        directory = nil
         announce(goodbye: true)
         ipv4?.close()
         ipv6?.close()

@@ -61,10 +61,12 @@ public final class Daemon {
                 let server = try HTTPServer(configuration: configuration, address: address, registry: registry, loop: loop) { [unowned self] in facts }
                 http = server
                 registry.service.statusFacts["http"] = .string(server.boundAddress)
-                if configuration.mesh.isEnabled {
+                if configuration.mesh.isEnabled || configuration.directory.isEnabled {
                     let bound: InternetSocketAddress
                     do { bound = try InternetSocketAddress(parsing: server.boundAddress) } catch { throw DaemonError.system(error) }
-                    announcer = try Announcer(configuration: configuration.mesh, httpAddress: bound, hostessID: instanceID, registry: registry, loop: loop)
+                    announcer = try Announcer(
+                        configuration: configuration.mesh, directory: configuration.directory, httpAddress: bound, hostessID: instanceID, registry: registry,
+                        loop: loop)
                     registry.mesh = announcer
                 }
             }

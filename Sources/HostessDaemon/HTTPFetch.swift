@@ -21,33 +21,37 @@ final class HTTPFetch: StreamChannelDelegate {
 
     private let request: [UInt8]
     private let what: String
-    private var parser = HTTPResponseParser(limits: HTTPResponseParser.Limits(body: HTTPFetch.maximumResponseBytes))
+    private var parser: HTTPResponseParser
     private var completion: Completion?
     private var connected = false
 
-    private init(request: [UInt8], what: String, completion: @escaping Completion) {
+    private init(request: [UInt8], what: String, maximumResponseBytes: Int, completion: @escaping Completion) {
         self.request = request
         self.what = what
+        parser = HTTPResponseParser(limits: HTTPResponseParser.Limits(body: maximumResponseBytes))
         self.completion = completion
     }
 
     /// Starts `method target` at `address` (with a JSON `body` when one is given, signed with `key` when
-    /// one is given); `completion` runs exactly once, on the loop.
+    /// one is given, with `extraHeaders` after the others); `completion` runs exactly once, on the loop.
+    /// - Parameter maximumResponseBytes: the largest body accepted (``maximumResponseBytes`` unless given).
     /// - Returns: false when the connect failed at once (the completion has run with the reason).
     @discardableResult
     static func start(
         _ method: String, _ target: String, at address: InternetSocketAddress, host: String, body: [UInt8]? = nil, signedWith key: HTTPKeys.Key? = nil,
-        timeout seconds: Double, loop: Loop, completion: @escaping Completion
+        extraHeaders: [HTTPHeader] = [], maximumResponseBytes: Int = HTTPFetch.maximumResponseBytes, timeout seconds: Double, loop: Loop,
+        completion: @escaping Completion
     ) -> Bool {
         var headers = [HTTPHeader(name: "Connection", value: "close"), HTTPHeader(name: "Accept", value: "*/*")]
         if body != nil { headers.append(HTTPHeader(name: "Content-Type", value: "application/json")) }
+        headers += extraHeaders
         if let key {
             let signature = RequestSignature.sign(
                 keyID: key.id, secret: key.secret, method: method, target: target, body: body ?? [], timestamp: SystemClock.wallMilliseconds() / 1000)
             headers.append(HTTPHeader(name: "Authorization", value: signature.headerValue))
         }
         let request = HTTPClientRequest.serialized(method: method, target: target, host: host, headers: headers, body: body ?? [])
-        let fetch = HTTPFetch(request: request, what: "\(method) http://\(host)\(target)", completion: completion)
+        let fetch = HTTPFetch(request: request, what: "\(method) http://\(host)\(target)", maximumResponseBytes: maximumResponseBytes, completion: completion)
         let nanoseconds = UInt64(seconds * 1e9)
         do {
             // The channel owns the fetch from here on (its delegate), until it closes.

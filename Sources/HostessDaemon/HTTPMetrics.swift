@@ -63,6 +63,19 @@ struct HTTPMetrics {
                 "hostess_mesh_peers", "gauge", "Peer Hostesses by state.",
                 [("{state=\"live\"}", String(live)), ("{state=\"stale\"}", String(peers.peers.count - live))])
         }
+        if let directory = service.directory {
+            metric(
+                "hostess_directory_state", "gauge", "The fleet directory's state (1 for the current one).",
+                DirectoryStatus.State.allCases.map { ("{state=\"\($0.rawValue)\"}", directory.state == $0 ? "1" : "0") })
+            metric(
+                "hostess_directory_requests_total", "counter", "Exchanges with etcd by result (failed: no answer, or an error).",
+                [("{result=\"ok\"}", String(directory.requestsOK)), ("{result=\"failed\"}", String(directory.requestsFailed))])
+            metric("hostess_directory_watch_events_total", "counter", "Events read from the watch of the directory's prefix.", [("", String(directory.watchEvents))])
+            metric(
+                "hostess_directory_reconnects_total", "counter", "Times the directory connected again after the etcd member in use failed.",
+                [("", String(directory.reconnects))])
+            metric("hostess_directory_peers", "gauge", "Other Hostesses the directory lists, as last read.", [("", String(directory.peers))])
+        }
         if let paths = facts.connectPaths {
             var samples: [(String, String)] = []
             for source in PeerConnector.Source.allCases {

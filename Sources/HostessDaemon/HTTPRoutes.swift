@@ -214,7 +214,7 @@ struct HTTPRouter {
         do throws(HostessError) {
             switch endpoint {
             case .health:
-                return health(service.book, facts: facts)
+                return health(service.book, directory: service.directory, facts: facts)
             case .metrics:
                 var response = HTTPResponse(status: .ok, body: metrics.exposition(service: service, facts: facts))
                 response.headers.append(HTTPHeader(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8"))
@@ -246,16 +246,17 @@ struct HTTPRouter {
         }
     }
 
-    /// The `GET /health` answer.
-    private static func health(_ book: GuestBook, facts: Facts) -> HTTPResponse {
+    /// The `GET /health` answer: `ok` whenever hostessd serves, whatever the fleet directory's state, which it
+    /// reports as `directory`.
+    private static func health(_ book: GuestBook, directory: DirectoryStatus?, facts: Facts) -> HTTPResponse {
         let uptime = Double(SystemClock.monotonicNanoseconds() &- facts.startedAt) / 1e9
-        return json(
-            .ok,
-            [
-                "status": "ok", "instanceId": .string(facts.instanceID), "version": .string(facts.version),
-                "revision": .int(Int64(clamping: book.revision)), "entries": .int(Int64(book.count)),
-                "uptime": .double((uptime * 1000).rounded() / 1000),
-            ], book: book)
+        var object: JSONObject = [
+            "status": "ok", "instanceId": .string(facts.instanceID), "version": .string(facts.version),
+            "revision": .int(Int64(clamping: book.revision)), "entries": .int(Int64(book.count)),
+            "uptime": .double((uptime * 1000).rounded() / 1000),
+        ]
+        if let directory { object["directory"] = directory.json }
+        return json(.ok, .object(object), book: book)
     }
 
     /// Whether `hostess_requests_total` counts requests to `endpoint`: writes, reservation and connectome

@@ -73,6 +73,8 @@ public struct Service: Sendable {
 
     /// The other Hostesses heard from on the mesh, when this one announces (`--announce`).
     public var peers: PeerTable?
+    /// The fleet directory's state, with `--directory` (``Directory`` renews it).
+    public var directory: DirectoryStatus?
     /// This Hostess's latest announcement datagram, as `GET /announcement` serves it to peers that poll.
     public var announcement: [UInt8]?
     /// The connection methods known to work (this Hostess's own from its probe runs).
@@ -311,6 +313,7 @@ public struct Service: Sendable {
         result["registrations"] = .int(Int64(clamping: counters.registrations))
         result["sessionEnds"] = .int(Int64(clamping: counters.sessionEnds))
         result["caller"] = ["uid": .int(Int64(caller.uid)), "ownerNames": .array(caller.ownerNames.sorted().map(JSONValue.string))]
+        if let directory { result["directory"] = directory.json }
         return result
     }
 

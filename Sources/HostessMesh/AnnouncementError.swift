@@ -21,6 +21,8 @@ public enum DropReason: String, Sendable, Hashable, CaseIterable {
     case ownAnnouncement = "own_announcement"
     /// The announcement is from a new peer and the table holds ``PeerTable/maximumPeers`` peers, none stale.
     case tableFull = "table_full"
+    /// Read from the fleet directory under another Hostess's key than the one the announcement names.
+    case misfiled
 }
 
 // MARK: - AnnouncementError

@@ -93,6 +93,9 @@ public enum PeerEvent: Sendable, Hashable {
         case goodbye
         /// Its ttl ran out.
         case expired
+        /// Its key left the fleet directory: its lease was revoked at a clean stop, or expired when its
+        /// keepalives stopped (docs/mesh.md, "Fleet").
+        case withdrawn
     }
 
     /// The kind of an event, as its wire name.
@@ -198,11 +201,17 @@ public struct PeerTable: Sendable {
     /// Decodes `datagram`, heard from `address`, and takes it into the table; returns the event it caused
     /// (nil for a refresh or a goodbye from an unknown peer) or why it was dropped. Every datagram counts in
     /// ``received`` and in ``accepted`` or ``dropped``.
+    ///
+    /// - Parameters:
+    ///   - address: The address the datagram came from; nil for an announcement read from the fleet directory,
+    ///     which has none: the host of the endpoint it announces stands for it.
+    ///   - hostessID: The id the announcement must carry, when its source names one (the directory's key):
+    ///     another is dropped as ``DropReason/misfiled``.
     public mutating func receive(
-        _ datagram: [UInt8], from address: String, keys: MeshKeys?, now: MeshClock
+        _ datagram: [UInt8], from address: String?, expecting hostessID: String? = nil, keys: MeshKeys?, now: MeshClock
     ) -> Result<PeerEvent?, AnnouncementError> {
         received += 1
-        let result = take(datagram, from: address, keys: keys, now: now)
+        let result = take(datagram, from: address, expecting: hostessID?.lowercased(), keys: keys, now: now)
         switch result {
         case .success: accepted += 1
         case .failure(let error): dropped[error.reason, default: 0] += 1
@@ -211,7 +220,7 @@ public struct PeerTable: Sendable {
     }
 
     private mutating func take(
-        _ datagram: [UInt8], from address: String, keys: MeshKeys?, now: MeshClock
+        _ datagram: [UInt8], from address: String?, expecting expectedID: String?, keys: MeshKeys?, now: MeshClock
     ) -> Result<PeerEvent?, AnnouncementError> {
         let announcement: Announcement
         let keyID: String?
@@ -220,6 +229,10 @@ public struct PeerTable: Sendable {
         guard id != ownHostessID else {
             return .failure(AnnouncementError(.ownAnnouncement, "our own announcement", field: "hostessId"))
         }
+        if let expectedID, expectedID != id {
+            return .failure(AnnouncementError(.misfiled, "the announcement of \(id) lies under the key of \(expectedID)", field: "hostessId"))
+        }
+        let address = address ?? Self.host(ofEndpoint: announcement.endpoint)
         let existing = byID[id]
         if let last = existing?.sequence ?? departedSequence(id, now: now) {
             let signed = keyID != nil
@@ -268,6 +281,17 @@ public struct PeerTable: Sendable {
             summaryTruncated: announcement.summaryTruncated, connectionMethods: announcement.connectionMethods, lastSeen: now.wall,
             expiresAt: expiresAt.overflow ? Int64.max : expiresAt.partialValue, state: .live, sequence: announcement.sequence,
             ttl: announcement.ttl, expiryDeadline: Self.adding(now.monotonic, UInt64(announcement.ttl) * 1_000_000_000))
+    }
+
+    // MARK: Withdrawal
+
+    /// Removes the peer `hostessID` because its key left the fleet directory (a revoked or expired lease),
+    /// remembering its last sequence as a goodbye does; returns its `lost(withdrawn)` event, or nil when the
+    /// table does not hold it.
+    public mutating func withdraw(hostessID: String, now: MeshClock) -> PeerEvent? {
+        guard let peer = byID[hostessID.lowercased()] else { return nil }
+        remove(peer, now: now, sequence: peer.sequence)
+        return .lost(peer, reason: .withdrawn)
     }
 
     // MARK: Expiry
@@ -321,6 +345,15 @@ public struct PeerTable: Sendable {
     private func departedSequence(_ id: String, now: MeshClock) -> Int64? {
         guard let memory = departed[id], memory.until > now.monotonic else { return nil }
         return memory.sequence
+    }
+
+    /// The host of an `http://HOST:PORT` endpoint (an IPv6 host without its brackets); the endpoint itself when
+    /// it has no such form.
+    static func host(ofEndpoint endpoint: String) -> String {
+        var rest = Substring(endpoint)
+        if rest.hasPrefix("http://") { rest = rest.dropFirst("http://".count) }
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") { return String(rest[rest.index(after: rest.startIndex)..<close]) }
+        return String(rest.prefix { $0 != ":" && $0 != "/" })
     }
 
     private static func adding(_ a: UInt64, _ b: UInt64) -> UInt64 {
