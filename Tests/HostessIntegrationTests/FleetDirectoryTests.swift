@@ -293,14 +293,16 @@ struct FleetDirectoryTests {
             for key in ["state", "endpoint", "since", "lease", "ttl"] {
                 #expect(health[key] == directory[key], "/health's directory.\(key) is status's: \(JSONValue.object(health).jsonText) vs \(JSONValue.object(directory).jsonText)")
             }
+            // The other's re-puts (every 0.5 s) arrive as watch events.
+            _ = within(3) { (fleet.metric(index, "hostess_directory_watch_events_total") ?? 0) >= 1 }
             let metrics = fleet.metricsText(index)
             for state in Self.states {
-                #expect(Fleet.sample("hostess_directory_state{state=\"\(state)\"}", in: metrics) == (state == "connected" ? 1 : 0), "\(metrics)")
+                #expect(Fleet.sample("hostess_directory_state{state=\"\(state)\"}", in: metrics) == (state == "connected" ? 1 : 0), "Hostess \(index): \(metrics)")
             }
-            #expect((Fleet.sample("hostess_directory_requests_total{result=\"ok\"}", in: metrics) ?? 0) >= 1, "\(metrics)")
-            #expect(Fleet.sample("hostess_directory_requests_total{result=\"failed\"}", in: metrics) != nil, "\(metrics)")
-            #expect((Fleet.sample("hostess_directory_watch_events_total", in: metrics) ?? 0) >= 1, "\(metrics)")
-            #expect(Fleet.sample("hostess_directory_reconnects_total", in: metrics) != nil, "\(metrics)")
+            #expect((Fleet.sample("hostess_directory_requests_total{result=\"ok\"}", in: metrics) ?? 0) >= 1, "Hostess \(index): \(metrics)")
+            #expect(Fleet.sample("hostess_directory_requests_total{result=\"failed\"}", in: metrics) == 0, "Hostess \(index): \(metrics)")
+            #expect((Fleet.sample("hostess_directory_watch_events_total", in: metrics) ?? 0) >= 1, "Hostess \(index): \(metrics)")
+            #expect(Fleet.sample("hostess_directory_reconnects_total", in: metrics) == 0, "Hostess \(index): \(metrics)")
 
             let lines = Fleet.directoryLines(try fleet.log(index))
             let connected = lines.filter { $0.hasPrefix("directory: connected") }
@@ -345,6 +347,7 @@ struct FleetDirectoryTests {
         let killed = try fleet.hostess(2)
         let stoppedLease = try fleet.directory(1).integer("lease") ?? 0
         let ttl = Double(try fleet.directory(2).integer("ttl") ?? 0)
+        let killedLease = try fleet.directory(2).integer("lease") ?? 0
         #expect(ttl == 2, "interval 0.5 × hold 4 rounds up to a 2 s lease")
 
         // SIGTERM: the lease is revoked, the key goes, the others drop it at once.
@@ -370,6 +373,8 @@ struct FleetDirectoryTests {
         print("fleet: a killed Hostess went stale \(seconds(staleAfter)) and was gone \(seconds(removed == nil ? nil : removedAfter)) after kill -9 (ttl \(ttl) s)")
         let keyGone = within(1) { !(try etcd.keys(prefix: "/hostess/")).contains("/hostess/peers/" + killed.id) }
         #expect(keyGone != nil, "its key expired from etcd: \((try? etcd.keys(prefix: "/hostess/")) ?? [])")
+        let leasesAfter = try etcd.leases()
+        #expect(killedLease != 0 && !leasesAfter.contains(killedLease), "its lease \(killedLease) expired; etcd holds \(leasesAfter)")
         #expect(try fleet.seesExactlyTheOthers(0), "\(fleet.snapshot(0))")
         #expect(Set(try etcd.keys(prefix: "/hostess/")) == [ "/hostess/peers/" + (try fleet.hostess(0).id)])
     }
@@ -446,6 +451,7 @@ struct FleetDirectoryTests {
         for index in fleet.running { #expect(fleet.directoryState(index) == "unreachable", "\(fleet.snapshot(index))") }
         usleep(UInt32(max(0, 30 - Date().timeIntervalSince(outageStart)) * 1_000_000))
         let outageLogs = try fleet.running.map { try fleet.log($0, from: logOffsets[$0]) }
+        print("fleet: Hostess 0's directory lines during the outage: \(Fleet.directoryLines(outageLogs[0]))")
 
         // etcd back: every Hostess reconnects (backoff capped at 5 s) and lists exactly the others again.
         let restartedAt = Date()
@@ -509,6 +515,7 @@ struct FleetDirectoryTests {
             #expect((fleet.metric(index, "hostess_directory_reconnects_total") ?? 0) >= 1, "\(fleet.metricsText(index))")
             #expect(Fleet.directoryLines(try fleet.log(index)).filter { $0.hasPrefix("directory: connected") }.count >= 2, "\(fleet.snapshot(index))")
         }
+        print("fleet: Hostess 0's directory lines after the kill: \(Fleet.directoryLines(try fleet.log(0)))")
         #expect(within(3) { try fleet.allSeeExactlyTheOthers() } != nil, "the peers are kept across the move:\n\(fleet.snapshot())")
 
         // A Hostess started now (its list begins with the dead member) is seen by all, and sees all.
