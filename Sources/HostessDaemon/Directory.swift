@@ -72,6 +72,8 @@ final class Directory: LoopHandler {
     private let hostessID: String
     private let requestedTTL: Int64
     private let credentials: (user: String, password: String)?
+    /// Set when etcd said it has authentication disabled: the credentials are not sent (etcd refuses them).
+    private var authenticationDisabled = false
     private let keys: MeshKeys?
     /// Where the peer events the directory causes go (the announcer logs them and makes them changes).
     private let onEvents: ([PeerEvent]) -> Void
@@ -173,7 +175,7 @@ final class Directory: LoopHandler {
     /// Takes the attempt `current` one step on: the first thing not yet done.
     private func step(_ current: Int) {
         guard current == attempt, !stopped else { return }
-        if let credentials, token == nil { return authenticate(current, credentials) }
+        if let credentials, !authenticationDisabled, token == nil { return authenticate(current, credentials) }
         if lease == nil { return grant(current) }
         if !valuePut, value != nil, !putInFlight { return put(current, thenStep: true) }
         if watchRevision == 0 { return readRange(current) }
@@ -296,10 +298,16 @@ final class Directory: LoopHandler {
         case .unauthenticated where credentials != nil && quickRetries <= Self.maximumQuickRetries:
             token = nil
             step(current)
+        case .unauthenticated(let message) where credentials == nil:
+            refused("etcd has authentication enabled (\(message)): give --directory-auth with a user that may read and write the prefix")
         case .unauthenticated:
-            refused(credentials == nil ? "\(error); give --directory-auth with a user that may read and write the prefix" : error.description)
+            refused(error.description)
         case .authenticationFailed, .permissionDenied:
             refused(error.description)
+        case .server(code: 9, let message) where message.hasSuffix("authentication is not enabled") && !authenticationDisabled:
+            Log.warning("directory: etcd has authentication disabled; connecting without the --directory-auth credentials")
+            authenticationDisabled = true
+            step(current)
         default:
             memberFailed(error.description)
         }

@@ -198,6 +198,20 @@ enum Output {
         return lines.joined(separator: "\n")
     }
 
+    /// The fleet directory's line of `hostess status`: `connected to etcd 127.0.0.1:2379 since 14:03:12 (3 min
+    /// ago); 99 other Hostesses listed; lease ttl 120 s; revision 4411`, or the state and why.
+    static func directory(_ directory: JSONObject) -> String {
+        let state = directory["state"].map(plain) ?? "?"
+        let endpoint = directory["endpoint"].map(plain) ?? "?"
+        var text = state == "connected" ? "connected to etcd \(endpoint)" : "\(state) (etcd \(endpoint))"
+        if case .int(let since)? = directory["since"] { text += " since \(Times.cell(since, now: SystemClock.wallMilliseconds()))" }
+        if let error = directory["error"] { text += ": \(plain(error))" }
+        if let peers = directory["peers"] { text += "; \(plain(peers)) other Hostess\(peers == .int(1) ? "" : "es") listed" }
+        if case .int(let ttl)? = directory["ttl"], ttl > 0 { text += "; lease ttl \(ttl) s" }
+        if let revision = directory["revision"] { text += "; revision \(plain(revision))" }
+        return text
+    }
+
     /// What `hostess status` prints: the daemon, where it listens, its guest book, its timings with their
     /// units, its counters and who it takes the caller for, one fact a line; members it does not know (a newer
     /// daemon's) follow as `name: value`, objects flattened to `name.member: value`. Over `--http` the same
@@ -245,6 +259,7 @@ enum Output {
             }
             lines.append(("caller", "uid \(caller["uid"].map(plain) ?? "?"); may register as owner: \(owners)"))
         }
+        if let directory = take("directory")?.objectValue { lines.append(("directory", Self.directory(directory))) }
         func flatten(_ key: String, _ value: JSONValue) {
             if case .object(let object) = value, !object.isEmpty {
                 for member in object { flatten("\(key).\(member.key)", member.value) }

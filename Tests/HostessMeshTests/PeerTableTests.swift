@@ -188,6 +188,36 @@ import Testing
         #expect(table.peer(hostessID: uuid(1))?.addresses == ["10.0.0.9", "10.0.0.12", "10.0.0.11", "10.0.0.10", "10.0.0.8", "10.0.0.7", "10.0.0.6", "10.0.0.5"])
     }
 
+    // MARK: The fleet directory
+
+    @Test("a directory read stands for its endpoint's host, must carry its key's id, and a withdrawal removes the peer as a goodbye does")
+    func directory() throws {
+        var table = Self.table()
+        let misfiled = table.receive(Self.packet(1, sequence: 1), from: nil, expecting: uuid(2), keys: testKeys, now: Self.clock(0))
+        #expect(Self.kind(misfiled) == "misfiled")
+        #expect(table.peers.isEmpty)
+        #expect(table.dropped[.misfiled] == 1)
+
+        let read = table.receive(
+            Self.packet(1, sequence: 1, endpoint: "http://[fd00::7]:8080"), from: nil, expecting: uuid(1).uppercased(), keys: testKeys, now: Self.clock(0))
+        #expect(Self.kind(read) == "discovered")
+        #expect(table.peer(hostessID: uuid(1))?.addresses == ["fd00::7"])
+        #expect(Self.kind(table.receive(Self.packet(3, sequence: 1, endpoint: "http://10.1.2.3:9"), from: nil, keys: testKeys, now: Self.clock(0))) == "discovered")
+        #expect(table.peer(hostessID: uuid(3))?.addresses == ["10.1.2.3"])
+
+        guard case .lost(let gone, reason: .withdrawn)? = table.withdraw(hostessID: uuid(1), now: Self.clock(1)) else {
+            Issue.record("expected a withdrawal")
+            return
+        }
+        #expect(gone.hostessID == uuid(1))
+        #expect(table.peer(hostessID: uuid(1)) == nil)
+        #expect(table.withdraw(hostessID: uuid(1), now: Self.clock(1)) == nil)
+        // Its last sequence is remembered: the value read before cannot bring it back.
+        #expect(Self.kind(table.receive(Self.packet(1, sequence: 1), from: nil, keys: testKeys, now: Self.clock(2))) == "replayed")
+        #expect(Self.kind(table.receive(Self.packet(1, sequence: 2, at: 2), from: nil, keys: testKeys, now: Self.clock(2))) == "discovered")
+        #expect(PeerEvent.lost(gone, reason: .withdrawn).json.objectValue?["reason"] == "withdrawn")
+    }
+
     // MARK: Summaries
 
     @Test("a truncated summary is nil until fetched; a fetch must match the digest; it is kept while the digest stays")
