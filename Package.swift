@@ -133,7 +133,7 @@ let package = Package(
             // Run by the tests with python3 (standard library only), found next to their Swift callers; the C reader's
             // test driver, compiled by CReaderTests with the sanitizers.
             exclude: [
-                "Support/http_client.py", "Support/netns_probe.py", "Support/mesh_packets.py", "Support/probe_impostor.py",
+                "Support/http_client.py", "Support/netns_probe.py", "Support/mesh_packets.py", "Support/probe_impostor.py", "Support/fake_etcd.py",
                 "CReaderDriver",
             ],
             swiftSettings: strict

@@ -44,6 +44,10 @@ final class Directory: LoopHandler {
     static let stopWait: UInt64 = 1_000_000_000
     /// Quick retries (a lease or token renewed in place) an attempt may make before it counts as failed.
     static let maximumQuickRetries = 3
+    /// How long a connection must hold for a failure after it to count as a new outage: one that fails
+    /// sooner makes the directory *flapping*, whose changes of state are not logged (nor its backoff reset)
+    /// until a connection holds this long.
+    static let stableConnection: UInt64 = 10_000_000_000
 
     /// One etcd member, resolved at start.
     private struct Member {
@@ -107,6 +111,10 @@ final class Directory: LoopHandler {
     private var retryAt = UInt64.max
     private var timer: Loop.Timer?
     private var stopped = false
+    /// When the directory last became connected (monotonic).
+    private var connectedAt: UInt64 = 0
+    /// Whether connections fail within ``stableConnection`` of being made.
+    private var flapping = false
     private var status: DirectoryStatus {
         didSet { registry.service.directory = status }
     }
@@ -425,7 +433,8 @@ final class Directory: LoopHandler {
     // MARK: States
 
     private func connected() {
-        failedInRow = 0
+        connectedAt = loop.now
+        if !flapping { failedInRow = 0 }
         quickRetries = 0
         set(.connected, error: nil)
         if !valuePut { put(attempt) }
@@ -446,7 +455,13 @@ final class Directory: LoopHandler {
         failedInRow += 1
         member = (member + 1) % members.count
         if wasConnected { status.reconnects += 1 }
-        let error = "\(failedMember): \(reason)"
+        var error = "\(failedMember): \(reason)"
+        let wasFlapping = flapping
+        if wasConnected && loop.now &- connectedAt < Self.stableConnection { flapping = true }
+        if flapping && !wasFlapping {
+            let seconds = Double((loop.now &- connectedAt) / 1_000_000) / 1000
+            error += " (\(seconds) s after connecting; until a connection holds \(Self.stableConnection / 1_000_000_000) s, the next changes are not logged)"
+        }
         if failedInRow >= members.count {
             let rounds = failedInRow / members.count
             let base = min(Self.backoff.upperBound, Self.backoff.lowerBound << UInt64(min(rounds - 1, 16)))
@@ -468,12 +483,14 @@ final class Directory: LoopHandler {
         reschedule()
     }
 
-    /// Changes the state, logging the change once.
+    /// Changes the state, logging the change once (unless flapping, after its first failure).
     private func set(_ state: DirectoryStatus.State, error: String?) {
         status.error = error
         guard state != status.state else { return }
+        let logged = !flapping || (error?.hasSuffix("are not logged)") ?? false)
         status.state = state
         status.since = SystemClock.wallMilliseconds()
+        guard logged else { return }
         switch state {
         case .connected:
             Log.info("directory: connected to etcd \(members[member].authority) (revision \(status.revision), \(status.peers) other Hostesses listed)")
@@ -497,6 +514,7 @@ final class Directory: LoopHandler {
     private func reschedule() {
         guard !stopped else { return }
         var deadline = min(retryAt, nextKeepAlive)
+        if flapping, status.state == .connected { deadline = min(deadline, connectedAt &+ Self.stableConnection) }
         if status.state == .connected, value != nil { deadline = min(deadline, lastPut &+ Self.maximumRepublish) }
         guard deadline != .max else {
             if let timer { loop.cancel(timer) }
@@ -512,6 +530,11 @@ final class Directory: LoopHandler {
         timer = nil
         let now = loop.now
         if now >= retryAt { connect() }
+        if flapping, status.state == .connected, now &- connectedAt >= Self.stableConnection {
+            flapping = false
+            failedInRow = 0
+            Log.info("directory: connected to etcd \(members[member].authority) and holding (revision \(status.revision), \(status.peers) other Hostesses listed)")
+        }
         if now >= nextKeepAlive { keepAlive() }
         if status.state == .connected, value != nil, now >= lastPut &+ Self.maximumRepublish {
             lastPut = now
@@ -576,6 +599,8 @@ final class DirectoryWatch: StreamChannelDelegate {
     private var decoder = EtcdWatchDecoder()
     private weak var channel: StreamChannel?
     private var ended = false
+    /// Whether the response's head came: the stream is under way.
+    private var streaming = false
 
     /// Connects to `address` and writes `request` once connected.
     init(
@@ -618,12 +643,14 @@ final class DirectoryWatch: StreamChannelDelegate {
         do {
             output = try parser.parse(channel.input.unconsumed, atEndOfInput: channel.inputClosed)
         } catch {
+            if streaming && channel.inputClosed { return end(channel, "etcd closed the watch's connection") }
             return end(channel, "not an HTTP response etcd sends: \(error)")
         }
         channel.input.consume(channel.input.count)
         channel.input.compact()
         if let head = output.head {
             guard head.status == 200 else { return end(channel, "HTTP \(head.status) \(head.reason) for the watch") }
+            streaming = true
             // The head came: from now on the stream may be quiet for as long as nothing changes.
             channel.deadlines.requestStartedAt = nil
             channel.deadlines.isWaiting = true
