@@ -312,4 +312,11 @@ public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
         case .file(let path, let message): "config file \(path): \(message)"
         }
     }
+
+    /// The error a config file's member `field` gets when the value `flag` would have had is refused: the
+    /// flag's message without its name, since the field names it.
+    func member(_ field: String, of flag: String) -> HostessError {
+        guard case .usage(let message) = self else { return HostessError(.badRequest, "\(self)", field: field) }
+        return HostessError(.badRequest, message.hasPrefix(flag + ": ") ? String(message.dropFirst(flag.count + 2)) : message, field: field)
+    }
 }

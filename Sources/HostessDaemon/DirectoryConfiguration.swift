@@ -68,11 +68,7 @@ public struct DirectoryConfiguration: Sendable, Equatable {
         try reader.rejectUnknownKeys(allowed: ["endpoints", "prefix", "authFile"])
         for (key, flag) in [("endpoints", "--directory"), ("prefix", "--directory-prefix"), ("authFile", "--directory-auth")] where reader.has(key) {
             let text = try reader.requireString(key)
-            do { _ = try apply(flag, text) } catch {
-                guard case .usage(let message) = error else { throw HostessError(.badRequest, "\(error)", field: reader.fieldPath(key)) }
-                let reason = message.hasPrefix(flag + ": ") ? String(message.dropFirst(flag.count + 2)) : message
-                throw HostessError(.badRequest, reason, field: reader.fieldPath(key))
-            }
+            do { _ = try apply(flag, text) } catch { throw error.member(reader.fieldPath(key), of: flag) }
         }
     }
 

@@ -139,11 +139,7 @@ public struct MeshConfiguration: Sendable, Equatable {
                 texts = [number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)]
             }
             for text in texts {
-                do { _ = try apply(flag, text) } catch {
-                    guard case .usage(let message) = error else { throw HostessError(.badRequest, "\(error)", field: reader.fieldPath(key)) }
-                    let reason = message.hasPrefix(flag + ": ") ? String(message.dropFirst(flag.count + 2)) : message
-                    throw HostessError(.badRequest, reason, field: reader.fieldPath(key))
-                }
+                do { _ = try apply(flag, text) } catch { throw error.member(reader.fieldPath(key), of: flag) }
             }
         }
     }
