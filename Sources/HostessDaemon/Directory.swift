@@ -44,9 +44,9 @@ final class Directory: LoopHandler {
     static let stopWait: UInt64 = 1_000_000_000
     /// Quick retries (a lease or token renewed in place) an attempt may make before it counts as failed.
     static let maximumQuickRetries = 3
-    /// How long a connection must hold for a failure after it to count as a new outage: one that fails
-    /// sooner makes the directory *flapping*, whose changes of state are not logged (nor its backoff reset)
-    /// until a connection holds this long.
+    /// How long a connection must hold for a failure after it to count as a new outage: after two
+    /// connections in a row failed sooner, the directory is *flapping*, and its changes of state are not logged
+    /// (nor its backoff reset) until a connection holds this long.
     static let stableConnection: UInt64 = 10_000_000_000
 
     /// One etcd member, resolved at start.
@@ -113,8 +113,10 @@ final class Directory: LoopHandler {
     private var stopped = false
     /// When the directory last became connected (monotonic).
     private var connectedAt: UInt64 = 0
-    /// Whether connections fail within ``stableConnection`` of being made.
-    private var flapping = false
+    /// Connections in a row that failed within ``stableConnection`` of being made.
+    private var shortConnections = 0
+    /// Whether the last two connections (or more) failed within ``stableConnection``.
+    private var flapping: Bool { shortConnections >= 2 }
     private var status: DirectoryStatus {
         didSet { registry.service.directory = status }
     }
@@ -457,19 +459,19 @@ final class Directory: LoopHandler {
         if wasConnected { status.reconnects += 1 }
         var error = "\(failedMember): \(reason)"
         let wasFlapping = flapping
-        if wasConnected && loop.now &- connectedAt < Self.stableConnection { flapping = true }
+        if wasConnected && loop.now &- connectedAt < Self.stableConnection { shortConnections += 1 }
         if flapping && !wasFlapping {
             let seconds = Double((loop.now &- connectedAt) / 1_000_000) / 1000
-            error += " (\(seconds) s after connecting; until a connection holds \(Self.stableConnection / 1_000_000_000) s, the next changes are not logged)"
+            error += " (\(seconds) s after connecting, \(shortConnections) times in a row; until a connection holds \(Self.stableConnection / 1_000_000_000) s, the next changes are not logged)"
         }
         if failedInRow >= members.count {
             let rounds = failedInRow / members.count
             let base = min(Self.backoff.upperBound, Self.backoff.lowerBound << UInt64(min(rounds - 1, 16)))
             retryAt = loop.now &+ UInt64(Double(base) * Double.random(in: 0.8...1.2))
-            set(.unreachable, error: error)
+            set(.unreachable, error: error, logged: !wasFlapping)
         } else {
             retryAt = loop.now
-            set(wasConnected ? .connecting : status.state, error: error)
+            set(wasConnected ? .connecting : status.state, error: error, logged: !wasFlapping)
         }
         reschedule()
     }
@@ -483,11 +485,11 @@ final class Directory: LoopHandler {
         reschedule()
     }
 
-    /// Changes the state, logging the change once (unless flapping, after its first failure).
-    private func set(_ state: DirectoryStatus.State, error: String?) {
+    /// Changes the state, logging the change once when `logged` (the default unless flapping).
+    private func set(_ state: DirectoryStatus.State, error: String?, logged: Bool? = nil) {
         status.error = error
         guard state != status.state else { return }
-        let logged = !flapping || (error?.hasSuffix("are not logged)") ?? false)
+        let logged = logged ?? !flapping
         status.state = state
         status.since = SystemClock.wallMilliseconds()
         guard logged else { return }
@@ -514,7 +516,7 @@ final class Directory: LoopHandler {
     private func reschedule() {
         guard !stopped else { return }
         var deadline = min(retryAt, nextKeepAlive)
-        if flapping, status.state == .connected { deadline = min(deadline, connectedAt &+ Self.stableConnection) }
+        if shortConnections > 0, status.state == .connected { deadline = min(deadline, connectedAt &+ Self.stableConnection) }
         if status.state == .connected, value != nil { deadline = min(deadline, lastPut &+ Self.maximumRepublish) }
         guard deadline != .max else {
             if let timer { loop.cancel(timer) }
@@ -530,10 +532,12 @@ final class Directory: LoopHandler {
         timer = nil
         let now = loop.now
         if now >= retryAt { connect() }
-        if flapping, status.state == .connected, now &- connectedAt >= Self.stableConnection {
-            flapping = false
-            failedInRow = 0
-            Log.info("directory: connected to etcd \(members[member].authority) and holding (revision \(status.revision), \(status.peers) other Hostesses listed)")
+        if shortConnections > 0, status.state == .connected, now &- connectedAt >= Self.stableConnection {
+            if flapping {
+                failedInRow = 0
+                Log.info("directory: connected to etcd \(members[member].authority) and holding (revision \(status.revision), \(status.peers) other Hostesses listed)")
+            }
+            shortConnections = 0
         }
         if now >= nextKeepAlive { keepAlive() }
         if status.state == .connected, value != nil, now >= lastPut &+ Self.maximumRepublish {
