@@ -8,6 +8,7 @@ most 120 s.
   fake_etcd.py PORTFILE hugewatch       etcd's answers, but the watch stream sends one response of 6 MiB
   fake_etcd.py PORTFILE entries JSON    etcd's answers; the prefix holds JSON's [[KEY_ID, ANNOUNCED_ID], ...]:
                                         under /hostess/peers/KEY_ID an unsigned announcement naming ANNOUNCED_ID
+                                        (JSON may be @FILE: the list read from FILE)
 """
 import base64
 import json
@@ -124,7 +125,14 @@ def main():
     port_file, mode = sys.argv[1], sys.argv[2]
     server = Server(("127.0.0.1", 0), Handler)
     server.mode = mode
-    server.entries = json.loads(sys.argv[3]) if mode == "entries" else []
+    if mode == "entries":
+        text = sys.argv[3]
+        if text.startswith("@"):
+            with open(text[1:]) as f:
+                text = f.read()
+        server.entries = json.loads(text)
+    else:
+        server.entries = []
     threading.Timer(120, server.shutdown).start()
     with open(port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
