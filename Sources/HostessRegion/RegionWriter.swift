@@ -172,6 +172,7 @@ public final class RegionWriter {
 
     /// Publishes a batch of changes as one revision. The guest book's capacity guarantees they fit.
     public func publish(_ changes: [Change], revision: UInt64) {
+        failpoint?.trigger(.beforePublication, publication: publications + 1)
         var prepared: [Prepared] = []
         prepared.reserveCapacity(changes.count)
         for change in changes {
@@ -555,11 +556,13 @@ public final class RegionWriter {
 
 // MARK: - Failpoint
 
-/// A crash on purpose, for tests of what readers see when the writer dies mid-publication:
-/// `HOSTESS_FAILPOINT=after-first-half:N` or `mid-second-half:N` kills hostessd with SIGKILL at that point of
-/// its Nth publication. Unset in production.
+/// A crash on purpose, for tests of what readers see when the writer dies mid-publication, and of what its
+/// clients were told: `HOSTESS_FAILPOINT=before-publication:N`, `after-first-half:N` or `mid-second-half:N`
+/// kills hostessd with SIGKILL at that point of its Nth publication. Unset in production.
 struct Failpoint {
-    enum Point: String { case afterFirstHalf = "after-first-half", midSecondHalf = "mid-second-half" }
+    enum Point: String {
+        case beforePublication = "before-publication", afterFirstHalf = "after-first-half", midSecondHalf = "mid-second-half"
+    }
 
     let point: Point
     let publication: Int

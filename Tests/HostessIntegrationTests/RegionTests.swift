@@ -245,6 +245,24 @@ struct RegionTests {
         #expect(try reopened.listAll().map(\.id) == all.map(\.id))
     }
 
+    @Test("a change is acknowledged only once it is published: a writer killed before the publication never answered it, and its successor does not have it")
+    func acknowledgedAfterPublication() throws {
+        // Publication 1 registers the first entry; hostessd dies at the start of the second, the second entry's.
+        let daemon = try DaemonProcess(environment: ["HOSTESS_FAILPOINT": "before-publication:2"])
+        let client = try daemon.client()
+        let first = Fixture.id()
+        #expect(try client.request("register", ["entry": Fixture.entry(id: first)])["result"] != nil)
+        let second = Fixture.id()
+        try client.send(JSONValue.object(["id": 2, "command": "register", "entry": Fixture.entry(id: second)]).jsonText)
+        // No reply: the line that would have acknowledged it was held until after the publication.
+        #expect(client.readLine(timeout: 5) == nil, "an unpublished change was acknowledged")
+        #expect(daemon.stop(signal: SIGKILL, timeout: 5) != nil)
+        let successor = try DaemonProcess(["--shm", daemon.sharedMemoryName, "--socket", daemon.socketPath], scratch: daemon.scratch)
+        defer { successor.stop() }
+        guard case .array(let entries)? = Self.entries(try successor.client().request("listAll")) else { throw TestFailure("no list") }
+        #expect(entries.compactMap { $0.objectValue?["id"]?.stringValue } == [first])
+    }
+
     @Test("hostessd killed with SIGKILL and started again keeps every entry, with its serial and terminals")
     func restartAdoption() throws {
         let daemon = try DaemonProcess()
