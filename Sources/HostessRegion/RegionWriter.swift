@@ -75,7 +75,7 @@ public final class RegionWriter {
         self.name = name
         self.predecessor = predecessor
         isInstalled = predecessor == nil
-        createdName = predecessor == nil ? name : "/.hostess-new-" + Crypto.hex(Syscall.randomBytes(8))
+        createdName = predecessor == nil ? name : "/" + Self.temporaryPrefix + Crypto.hex(Syscall.randomBytes(8))
         guard arenaBytes <= RegionLayout.maximumArenaBytes else { throw .arenaTooLarge(name: name, bytes: arenaBytes) }
         layout = RegionLayout(capacity: capacity, arenaBytes: arenaBytes)
         instanceID = Syscall.randomBytes(16)
@@ -551,6 +551,33 @@ public final class RegionWriter {
     @inline(__always)
     private func load<T: FixedWidthInteger>(at offset: Int) -> T {
         T(littleEndian: (base + offset).load(as: T.self))
+    }
+}
+
+// MARK: - Temporary regions left behind
+
+extension RegionWriter {
+    /// The prefix of a successor's temporary region, until ``install()`` renames it over the old one.
+    static let temporaryPrefix = ".hostess-new-"
+
+    /// Removes the temporary regions of this user's successors that died before they put theirs in place (a
+    /// hostessd killed while it adopted a region): each `/.hostess-new-…` that is a regular file of the
+    /// effective uid and whose write lock this call can take, since every live writer holds its region's. A
+    /// successor caught between creating its region and locking it then fails to lock it, and says so; none
+    /// loses a region it holds. Returns the names removed.
+    public static func removeAbandonedTemporaryRegions() -> [String] {
+        guard let names = try? FileContents.directoryNames(SharedMemory.directory, limit: 1 << 20) else { return [] }
+        var removed: [String] = []
+        for file in names where file.hasPrefix(temporaryPrefix) {
+            let name = "/" + file
+            guard let status = try? SharedMemory.status(of: name), status.type == .regular, status.owner == geteuid(),
+                let fd = try? SharedMemory.open(name, writable: true)
+            else { continue }
+            defer { Syscall.close(fd) }
+            guard (try? Syscall.takeWriteLock(fd)) == true, (try? SharedMemory.unlink(name)) != nil else { continue }
+            removed.append(name)
+        }
+        return removed
     }
 }
 
