@@ -40,6 +40,9 @@ final class Registry: LoopHandler {
     private var answeredRevision: UInt64 = 0
     /// The revision the store and the publisher were last given (nil: not yet).
     private var settledRevision: UInt64?
+    /// Whether the saved reservations were restored at start: until then the store is not written, so that a
+    /// successor killed while it adopts a region leaves the reservations file for the next one.
+    private var reservationsRestored = false
 
     /// An empty guest book with the configured limits.
     init(configuration: Configuration, loop: Loop) {
@@ -64,12 +67,14 @@ final class Registry: LoopHandler {
     /// entries and then its saved reservations come back). A successor's region is filled under a temporary
     /// name; ``installRegion()`` puts it over the old one once everything else started.
     func open(environment: [String: String]) throws(DaemonError) {
-        // Read before the region is opened: publishing the adopted entries saves the (still empty) reservations.
+        // Read before the region is opened; nothing is saved until they are restored (publishing the adopted
+        // entries must not write the still empty list over them).
         let saved = store?.load()
         var adopted = false
         if let name = configuration.sharedMemoryName { adopted = try openRegion(name: name, environment: environment) }
         let reservations = adopted ? saved?.reservations ?? [] : []
         service.restoreReservations(reservations, lastToken: saved?.lastToken ?? 0, now: now)
+        reservationsRestored = true
         let active = service.book.reservations(status: .active).count
         if adopted, let saved { Log.info("restored \(saved.reservations.count) reservations (\(active) active) from \(store?.path ?? "")") }
         store?.save(service.book)
@@ -99,6 +104,11 @@ final class Registry: LoopHandler {
         }
         publisher = Publisher(writer: writer)
         settledRevision = nil
+        if abandoned != nil {
+            for name in RegionWriter.removeAbandonedTemporaryRegions() {
+                Log.warning("removed \(name), the temporary region of a hostessd that died while it took over \(configuration.sharedMemoryName ?? "")")
+            }
+        }
         if let abandoned {
             let refused = service.restore(abandoned.entries, revision: abandoned.revision, now: now)
             for (entry, error) in refused { Log.warning("could not restore \(entry.id): \(error)") }
@@ -388,7 +398,7 @@ final class Registry: LoopHandler {
         // of its parts), which a turn that changed nothing, like a read, should not pay.
         if service.book.revision != settledRevision {
             settledRevision = service.book.revision
-            store?.saveIfChanged(service.book)
+            if reservationsRestored { store?.saveIfChanged(service.book) }
             publisher?.publish(service.book)
         }
         // Taken even without a region, so that they never pile up.

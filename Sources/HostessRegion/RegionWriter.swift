@@ -75,7 +75,7 @@ public final class RegionWriter {
         self.name = name
         self.predecessor = predecessor
         isInstalled = predecessor == nil
-        createdName = predecessor == nil ? name : "/.hostess-new-" + Crypto.hex(Syscall.randomBytes(8))
+        createdName = predecessor == nil ? name : "/" + Self.temporaryPrefix + Crypto.hex(Syscall.randomBytes(8))
         guard arenaBytes <= RegionLayout.maximumArenaBytes else { throw .arenaTooLarge(name: name, bytes: arenaBytes) }
         layout = RegionLayout(capacity: capacity, arenaBytes: arenaBytes)
         instanceID = Syscall.randomBytes(16)
@@ -172,6 +172,7 @@ public final class RegionWriter {
 
     /// Publishes a batch of changes as one revision. The guest book's capacity guarantees they fit.
     public func publish(_ changes: [Change], revision: UInt64) {
+        failpoint?.trigger(.beforePublication, publication: publications + 1)
         var prepared: [Prepared] = []
         prepared.reserveCapacity(changes.count)
         for change in changes {
@@ -553,13 +554,42 @@ public final class RegionWriter {
     }
 }
 
+// MARK: - Temporary regions left behind
+
+extension RegionWriter {
+    /// The prefix of a successor's temporary region, until ``install()`` renames it over the old one.
+    static let temporaryPrefix = ".hostess-new-"
+
+    /// Removes the temporary regions of this user's successors that died before they put theirs in place (a
+    /// hostessd killed while it adopted a region): each `/.hostess-new-…` that is a regular file of the
+    /// effective uid and whose write lock this call can take, since every live writer holds its region's. A
+    /// successor caught between creating its region and locking it then fails to lock it, and says so; none
+    /// loses a region it holds. Returns the names removed.
+    public static func removeAbandonedTemporaryRegions() -> [String] {
+        guard let names = try? FileContents.directoryNames(SharedMemory.directory, limit: 1 << 20) else { return [] }
+        var removed: [String] = []
+        for file in names where file.hasPrefix(temporaryPrefix) {
+            let name = "/" + file
+            guard let status = try? SharedMemory.status(of: name), status.type == .regular, status.owner == geteuid(),
+                let fd = try? SharedMemory.open(name, writable: true)
+            else { continue }
+            defer { Syscall.close(fd) }
+            guard (try? Syscall.takeWriteLock(fd)) == true, (try? SharedMemory.unlink(name)) != nil else { continue }
+            removed.append(name)
+        }
+        return removed
+    }
+}
+
 // MARK: - Failpoint
 
-/// A crash on purpose, for tests of what readers see when the writer dies mid-publication:
-/// `HOSTESS_FAILPOINT=after-first-half:N` or `mid-second-half:N` kills hostessd with SIGKILL at that point of
-/// its Nth publication. Unset in production.
+/// A crash on purpose, for tests of what readers see when the writer dies mid-publication, and of what its
+/// clients were told: `HOSTESS_FAILPOINT=before-publication:N`, `after-first-half:N` or `mid-second-half:N`
+/// kills hostessd with SIGKILL at that point of its Nth publication. Unset in production.
 struct Failpoint {
-    enum Point: String { case afterFirstHalf = "after-first-half", midSecondHalf = "mid-second-half" }
+    enum Point: String {
+        case beforePublication = "before-publication", afterFirstHalf = "after-first-half", midSecondHalf = "mid-second-half"
+    }
 
     let point: Point
     let publication: Int

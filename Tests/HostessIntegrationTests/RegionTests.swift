@@ -245,6 +245,54 @@ struct RegionTests {
         #expect(try reopened.listAll().map(\.id) == all.map(\.id))
     }
 
+    @Test("a change is acknowledged only once it is published: a writer killed before the publication never answered it, and its successor does not have it")
+    func acknowledgedAfterPublication() throws {
+        // Publication 1 registers the first entry; hostessd dies at the start of the second, the second entry's.
+        let daemon = try DaemonProcess(environment: ["HOSTESS_FAILPOINT": "before-publication:2"])
+        let client = try daemon.client()
+        let first = Fixture.id()
+        #expect(try client.request("register", ["entry": Fixture.entry(id: first)])["result"] != nil)
+        let second = Fixture.id()
+        try client.send(JSONValue.object(["id": 2, "command": "register", "entry": Fixture.entry(id: second)]).jsonText)
+        // No reply: the line that would have acknowledged it was held until after the publication.
+        #expect(client.readLine(timeout: 5) == nil, "an unpublished change was acknowledged")
+        #expect(daemon.stop(signal: SIGKILL, timeout: 5) != nil)
+        let successor = try DaemonProcess(["--shm", daemon.sharedMemoryName, "--socket", daemon.socketPath], scratch: daemon.scratch)
+        defer { successor.stop() }
+        guard case .array(let entries)? = Self.entries(try successor.client().request("listAll")) else { throw TestFailure("no list") }
+        #expect(entries.compactMap { $0.objectValue?["id"]?.stringValue } == [first])
+    }
+
+    @Test("a successor killed while it adopts the region leaves the saved reservations to the next one (found by Scripts/crash-storm.sh)")
+    func reservationsSurviveAKilledSuccessor() throws {
+        let daemon = try DaemonProcess()
+        let id = Fixture.id()
+        let client = try daemon.client()
+        _ = try client.request("register", ["entry": Fixture.entry(id: id)])
+        let reply = try client.request(
+            "reserve", ["reservation": ["serverFilter": ["serverIds": [.string(id)]], "count": 1, "duration": 3_600_000]])
+        let reservation = try #require(reply.result?["reservation"]?.objectValue?["id"]?.stringValue, "\(reply)")
+        #expect(daemon.stop(signal: SIGKILL) != nil)
+        // B dies in its first publication, the adopted entries', before it restored the reservations.
+        let killed = Process()
+        killed.executableURL = URL(fileURLWithPath: Binaries.path("hostessd"))
+        killed.arguments = ["--socket", daemon.socketPath, "--shm", daemon.sharedMemoryName]
+        var environment = ProcessInfo.processInfo.environment
+        environment["HOSTESS_FAILPOINT"] = "after-first-half:1"
+        killed.environment = environment
+        killed.standardError = FileHandle.nullDevice
+        try killed.run()
+        killed.waitUntilExit()
+        #expect(killed.terminationReason == .uncaughtSignal && killed.terminationStatus == SIGKILL)
+        let successor = try DaemonProcess(["--shm", daemon.sharedMemoryName, "--socket", daemon.socketPath], scratch: daemon.scratch)
+        defer { successor.stop() }
+        // B's temporary region, which it never put in place, is gone with it.
+        #expect(successor.log.contains("removed /.hostess-new-"), "\(successor.log)")
+        let restored = try successor.client().request("getReservation", ["reservationId": .string(reservation)])
+        #expect(restored.result?["reservation"]?.objectValue?["status"] == "active", "\(restored)\n\(successor.log)")
+        #expect(try successor.client().request("getServer", ["serverId": .string(id)]).result != nil)
+    }
+
     @Test("hostessd killed with SIGKILL and started again keeps every entry, with its serial and terminals")
     func restartAdoption() throws {
         let daemon = try DaemonProcess()
