@@ -20,8 +20,8 @@ Guarantees checked (exit 1 when broken):
   S2 every request is answered: no socket/HTTP error other than reservation conflicts, no lost connection.
   S3 the main hostessd sees both peers live at every sample after the warm-up.
   S4 no torn shm read (the C and Python readers' checks, as in crash_storm.py).
-  S5 bounded: RSS and descriptors of the main hostessd are reported (first/last/max/slope); the soak fails
-     when descriptors grow by more than 50 or RSS by more than 50% from the first to the last sample after
+  S5 bounded: RSS (VmRSS, RssAnon, RssShmem) and descriptors of the main hostessd are reported (first/last/max/
+     slope); the soak fails when descriptors grow by more than 50 or RssAnon (the heap) by more than 50% from the first to the last sample after
      the warm-up (a leak), figures printed either way.
 """
 
@@ -159,12 +159,13 @@ def free_port():
 
 
 def proc_sample(pid):
-    rss = 0
+    """(VmRSS kB, open descriptors, RssAnon kB, RssShmem kB)."""
+    v = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+            if line.startswith(("VmRSS:", "RssAnon:", "RssShmem:")):
+                v[line.split(":")[0]] = int(line.split()[1])
+    return v.get("VmRSS", 0), len(os.listdir(f"/proc/{pid}/fd")), v.get("RssAnon", 0), v.get("RssShmem", 0)
 
 
 def slope(points):
@@ -258,6 +259,20 @@ def main():
     st0 = c.request({"command": "status"})["result"]
     c.close()
     print(f"registered {st0['entries']} entries over {args.clients} connections in {t_reg:.1f} s", flush=True)
+
+    # warm-up: the mesh settles (main sees both peers live) before anything is measured
+    c = Conn(sock)
+    t_mesh = time.monotonic()
+    while True:
+        live = sum(1 for p in c.request({"command": "listPeers"})["result"]["peers"] if p["state"] == "live")
+        if live >= 2:
+            break
+        if time.monotonic() - t_mesh > 60:
+            print("main hostessd does not see both peers live after 60 s", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+    c.close()
+    print(f"main hostessd sees both peers live ({time.monotonic() - t_mesh:.1f} s after the clients registered)", flush=True)
 
     idfile = os.path.join(T, "ids.txt")
     all_ids = [entry_id(k, j) for k in range(args.clients) for j in range(args.entries_per_client)]
@@ -373,12 +388,13 @@ def main():
         c = Conn(sock)
         while True:
             t = time.monotonic() - t0
-            rss, fds = proc_sample(main_d.pid)
+            rss, fds, anon, shmem = proc_sample(main_d.pid)
             s = c.request({"command": "status"})["result"]
             peers_r = c.request({"command": "listPeers"})["result"]["peers"]
             live = sum(1 for p in peers_r if p["state"] == "live")
-            samples.append((t, rss, fds, s["entries"], s["evictions"], live, proc_sample(peers[0].pid)[0], proc_sample(peers[1].pid)[0]))
-            print(f"t={t:5.0f}s rss={rss} kB fds={fds} entries={s['entries']} evictions={s['evictions']} live peers={live}", flush=True)
+            samples.append((t, rss, fds, s["entries"], s["evictions"], live, proc_sample(peers[0].pid)[0], proc_sample(peers[1].pid)[0],
+                            anon, shmem, proc_sample(peers[0].pid)[1], proc_sample(peers[1].pid)[1]))
+            print(f"t={t:5.0f}s rss={rss} kB (anon {anon}, shmem {shmem}) fds={fds} entries={s['entries']} evictions={s['evictions']} live peers={live}", flush=True)
             if time.monotonic() >= end or stop.is_set():
                 return
             time.sleep(max(0.0, min(10.0, end - time.monotonic())))
@@ -456,7 +472,11 @@ def main():
     fds = [(s[0], s[2]) for s in pts]
     rows = [
         ["main RSS kB", pts[0][1], pts[-1][1], max(p[1] for p in pts), f"{slope(rss):+.1f} kB/min"],
+        ["main RssAnon kB (heap)", pts[0][8], pts[-1][8], max(p[8] for p in pts), f"{slope([(p[0], p[8]) for p in pts]):+.1f} kB/min"],
+        ["main RssShmem kB (region pages touched)", pts[0][9], pts[-1][9], max(p[9] for p in pts), f"{slope([(p[0], p[9]) for p in pts]):+.1f} kB/min"],
         ["main open descriptors", pts[0][2], pts[-1][2], max(p[2] for p in pts), f"{slope(fds):+.2f} /min"],
+        ["peer 1 / peer 2 open descriptors", f"{pts[0][10]} / {pts[0][11]}", f"{pts[-1][10]} / {pts[-1][11]}",
+         f"{max(p[10] for p in pts)} / {max(p[11] for p in pts)}", "–"],
         ["peer 1 RSS kB", pts[0][6], pts[-1][6], max(p[6] for p in pts), f"{slope([(p[0], p[6]) for p in pts]):+.1f} kB/min"],
         ["peer 2 RSS kB", pts[0][7], pts[-1][7], max(p[7] for p in pts), f"{slope([(p[0], p[7]) for p in pts]):+.1f} kB/min"],
     ]
@@ -492,7 +512,7 @@ def main():
         fail.append("a sample saw fewer than 2 live peers")
     if any(reader_counts[k].get("torn", 1) for k in reader_counts):
         fail.append(f"torn reads: {reader_counts}")
-    if len(pts) >= 3 and (pts[-1][2] - pts[0][2] > 50 or pts[-1][1] > 1.5 * pts[0][1]):
+    if len(pts) >= 3 and (pts[-1][2] - pts[0][2] > 50 or pts[-1][8] > 1.5 * pts[0][8]):
         fail.append("resources grew (see the table)")
     for k, cnt in reader_counts.items():
         for field in ("firstTorn", "firstException", "error"):
