@@ -24,6 +24,8 @@ docs/protocol.md §16.3):
   G5 revisions do not go back: the first answer's revision is >= every revision acknowledged before.
   G6 no false eviction after the restart: a heartbeat of an entry that G1 expects present, within TTL of
      its last acknowledged refresh (or of the restart), is never answered not_found.
+  G8 holds agree: after the restart, every entry's reservedBy names an active reservation that lists it,
+     and every active reservation's serverIds are entries whose reservedBy is that reservation.
   G7 no torn read: every answer a reader accepted as consistent is: an entry's id equals the key looked
      up, its name's fields agree with its members, inUse agrees with connectedTo, a list's serials strictly
      increase and no id is listed twice; the C/Python readers' `corrupt` outcomes count as torn, and
@@ -45,6 +47,26 @@ from storm_common import (Conn, ConnClosed, Daemon, SwiftReader, md_table, perce
                           start_python_reader, stop_reader, wait_first_answer)
 
 TERMINALS = {"in": {"direction": "input", "multiplexing": "fanout"}, "out": {"direction": "output"}}
+
+
+def temp_regions():
+    return {n for n in os.listdir("/dev/shm") if n.startswith(".hostess-new-")}
+
+
+def open_by_anyone(path):
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == path:
+                        return True
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    return False
 
 
 def make_id(worker, index, pinned=False):
@@ -76,7 +98,7 @@ class Worker(threading.Thread):
         self.run_event = threading.Event()  # set: storm; clear: hold still
         self.parked = threading.Event()  # set while the worker holds still
         self.quit = False
-        self.inflight = None  # (op, id, extra) sent without reply when the connection broke
+        self.inflight = []  # (op, id, extra, sent) sent without a reply since the last restart
         self.max_revision = 0
         self.max_token = 0
         self.conn = None
@@ -84,6 +106,9 @@ class Worker(threading.Thread):
         self.ops = {}  # (op, outcome) -> count
         self.false_evictions = []
         self.restart_time = 0.0
+        self.round = 0
+        self.history = {}
+        self.breaks = []
 
     # -- bookkeeping --
     def count(self, op, outcome):
@@ -95,14 +120,20 @@ class Worker(threading.Thread):
         sent = time.monotonic()
         try:
             reply = self.conn.request(body)
-        except ConnClosed:
-            self.inflight = (op, ident, extra, sent)
+        except ConnClosed as error:
+            self.breaks.append((self.round, round(time.monotonic(), 4), op, str(error), bool(self.inflight)))
+            # A list: a worker can see its connection end (the dying daemon closes client descriptors before its
+            # listening socket), reconnect into the still-open backlog and have a second request go unanswered.
+            self.inflight.append((op, ident, extra, sent))
             self.count(op, "no reply (in flight at the kill)")
             self.conn.close()
             self.conn = None
             return None, sent
         self.max_revision = max(self.max_revision, reply.get("revision", 0))
         outcome = "ok" if "result" in reply else reply["error"]["code"]
+        if op in ("reserve", "cancelReservation"):
+            rid = reply["result"]["reservation"]["id"] if "result" in reply else extra
+            self.history.setdefault(ident, []).append((op, outcome, rid, round(time.time() % 100, 3)))
         self.count(op, outcome)
         return reply, sent
 
@@ -220,14 +251,15 @@ class Worker(threading.Thread):
     # -- after a restart: compare the model with what the daemon holds, then adopt what it holds --
     def reconcile(self, observed, active, kill_time, tally):
         inflight = self.inflight
-        self.inflight = None
+        self.inflight = []
         if self.conn is not None:  # a connection to the dead daemon: never reuse it
             self.conn.close()
             self.conn = None
         for ident, item in self.items.items():
             allowed = {(item.present, item.conns)}
-            if inflight and inflight[1] == ident:
-                op, _, extra, _sent = inflight
+            for op, on, extra, _sent in inflight:
+                if on != ident:
+                    continue
                 if op == "register":
                     allowed.add((True, item.conns if item.present else frozenset()))
                 elif op == "unregister":
@@ -260,12 +292,13 @@ class Worker(threading.Thread):
         for p in self.pinned:
             held = [r for r in active if p in r.get("serverIds", [])]
             expected = self.res[p]
-            in_flight = inflight and inflight[1] == p and inflight[0] in ("reserve", "cancelReservation")
+            in_flight = any(f[1] == p and f[0] in ("reserve", "cancelReservation") for f in inflight)
             if expected and not in_flight:
                 if not any(r["id"] == expected[0] and r["token"] == expected[1] for r in held):
-                    tally["reservations_lost"].append(f"{expected[0]} on {p}: got {[(r['id'], r['token']) for r in held]}")
+                    tally["reservations_lost"].append(f"round {self.round}: {expected[0]} on {p}: got {[(r['id'], r['token']) for r in held]}")
             if not expected and held and not in_flight:
-                tally["reservations_resurrected"].append(f"{[r['id'] for r in held]} on {p} after an acknowledged cancel")
+                tally["reservations_resurrected"].append(f"round {self.round}: {[r['id'] for r in held]} on {p} after an acknowledged cancel "
+                                                         f"(last ops on it: {self.history.get(p, [])[-4:]}, in flight: {inflight})")
             self.res[p] = (held[0]["id"], held[0]["token"]) if held else None
             for r in held:
                 self.max_token = max(self.max_token, r["token"])
@@ -279,6 +312,9 @@ def main():
     ap.add_argument("--entries", type=int, default=24, help="ids per connection")
     ap.add_argument("--pinned", type=int, default=2, help="reservable ids per connection")
     ap.add_argument("--ttl", type=float, default=15.0)
+    ap.add_argument("--restart-kill-fraction", type=float, default=0.0,
+                    help="fraction of restarts in which the new hostessd is itself killed 0-30 ms after its start "
+                         "(during adoption, usually) and started once more")
     ap.add_argument("--sabotage-round", type=int, default=0,
                     help="self-test: remove the region before this round's restart, so G1 must fail")
     ap.add_argument("--tmp", required=True)
@@ -310,8 +346,19 @@ def main():
         w.start()
 
     tally = {"lost": [], "resurrected": [], "marks_lost": [], "marks_resurrected": [], "reservations_lost": [],
-             "reservations_resurrected": [], "excused": 0, "revision_regressions": []}
+             "reservations_resurrected": [], "excused": 0, "revision_regressions": [], "holds_inconsistent": []}
+    forensics = os.path.join(args.tmp, "forensics")
+    os.makedirs(forensics, exist_ok=True)
+
+    def snap(label):
+        """Keeps a copy of the reservations file (STORM_FORENSICS=1)."""
+        if os.environ.get("STORM_FORENSICS") == "1" and os.path.exists(sock + ".reservations"):
+            with open(sock + ".reservations", "rb") as src, open(os.path.join(forensics, label), "wb") as dst:
+                dst.write(src.read())
+
     first_answer = []  # spawn -> first answered status
+    double_kills, leftovers = [], []
+    kill_times = []
     from_kill = []
     adopted_counts = []
     inflight_total = 0
@@ -322,6 +369,7 @@ def main():
                 w.run_event.set()
             time.sleep(random.uniform(0.15, args.seconds_per_round))
             kill_time = time.monotonic()
+            kill_times.append((rnd, round(kill_time, 4)))
             d.kill9()
             for w in workers:
                 w.run_event.clear()
@@ -333,14 +381,29 @@ def main():
             # every worker holds still now; nothing writes until the check below is done
             max_rev = max(w.max_revision for w in workers)
             stats["max_token_before_restart"] = max([stats["max_token_before_restart"]] + [r[1] for w in workers for r in w.res.values() if r])
+            snap(f"{rnd:03d}-a-after-kill")
             if rnd == args.sabotage_round:
                 os.unlink("/dev/shm" + args.shm)
             d.start()
+            if random.random() < args.restart_kill_fraction:
+                before = temp_regions()
+                time.sleep(random.uniform(0, 0.03))
+                d.kill9()
+                double_kills.append(rnd)
+                snap(f"{rnd:03d}-b-after-successor-killed")
+                # a successor killed during adoption leaves its temporary region (docs/shm-layout.md §2.2): remove
+                # the one it left, recognised as new since its start and open by no process
+                for name in temp_regions() - before:
+                    if not open_by_anyone("/dev/shm/" + name):
+                        leftovers.append(name)
+                        os.unlink("/dev/shm/" + name)
+                d.start()
             spawned = d.started
             t, status = wait_first_answer(sock, proc=d.proc)
             if t is None:
                 raise RuntimeError(f"round {rnd}: the restarted hostessd did not answer within 30 s")
             first_answer.append(t)
+            snap(f"{rnd:03d}-c-after-first-answer")
             from_kill.append(time.monotonic() - kill_time)
             if status["revision"] < max_rev:
                 tally["revision_regressions"].append(f"round {rnd}: first answer at revision {status['revision']} < acknowledged {max_rev}")
@@ -351,8 +414,20 @@ def main():
             c.close()
             observed = {e["id"]: e for e in listing["result"]["entries"]}
             active = res["result"]["reservations"]
+            # G8: holds agree with the restored reservations
+            by_id = {r["id"]: r for r in active}
+            for e in observed.values():
+                h = e.get("reservedBy")
+                if h is not None and (h not in by_id or e["id"] not in by_id[h]["serverIds"]):
+                    tally["holds_inconsistent"].append(f"round {rnd}: {e['id']} reservedBy {h}, which is not an active reservation holding it")
+            for r in active:
+                for sid in r["serverIds"]:
+                    if sid not in observed or observed[sid].get("reservedBy") != r["id"]:
+                        tally["holds_inconsistent"].append(f"round {rnd}: reservation {r['id']} lists {sid}, whose reservedBy is "
+                                                           f"{observed.get(sid, {}).get('reservedBy', 'absent')}")
             for w in workers:
-                inflight_total += 1 if w.inflight else 0
+                inflight_total += len(w.inflight)
+                w.round = rnd
                 w.reconcile(observed, active, kill_time, tally)
                 w.restart_time = spawned
                 for r in w.res.values():
@@ -382,6 +457,7 @@ def main():
         for k, v in w.ops.items():
             ops[k] = ops.get(k, 0) + v
     false_ev = [x for w in workers for x in w.false_evictions]
+    double_breaks = [(w.index, b) for w in workers for b in w.breaks if b[4]]
     with open(log, errors="replace") as f:
         log_text = f.read()
     restore_failures = log_text.count("could not restore")
@@ -409,12 +485,16 @@ def main():
         ["G4 acknowledged reservations lost / cancelled ones back / token regressions",
          f"{len(tally['reservations_lost'])} / {len(tally['reservations_resurrected'])} / {len(stats['token_regressions'])}"],
         ["G5 revision regressions at first answer", len(tally["revision_regressions"])],
+        ["G8 entries' reservedBy disagreeing with the restored active reservations", len(tally["holds_inconsistent"])],
         ["G6 false evictions after restart (heartbeat not_found)", len(false_ev)],
         ["G7 torn reader results: Swift / C / Python",
          f"{reader_counts['swift'].get('torn', '?')} / {reader_counts['c'].get('torn', '?')} / {reader_counts['python'].get('torn', '?')}"],
         ["shmdump --check problems", reader_counts["swift"].get("checkFailed", "?")],
         ["requests in flight at a kill (outcome unknown, either accepted)", inflight_total],
+        ["  of them sent on a reconnection into the dying daemon's backlog (reset, never handled)", len(double_breaks)],
         ["present entries not refreshed within TTL-1 s at a kill (excused)", tally["excused"]],
+        ["restarts whose new hostessd was killed 0-30 ms after its start / temporary regions it left (removed)",
+         f"{len(double_kills)} / {len(leftovers)}"],
         ["'could not restore' / regions moved aside in the log", f"{restore_failures} / {moved_aside}"],
         ["other surprises", len(stats["surprises"])],
     ]
@@ -441,7 +521,8 @@ def main():
     print(md_table(["reader", "lookups", "found", "not found", "lists", "entries listed", "busy", "opens/runs", "torn", "exceptions/failed runs"], rr))
     print()
     problems = (tally["lost"] + tally["resurrected"] + tally["marks_lost"] + tally["marks_resurrected"] + tally["reservations_lost"]
-                + tally["reservations_resurrected"] + stats["token_regressions"] + tally["revision_regressions"] + false_ev)
+                + tally["reservations_resurrected"] + stats["token_regressions"] + tally["revision_regressions"] + false_ev
+                + tally["holds_inconsistent"])
     torn = sum(int(reader_counts[k].get("torn", 1) or 0) for k in reader_counts) + int(reader_counts["swift"].get("checkFailed", 0))
     for k in reader_counts:
         for field in ("firstTorn", "firstException", "firstFailure", "error"):
@@ -451,7 +532,7 @@ def main():
         print(f"- VIOLATION: {p}")
     for s in stats["surprises"][:20]:
         print(f"- surprise: {s}")
-    json.dump({"tally": tally, "readers": reader_counts, "first_answer": first_answer, "from_kill": from_kill,
+    json.dump({"breaks": {w.index: w.breaks for w in workers}, "kill_times": kill_times, "tally": tally, "readers": reader_counts, "first_answer": first_answer, "from_kill": from_kill,
                "ops": {f"{a}/{b}": n for (a, b), n in ops.items()}, "false_evictions": false_ev, "stats": stats},
               open(os.path.join(args.tmp, "result.json"), "w"), indent=1, default=list)
     if problems or torn:
