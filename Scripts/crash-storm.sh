@@ -4,7 +4,8 @@
 # A write storm over C socket connections against a release hostessd, killed with SIGKILL at a random
 # moment every round and started again on the same socket, shared-memory name and reservations file, N
 # rounds, while Swift (shmdump), C (Scripts/storm_creader.c) and Python (docs/examples/shm_reader.py)
-# readers read the region throughout. The guarantees checked are listed in Scripts/crash_storm.py (G1-G7).
+# readers read the region throughout. The guarantees checked are listed in Scripts/crash_storm.py (G1-G8);
+# more options there (--failpoint-fraction, --restart-kill-fraction, --entries, --pinned, --ttl).
 # Prints Markdown tables; exits 1 when a guarantee is broken. Builds nothing: run `swift build -c release`
 # first. Everything it creates (processes, socket, region, temp dir) is removed on any exit.
 set -euo pipefail

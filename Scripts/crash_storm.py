@@ -31,7 +31,15 @@ docs/protocol.md §16.3):
      increase and no id is listed twice; the C/Python readers' `corrupt` outcomes count as torn, and
      `shmdump --check` must never report a problem.
 
-A request without a reply when the daemon died is "in flight": either outcome is accepted for its id.
+A request without a reply when the daemon died is "in flight": either outcome is accepted for its id. A
+worker can have more than one: the dying daemon closes its client descriptors before its listening socket,
+so a worker may reconnect into the backlog and send one more request, which is reset and never handled.
+
+How the daemon dies: by default SIGKILL from outside at a uniformly random moment of the round; in
+--failpoint-fraction of the rounds (default 0.25) it SIGKILLs itself in the middle of a random publication
+(HOSTESS_FAILPOINT, docs/shm-layout.md §5.3), the worst moment for readers; with --restart-kill-fraction F
+(default 0) the successor is also SIGKILLed 0-30 ms after its start, i.e. during adoption, in a fraction F of
+the restarts (this finds the reservation loss reproduced by Scripts/repro-reservation-loss.py).
 """
 
 import argparse
@@ -315,6 +323,10 @@ def main():
     ap.add_argument("--restart-kill-fraction", type=float, default=0.0,
                     help="fraction of restarts in which the new hostessd is itself killed 0-30 ms after its start "
                          "(during adoption, usually) and started once more")
+    ap.add_argument("--failpoint-fraction", type=float, default=0.25,
+                    help="fraction of rounds in which hostessd kills itself with SIGKILL in the middle of a random "
+                         "publication (HOSTESS_FAILPOINT=after-first-half:N or mid-second-half:N) instead of being killed "
+                         "from outside at a random moment")
     ap.add_argument("--sabotage-round", type=int, default=0,
                     help="self-test: remove the region before this round's restart, so G1 must fail")
     ap.add_argument("--tmp", required=True)
@@ -359,6 +371,8 @@ def main():
     first_answer = []  # spawn -> first answered status
     double_kills, leftovers = [], []
     kill_times = []
+    failpoint_deaths = []
+    failpoint_round = False
     from_kill = []
     adopted_counts = []
     inflight_total = 0
@@ -367,7 +381,14 @@ def main():
         for rnd in range(1, args.rounds + 1):
             for w in workers:
                 w.run_event.set()
-            time.sleep(random.uniform(0.15, args.seconds_per_round))
+            if failpoint_round:
+                limit = time.monotonic() + 3 * args.seconds_per_round
+                while d.proc.poll() is None and time.monotonic() < limit:
+                    time.sleep(0.002)
+                if d.proc.poll() is not None:
+                    failpoint_deaths.append(rnd)
+            else:
+                time.sleep(random.uniform(0.15, args.seconds_per_round))
             kill_time = time.monotonic()
             kill_times.append((rnd, round(kill_time, 4)))
             d.kill9()
@@ -384,7 +405,10 @@ def main():
             snap(f"{rnd:03d}-a-after-kill")
             if rnd == args.sabotage_round:
                 os.unlink("/dev/shm" + args.shm)
-            d.start()
+            failpoint_round = random.random() < args.failpoint_fraction
+            env = ({"HOSTESS_FAILPOINT": f"{random.choice(['after-first-half', 'mid-second-half'])}:{random.randint(20, 600)}"}
+                   if failpoint_round else None)
+            d.start(env)
             if random.random() < args.restart_kill_fraction:
                 before = temp_regions()
                 time.sleep(random.uniform(0, 0.03))
@@ -397,7 +421,7 @@ def main():
                     if not open_by_anyone("/dev/shm/" + name):
                         leftovers.append(name)
                         os.unlink("/dev/shm/" + name)
-                d.start()
+                d.start(env)
             spawned = d.started
             t, status = wait_first_answer(sock, proc=d.proc)
             if t is None:
@@ -493,6 +517,7 @@ def main():
         ["requests in flight at a kill (outcome unknown, either accepted)", inflight_total],
         ["  of them sent on a reconnection into the dying daemon's backlog (reset, never handled)", len(double_breaks)],
         ["present entries not refreshed within TTL-1 s at a kill (excused)", tally["excused"]],
+        ["rounds ended by a self-SIGKILL in the middle of a publication (HOSTESS_FAILPOINT)", len(failpoint_deaths)],
         ["restarts whose new hostessd was killed 0-30 ms after its start / temporary regions it left (removed)",
          f"{len(double_kills)} / {len(leftovers)}"],
         ["'could not restore' / regions moved aside in the log", f"{restore_failures} / {moved_aside}"],

@@ -87,10 +87,11 @@ class Daemon:
         self.log = log
         self.proc = None
 
-    def start(self):
+    def start(self, env=None):
         out = open(self.log, "ab")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **env) if env else None)
         out.close()
         return self.proc.pid
 
