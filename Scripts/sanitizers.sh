@@ -113,8 +113,8 @@ count_tests() {
     local run failed
     run=$(grep -aoE 'Test run with [0-9]+ tests?' "$log" | tail -1 | grep -oE '[0-9]+')
     [[ -n "$run" ]] || run=0
-    failed=$(grep -aoE '^(✘|􀢄) Test .* (failed after|recorded an issue)' "$log" |
-        sed -E 's/ (failed after|recorded an issue)$//' | sort -u | wc -l)
+    failed=$(grep -aoE '^(✘|􀢄) Test ".*" (failed after|recorded an issue|with [0-9]+ test cases? failed)' "$log" |
+        sed -E 's/" (failed after|recorded an issue|with [0-9]+ test cases? failed)$//' | sort -u | wc -l)
     echo "$run $((run - failed)) $failed"
 }
 
