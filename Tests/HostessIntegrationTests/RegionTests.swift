@@ -336,17 +336,21 @@ struct RegionTests {
         let quietStart = Date()
         #expect(try reader.waitForRevision(after: start, timeout: 0.3) == start)
         #expect(Date().timeIntervalSince(quietStart) >= 0.25)
+        // The waiter's results are read after the semaphore, which orders them (Thread.isExecuting does not:
+        // ThreadSanitizer reported polling it as a data race on woke and wokeAt).
         nonisolated(unsafe) var woke: UInt64 = 0
         nonisolated(unsafe) var wokeAt = Date.distantFuture
+        let done = DispatchSemaphore(value: 0)
         let waiter = Thread {
             woke = (try? reader.waitForRevision(after: start, timeout: 10)) ?? 0
             wokeAt = Date()
+            done.signal()
         }
         waiter.start()
         usleep(200_000)
         let sent = Date()
         _ = try daemon.client().request("register", ["entry": Fixture.entry(id: Fixture.id())])
-        while waiter.isExecuting && Date().timeIntervalSince(sent) < 5 { usleep(1_000) }
+        try #require(done.wait(timeout: .now() + 5) == .success, "the waiter did not wake within 5 s")
         #expect(woke > start)
         #expect(wokeAt.timeIntervalSince(sent) < 1.0)
     }
