@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reproducer (found by Scripts/crash-storm.sh --restart-kill-fraction 0.2): acknowledged reservations are
+"""Regression check (found by Scripts/crash-storm.sh --restart-kill-fraction 0.2, fixed since): acknowledged reservations were
 lost when the hostessd that adopts a crashed predecessor's region is itself killed during its start.
 
 Registry.open() reads SOCKET.reservations first, but openRegion() then calls publishChanges(), whose
