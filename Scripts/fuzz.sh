@@ -21,6 +21,8 @@
 # Prints one line per target: executions, execs/s, corpus size, coverage (cov/ft), crashes, leaks, and the
 # slowest input's time (libFuzzer's stat::slowest_unit_time_sec).
 set -euo pipefail
+# Everything is in main, which bash reads whole before running it: editing this file while it runs is safe.
+main() {
 cd "$(dirname "$0")/.."
 root=$PWD
 
@@ -51,6 +53,7 @@ if [ -z "$seconds" ] && [ -z "$runs" ]; then seconds=60; fi
 # input at that size under ASan: these parsers are linear, so anything near it is a super-linear input.
 targets=(
     "servername|HostessModel|512|2"
+    "command|HostessModel CShim HostessSystem HostessHTTP HostessLoop HostessMesh HostessProbing HostessRegion HostessDirectory HostessDaemon|65536|5"
     "json|HostessModel|65536|5"
     "http-request|CShim HostessSystem HostessHTTP|32768|5"
     "http-response|CShim HostessSystem HostessHTTP|32768|5"
@@ -184,7 +187,7 @@ for t in "${selected[@]}"; do
     corpora=("$work")
     [ -d "$seeds" ] && corpora+=("$seeds")
     set +e
-    ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 "$bins/$name" "${options[@]}" "${corpora[@]}" >"$log" 2>&1
+    ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 SWIFT_BACKTRACE=enable=no "$bins/$name" "${options[@]}" "${corpora[@]}" >"$log" 2>&1
     rc=$?
     set -e
     executions=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
@@ -192,7 +195,7 @@ for t in "${selected[@]}"; do
     # The slowest input: libFuzzer's own figure is in whole seconds, so the corpus grown (every input that
     # found something new) is replayed one by one, which times each in milliseconds.
     slowest_s=$(grep -oE 'stat::slowest_unit_time_sec: *[0-9]+' "$log" | awk '{if ($2>m) m=$2} END {print m+0}')
-    slowest=$(find "$work" "${corpora[@]:1}" -type f -print0 | xargs -0 -r -n 256 "$bins/$name" -runs=1 2>&1 |
+    slowest=$(find "$work" "${corpora[@]:1}" -type f -print0 | SWIFT_BACKTRACE=enable=no xargs -0 -r -n 256 "$bins/$name" -runs=1 2>&1 |
         sed -n 's/^Executed .* in \([0-9]*\) ms$/\1/p' | sort -n | tail -1)
     slowest=$(( ${slowest:-0} > slowest_s * 1000 ? ${slowest:-0} : slowest_s * 1000 ))
     last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
@@ -216,3 +219,6 @@ for t in "${selected[@]}"; do
     fi
 done
 exit $failed
+}
+
+main "$@"
