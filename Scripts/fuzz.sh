@@ -190,20 +190,21 @@ for t in "${selected[@]}"; do
     ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 SWIFT_BACKTRACE=enable=no "$bins/$name" "${options[@]}" "${corpora[@]}" >"$log" 2>&1
     rc=$?
     set -e
-    executions=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-    rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+    executions=$( (grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" || true) | awk '{s+=$2} END {print s+0}')
+    rate=$( (grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" || true) | awk '{s+=$2} END {print s+0}')
     # The slowest input: libFuzzer's own figure is in whole seconds, so the corpus grown (every input that
     # found something new) is replayed one by one, which times each in milliseconds.
-    slowest_s=$(grep -oE 'stat::slowest_unit_time_sec: *[0-9]+' "$log" | awk '{if ($2>m) m=$2} END {print m+0}')
+    slowest_s=$( (grep -oE 'stat::slowest_unit_time_sec: *[0-9]+' "$log" || true) | awk '{if ($2>m) m=$2} END {print m+0}')
     slowest=$(find "$work" "${corpora[@]:1}" -type f -print0 | SWIFT_BACKTRACE=enable=no xargs -0 -r -n 256 "$bins/$name" -runs=1 2>&1 |
-        sed -n 's/^Executed .* in \([0-9]*\) ms$/\1/p' | sort -n | tail -1)
+        sed -n 's/^Executed .* in \([0-9]*\) ms$/\1/p' | sort -n | tail -1 || true)
     slowest=$(( ${slowest:-0} > slowest_s * 1000 ? ${slowest:-0} : slowest_s * 1000 ))
     last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
     if [ "$jobs" -gt 1 ]; then
         executions=$(sed -n 's/^#\([0-9]*\).*/\1/p' <<<"$last")
-        elapsed=$(grep -o 'time: [0-9]*s' "$log" | tail -1 | tr -dc 0-9)
+        elapsed=$( (grep -o 'time: [0-9]*s' "$log" || true) | tail -1 | tr -dc 0-9)
+        elapsed=${elapsed:-0}
         rate=$(( executions / (elapsed > 0 ? elapsed : 1) ))
     fi
     corpus=$(find "$work" -type f | wc -l)
