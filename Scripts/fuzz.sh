@@ -207,6 +207,11 @@ for t in "${selected[@]}"; do
         elapsed=${elapsed:-0}
         rate=$(( executions / (elapsed > 0 ? elapsed : 1) ))
     fi
+    # The region targets' planted objects, when libFuzzer ended them without their atexit handlers.
+    for object in /dev/shm/hostess-fuzz-*; do
+        [ -e "$object" ] || continue
+        kill -0 "${object##*-}" 2>/dev/null || rm -f "$object"
+    done
     corpus=$(find "$work" -type f | wc -l)
     leaks=$(grep -c 'ERROR: LeakSanitizer' "$log" || true)
     crashes=$(grep -cE 'ERROR: AddressSanitizer|ERROR: libFuzzer|Fatal error|ALARM: working on the last Unit|out-of-memory' "$log" || true)

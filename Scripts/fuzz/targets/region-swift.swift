@@ -53,6 +53,8 @@ nonisolated(unsafe) private let template: Template = {
         fatalError("region: cannot read the template")
     }
     close(fd)
+    // The bytes are all it needs from the name: gone now, so that no run leaves it in /dev/shm.
+    shm_unlink(name)
     return Template(bytes: bytes, entries: all.enumerated().filter { $0.offset != 2 }.map(\.element), removed: all[2].id, writer: writer)
 }()
 
