@@ -326,7 +326,8 @@ final class Directory: LoopHandler {
     // MARK: Keepalive
 
     private func scheduleKeepAlive(ttl: Int64) {
-        nextKeepAlive = loop.now &+ UInt64(max(1, ttl)) * 1_000_000_000 / 3
+        // etcd's TTL is outside input: clamped (to a day) before it is turned into nanoseconds.
+        nextKeepAlive = loop.now &+ UInt64(min(max(1, ttl), 86_400)) * 1_000_000_000 / 3
         reschedule()
     }
 
