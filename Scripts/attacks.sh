@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The standing attack suite: every attack of the robustness issue (Scripts/attack-replay.sh, [1]–[10]: one
 # user trying to stop or starve the Hostess) and the mesh and directory ones (Scripts/attacks_mesh.py,
-# [11] spoofed announcements to a signed mesh, [12] a flooded fleet directory), against private release
-# hostessd. Prints one line per attack, `[NN] held|broke  figure  (seconds)`, then a count; exit status 1 when
-# any broke. Forged probe reports and impostor beacons are refused in `swift test` (ProbingTests), as are the
-# cheap cases of these attacks (AbuseTests, MeshTests, HostileDirectoryTests).
+# [11] spoofed announcements to a signed mesh, [12] a flooded fleet directory, [13] forged probe reports to a
+# beacon), against private release hostessd, hostess-beacon and hostess-probe. Prints one line per attack,
+# `[NN] held|broke  figure  (seconds)`, then a count; exit status 1 when any broke. The cheap cases of these
+# attacks also run in `swift test` (AbuseTests, MeshTests, HostileDirectoryTests, ProbingTests).
 #   Scripts/attacks.sh [--only 1,11,...]        (as root: the attacks from another user run as nobody)
 # Only Unix sockets and 127.0.0.1 are used; every process, socket, region and directory started is removed on
 # exit. About two minutes after the build.
@@ -54,7 +54,8 @@ else
     for product in hostessd hostess shmdump; do swift build -c release --product "$product" >&2; done
 fi
 if [ "$run_mesh" = 1 ]; then
-    timeout --kill-after=10 120 /usr/bin/python3 Scripts/attacks_mesh.py run --bin "$PWD/.build/release" --work "$work" \
+    for product in hostess-beacon hostess-probe; do swift build -c release --product "$product" >&2; done
+    timeout --kill-after=10 240 /usr/bin/python3 Scripts/attacks_mesh.py run --bin "$PWD/.build/release" --work "$work" \
         --shm-prefix "/hostess-attacks-$tag" --repo "$PWD" ${mesh_only:+--only "$mesh_only"} >"$work/mesh" &
     driver_pid=$!
     wait "$driver_pid" || status=1

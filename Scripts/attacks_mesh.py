@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The mesh and directory attacks of Scripts/attacks.sh, against private release hostessd (standard library only).
 
-  attacks_mesh.py run --bin DIR --work DIR --shm-prefix /NAME [--repo DIR] [--only 11,12]
+  attacks_mesh.py run --bin DIR --work DIR --shm-prefix /NAME [--repo DIR] [--only 11,12,13]
 
 [11] spoofed announcements: a Hostess in a signed mesh polls a peer (--peer) that serves, one after another,
      an unsigned announcement, a forged MAC, an unknown key, a stale timestamp, malformed JSON and 64 KiB; then
@@ -12,6 +12,13 @@
      prefix holds 2,000 true entries, 500 under another Hostess's key and 500 junk keys. Held when hostessd
      keeps answering in under 0.5 s, lists at most its table's 1,024 peers, drops every misfiled entry, and stays
      under 256 MB.
+[13] forged probe reports: a real hostess-beacon on 10 ports of 127.0.0.1, and as nobody, knowing the probe
+     hash (it travels in clear), one connection each: a report before the hash, a wrong hash, a line over 4,096
+     bytes, a report with a forged MAC, a report replayed from another connection (another nonce), a report
+     altered after signing, and a true report followed by a forged PROBE_COMPLETE. (The forger is given the
+     passphrase only to make the lines a sniffer could have captured on another connection, and that true
+     report.) Held when the beacon closes every one without TERMINATE, counts each refused, takes none, and
+     keeps the report of the real probe that follows.
 
 Prints one line per attack: `[NN] PASS|FAIL  figure  (seconds)`, then `N passed, N failed`. Only loopback.
 """
@@ -306,7 +313,132 @@ def attack_12(ctx):
         fake.wait()
 
 
-ATTACKS = {11: attack_11, 12: attack_12}
+# The forger of attack 13, run as nobody: one connection per forgery to the beacon's first port, each printing
+# a JSON line {"forgery", "answered", "closed"}: what the beacon wrote back, and whether it then closed.
+FORGER = r"""
+import hashlib, hmac, json, socket, sys, time
+port, probe_hash, passphrase = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+def mac(nonce, text):
+    return hmac.new(passphrase.encode(), nonce.encode() + b"\n" + text, hashlib.sha256).hexdigest()
+
+def report(nonce, forged_port, key=None):
+    members = json.dumps({"results": [{"success": True, "ip": "127.0.0.1", "port": forged_port, "latency": 0.001}],
+                          "testedMatrix": {"ips": ["127.0.0.1"], "portRange": [forged_port, forged_port], "totalTests": 1,
+                                           "successfulTests": 1}}, separators=(",", ":"))[1:-1].encode()
+    body = b'{"type":"PROBE_RESULTS",' + members
+    tag = mac(nonce, body) if key is None else hmac.new(key.encode(), nonce.encode() + b"\n" + body, hashlib.sha256).hexdigest()
+    return body + b',"mac":"' + tag.encode() + b'"}\n'
+
+class Connection:
+    def __init__(self):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=8)
+        self.data = b""
+    def send(self, line):
+        self.s.sendall(line)
+    def line(self):
+        while b"\n" not in self.data:
+            piece = self.s.recv(65536)
+            if not piece:
+                break
+            self.data += piece
+        line, _, self.data = self.data.partition(b"\n")
+        return line.decode(errors="replace")
+    def closed(self):
+        # Whether the beacon closes within 8 s (a reset counts).
+        try:
+            while True:
+                piece = self.s.recv(65536)
+                if not piece:
+                    return True
+                self.data += piece
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+    def hello(self):
+        self.send(json.dumps({"type": "PROBE", "hash": probe_hash}, separators=(",", ":")).encode() + b"\n")
+        return json.loads(self.line())["nonce"]
+
+def outcome(name, connection, answered=""):
+    closed = connection.closed()
+    print(json.dumps({"forgery": name, "answered": answered + connection.data.decode(errors="replace"), "closed": closed}), flush=True)
+
+c = Connection(); c.send(report("00" * 16, port)); outcome("report_before_hash", c)
+c = Connection(); c.send(json.dumps({"type": "PROBE", "hash": "ab" * 32}).encode() + b"\n"); outcome("wrong_hash", c)
+c = Connection(); c.send(b"x" * 5000 + b"\n"); outcome("over_4096_bytes", c)
+c = Connection(); nonce = c.hello(); c.send(report(nonce, port, key="not-the-passphrase-" + "0" * 16)); outcome("forged_mac", c, "BEACON ")
+c = Connection(); old = c.hello(); c.s.close()
+c = Connection(); c.hello(); c.send(report(old, port)); outcome("replayed_from_another_connection", c, "BEACON ")
+c = Connection(); nonce = c.hello(); line = report(nonce, port).replace(b'"latency":0.001', b'"latency":0.002'); c.send(line); outcome("tampered_after_signing", c, "BEACON ")
+c = Connection(); nonce = c.hello(); c.send(report(nonce, port)); c.send(json.dumps({"type": "PROBE_COMPLETE", "mac": "cd" * 32}).encode() + b"\n"); outcome("forged_complete", c, "BEACON ")
+"""
+
+
+def attack_13(ctx):
+    ports = (32600, 32609)
+    passphrase, probe_hash = os.urandom(24).hex(), os.urandom(32).hex()
+    response = hashlib.sha256((probe_hash + passphrase).encode()).hexdigest()
+    common = {"PATH": "/usr/bin:/bin", "PORT_RANGE_START": str(ports[0]), "PORT_RANGE_END": str(ports[1]), "PROBE_HASH": probe_hash,
+              "PASSPHRASE": passphrase, "HOSTESS_SOCKET": os.path.join(ctx.work, "no-hostessd.sock")}
+    beacon = subprocess.Popen([os.path.join(ctx.bin, "hostess-beacon")], env=dict(common, BEACON_ADDRESSES="127.0.0.1"),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    ctx.remember(beacon)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(json.loads(line) for line in beacon.stdout), daemon=True)
+    reader.start()
+    try:
+        if not within(10, lambda: any(line.get("type") == "BEACON_READY" for line in lines)):
+            return "the beacon did not get ready", False
+        ready = next(line for line in lines if line.get("type") == "BEACON_READY")
+        if ready.get("skipped"):
+            return f"ports {ports[0]}-{ports[1]} of 127.0.0.1 are in use here ({ready})", False
+        # The forgeries, as nobody: connecting needs no privilege, and the forger knows the probe hash (sent in clear).
+        forger = subprocess.run(["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3", "-c", FORGER,
+                                 str(ports[0]), probe_hash, passphrase], capture_output=True, timeout=90, cwd="/")
+        forgeries = [json.loads(line) for line in forger.stdout.decode().splitlines() if line.startswith("{")]
+        problems = []
+        if forger.returncode != 0 or len(forgeries) != 7:
+            problems.append(f"the forger ran {len(forgeries)} of 7 forgeries (exit {forger.returncode}): {forger.stderr.decode()[-300:]}")
+        for forgery in forgeries:
+            if not forgery["closed"] or "TERMINATE" in forgery["answered"]:
+                problems.append(f"{forgery['forgery']}: closed {forgery['closed']}, answered {forgery['answered'][:120]!r}")
+        taken = [line for line in lines if line.get("type") == "BEACON_RESULTS"]
+        if taken:
+            problems.append(f"a forged report was taken: {taken[0]}")
+        # The real probe, after them: its report is the one the beacon keeps.
+        began = time.monotonic()
+        probe = subprocess.run([os.path.join(ctx.bin, "hostess-probe")], capture_output=True, timeout=60,
+                               env=dict(common, TARGET_IPS="127.0.0.1", EXPECTED_RESPONSE_HASH=response))
+        took = time.monotonic() - began
+        summary = json.loads(probe.stdout.decode().splitlines()[-1]) if probe.stdout.strip() else {}
+        real = sorted(r["port"] for r in summary.get("results", []))
+        within(10, lambda: any(line.get("type") == "BEACON_DONE" for line in lines))
+        taken = [line for line in lines if line.get("type") == "BEACON_RESULTS"]
+        kept = sorted(r["port"] for r in taken[0]["results"]) if taken else None
+        done = next((line for line in lines if line.get("type") == "BEACON_DONE"), {})
+        if probe.returncode != 0 or real != list(range(ports[0], ports[1] + 1)):
+            problems.append(f"the real probe: exit {probe.returncode}, ports {real}")
+        if kept != real:
+            problems.append(f"the beacon kept ports {kept}, the real probe found {real}")
+        refused = done.get("refused", 0)
+        if refused < len(forgeries):
+            problems.append(f"the beacon counted {refused} refused connections for {len(forgeries)} forgeries")
+        figure = (f"{len(forgeries)} forged connections as nobody ({', '.join(f['forgery'] for f in forgeries)}): every one closed "
+                  f"without TERMINATE, {refused} counted refused, none taken; the real probe's report ({len(real)} ports, {took:.2f} s) "
+                  f"is the one the beacon kept")
+        return (figure if not problems else "; ".join(problems)), not problems
+    finally:
+        if beacon.poll() is None:
+            beacon.stdin.close()
+            try:
+                beacon.wait(5)
+            except subprocess.TimeoutExpired:
+                beacon.kill()
+                beacon.wait()
+
+
+ATTACKS = {11: attack_11, 12: attack_12, 13: attack_13}
 
 
 def main(argv):

@@ -46,7 +46,7 @@ done
 if [ -z "$seconds" ] && [ -z "$runs" ]; then seconds=60; fi
 
 # MARK: - Targets
-# name | modules it links (dependency order) | -max_len | -timeout (s)
+# name | modules it links (dependency order) | -max_len | -timeout (s) | support files (Scripts/fuzz/support/)
 # max_len is the real limit of the input: a name (Limits.nameBytes 512), an announcement datagram
 # (Announcement.maximumBytes 1200), an entry (Limits.entryWireBytes 64 KiB) for JSON documents, the HTTP
 # request line + header block limits (8 KiB + 16 KiB) plus a body, etc. The timeout is a ceiling on one
@@ -55,15 +55,17 @@ targets=(
     "servername|HostessModel|512|2"
     "command|HostessModel CShim HostessSystem HostessHTTP HostessLoop HostessMesh HostessProbing HostessRegion HostessDirectory HostessDaemon|65536|5"
     "json|HostessModel|65536|5"
+    "line-framing|HostessModel CShim HostessSystem HostessHTTP HostessLoop HostessMesh HostessProbing HostessRegion HostessDirectory HostessDaemon|65536|5"
     "http-request|CShim HostessSystem HostessHTTP|32768|5"
     "http-response|CShim HostessSystem HostessHTTP|32768|5"
+    "http-framing|HostessModel CShim HostessSystem HostessHTTP HostessLoop HostessMesh HostessProbing HostessRegion HostessDirectory HostessDaemon|65536|5"
     "announcement|HostessModel CShim HostessSystem HostessMesh|1200|2"
     "etcd|HostessModel CShim HostessSystem HostessHTTP HostessDirectory|65536|5"
     "probe|HostessModel CShim HostessSystem HostessProbing|4096|2"
     "manifest|HostessModel HostessWiring|65536|5"
     "wiring|HostessModel HostessWiring|65536|5"
-    "region-swift|HostessModel CShim HostessSystem HostessRegion|65536|5"
-    "region-c|HostessModel CShim HostessSystem HostessRegion CHostessReader|65536|5"
+    "region-swift|HostessModel CShim HostessSystem HostessRegion|65536|5|region"
+    "region-c|HostessModel CShim HostessSystem HostessRegion CHostessReader|65536|5|region"
 )
 
 if [ "${requested[0]:-}" = "--list" ]; then
@@ -133,11 +135,13 @@ build_module() {
     esac
 }
 
-# Builds a target's harness (after its modules); $1 name, $2 modules.
+# Builds a target's harness (after its modules); $1 name, $2 modules, $3 support files.
 build_target() {
-    local name=$1 modules=$2 m
+    local name=$1 modules=$2 support=$3 m s
     local harness=Scripts/fuzz/targets/$name.swift
     [ -f "$harness" ] || { echo "fuzz.sh: no harness $harness" >&2; return 1; }
+    local sources=("$harness")
+    for s in $support; do sources+=("Scripts/fuzz/support/$s.swift"); done
     local libs=()
     for m in $modules; do build_module "$m"; done
     # Link in reverse dependency order for the static archives.
@@ -145,10 +149,11 @@ build_target() {
     for m in $modules; do reversed=("$m" "${reversed[@]}"); done
     for m in "${reversed[@]}"; do libs+=("$mods/lib$m.a"); done
     local newest=$harness
+    for s in "${sources[@]}"; do [ "$s" -nt "$newest" ] && newest=$s; done
     for m in $modules; do [ "$mods/lib$m.a" -nt "$newest" ] && newest=$mods/lib$m.a; done
-    if [ ! -x "$bins/$name" ] || [ "$newest" -nt "$bins/$name" ] || [ "$harness" -nt "$bins/$name" ]; then
+    if [ ! -x "$bins/$name" ] || [ "$newest" -nt "$bins/$name" ]; then
         echo "fuzz.sh: building target $name" >&2
-        swiftc "${swift_flags[@]}" -module-name "fuzz_${name//-/_}" "$harness" "${libs[@]}" -lcrypto -o "$bins/$name" 2> >(grep -v "Cannot export local symbol" >&2)
+        swiftc "${swift_flags[@]}" -module-name "fuzz_${name//-/_}" "${sources[@]}" "${libs[@]}" -lcrypto -o "$bins/$name" 2> >(grep -v "Cannot export local symbol" >&2)
     fi
 }
 
@@ -165,15 +170,15 @@ else
 fi
 
 for t in "${selected[@]}"; do
-    IFS='|' read -r name modules _ _ <<<"$t"
-    build_target "$name" "$modules"
+    IFS='|' read -r name modules _ _ support <<<"$t"
+    build_target "$name" "$modules" "$support"
 done
 [ $build_only -eq 1 ] && exit 0
 
 failed=0
 printf '%-14s %12s %9s %7s %7s %8s %8s %6s %10s\n' target executions execs/s corpus cov ft crashes leaks slowest-ms
 for t in "${selected[@]}"; do
-    IFS='|' read -r name modules max_len timeout <<<"$t"
+    IFS='|' read -r name modules max_len timeout _ <<<"$t"
     work=$build/corpus/$name
     mkdir -p "$work"
     seeds=Scripts/fuzz/corpus/$name

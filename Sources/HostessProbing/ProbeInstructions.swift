@@ -62,13 +62,23 @@ public enum ProbeAddress {
 
     /// Reads a comma-separated list of IP literals (no names: resolving is not the probe's business).
     public static func list(_ text: String, field: String) throws(ProbeError) -> [String] {
-        let items = text.split(separator: ",").map { String($0).trimmingCharacters() }
+        // Split on the bytes, at most one item past the limit: a long list is refused without making the rest.
+        let comma = UInt8(ascii: ",")
+        var items = text.utf8.split(separator: comma, maxSplits: maximumCount)
+        // The rest after the last item taken may be nothing but commas (empty items, dropped).
+        if items.count > maximumCount, let rest = items.last, rest.allSatisfy({ $0 == comma }) { items.removeLast() }
         guard !items.isEmpty else { throw ProbeError(field, "expected one or more IP addresses separated by commas") }
-        guard items.count <= maximumCount else { throw ProbeError(field, "at most \(maximumCount) addresses, found \(items.count)") }
+        guard items.count <= maximumCount else {
+            let found = text.utf8.split(separator: comma).count
+            throw ProbeError(field, "at most \(maximumCount) addresses, found \(found)")
+        }
         var seen = Set<String>()
         var addresses: [String] = []
         for item in items {
-            let address = try literal(item, field: field)
+            var trimmed = item[...]
+            while trimmed.first == UInt8(ascii: " ") { trimmed.removeFirst() }
+            while trimmed.last == UInt8(ascii: " ") { trimmed.removeLast() }
+            let address = try literal(String(decoding: trimmed, as: UTF8.self), field: field)
             if seen.insert(address).inserted { addresses.append(address) }
         }
         return addresses
@@ -97,12 +107,6 @@ extension UInt8 {
     fileprivate var isHexDigitOrSeparator: Bool {
         (self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9")) || (self >= UInt8(ascii: "a") && self <= UInt8(ascii: "f"))
             || (self >= UInt8(ascii: "A") && self <= UInt8(ascii: "F")) || self == UInt8(ascii: ".") || self == UInt8(ascii: ":")
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters() -> String {
-        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
 }
 

@@ -59,8 +59,16 @@ struct PerUserDefaultsTests {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }
+        // The socket's file exists once it is bound, before the region is installed and clients are let in:
+        // wait until it accepts a connection.
         let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: directory + "/s.sock") && Date() < deadline { usleep(20_000) }
+        while Date() < deadline && process.isRunning {
+            if let client = try? RawClient(path: directory + "/s.sock") {
+                client.close()
+                break
+            }
+            usleep(20_000)
+        }
         var info = stat()
         #expect(stat(region, &info) == 0 && info.st_uid == 65534, "nobody's region is \(region)")
         let status = try CLI.run(hostess, ["--socket", directory + "/s.sock", "--json", "status"], asNobody: true)

@@ -159,7 +159,9 @@ struct ProbeBeaconTests {
         _ = impostors
     }
 
-    @Test("the beacon refuses what is not the probe: a report before the hash, another hash, a report with a forged MAC")
+    @Test(
+        "the beacon refuses what is not the probe: a report before the hash, another hash, a report with a forged MAC, one replayed from another connection, a forged PROBE_COMPLETE"
+    )
     func beaconRefusals() throws {
         let ports = PortRange(lowerBound: 31500, upperBound: 31509)
         let (configuration, instructions) = probeSetup(ports)
@@ -184,17 +186,55 @@ struct ProbeBeaconTests {
             print(repr(talk([json.dumps({"type": "PROBE", "hash": "ab" * 32}) + "\\n"])))
             answer = talk([json.dumps({"type": "PROBE", "hash": "\(instructions.probeHash)"}) + "\\n", \(String(reflecting: forged))])
             print(repr(answer))
+            # A true report of another connection (its nonce), then a true report with a forged PROBE_COMPLETE.
+            import hashlib, hmac
+            def report(nonce):
+                body = b'{"type":"PROBE_RESULTS","results":[],"testedMatrix":{"ips":["127.0.0.1"],"portRange":[31500,31500],"totalTests":1,"successfulTests":0}'
+                mac = hmac.new(b"\(configuration.passphrase)", nonce.encode() + b"\\n" + body, hashlib.sha256).hexdigest()
+                return (body + b',"mac":"' + mac.encode() + b'"}\\n').decode()
+            hello = json.dumps({"type": "PROBE", "hash": "\(instructions.probeHash)"}) + "\\n"
+            def greeted():
+                s = socket.create_connection(("127.0.0.1", 31500), timeout=5)
+                s.sendall(hello.encode())
+                line = b""
+                while not line.endswith(b"\\n"):
+                    byte = s.recv(1)
+                    if not byte: raise SystemExit("the beacon closed before its BEACON line")
+                    line += byte
+                return s, json.loads(line)["nonce"]
+            s, first = greeted()
+            s.close()
+            print(repr(talk([hello, report(first)])))
+            s, nonce = greeted()
+            s.sendall((report(nonce) + json.dumps({"type": "PROBE_COMPLETE", "mac": "cd" * 32}) + "\\n").encode())
+            rest = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk: break
+                    rest += chunk
+            except Exception: pass
+            print(repr(rest.decode()))
             """
         let outcome = try CLI.run("/usr/bin/python3", ["-c", script], timeout: 20)
         let answers = outcome.stdout.split(separator: "\n")
-        #expect(answers.count == 3, "\(outcome)")
+        #expect(answers.count == 5, "\(outcome)")
         #expect(answers.first == "''" && answers.dropFirst().first == "''", "closed without an answer: \(outcome)")
-        #expect(answers.last?.contains("BEACON") == true && answers.last?.contains("TERMINATE") == false, "answered the hash, refused the forged report: \(outcome)")
-        // The real probe still works; the beacon counted the refusals.
-        let (status, _) = try runProbe(instructions)
+        #expect(answers.dropFirst(2).first?.contains("BEACON") == true && answers.dropFirst(2).first?.contains("TERMINATE") == false, "answered the hash, refused the forged report: \(outcome)")
+        #expect(answers.dropFirst(3).first?.contains("BEACON") == true && answers.dropFirst(3).first?.contains("TERMINATE") == false, "refused the replayed report: \(outcome)")
+        #expect(answers.last == "''", "refused the forged PROBE_COMPLETE: \(outcome)")
+        #expect(!beacon.lines.contains { $0["type"]?.stringValue == "BEACON_RESULTS" }, "no forged report is taken: \(beacon.lines)")
+        // The real probe still works, and its report is the one taken; the beacon counted the refusals.
+        let (status, summary) = try runProbe(instructions)
         #expect(status == 0)
+        let taken = try beacon.waitFor("BEACON_RESULTS")
+        func ports(_ report: JSONObject) -> [Int64] {
+            guard case .array(let results)? = report["results"] else { return [] }
+            return results.compactMap { $0.objectValue?["port"]?.intValue }.sorted()
+        }
+        #expect(ports(taken) == ports(summary) && ports(summary).count == 10, "\(taken)")
         let done = try beacon.waitFor("BEACON_DONE")
-        #expect((done["refused"]?.intValue ?? 0) >= 3, "\(done)")
+        #expect((done["refused"]?.intValue ?? 0) >= 5, "\(done)")
     }
 }
 

@@ -151,10 +151,17 @@ import Testing
             ("FE80::1,fe80::1", ["fe80::1"]), ("2001:DB8:0:0:0:0:0:7", ["2001:db8::7"]), ("::ffff:10.0.0.1", ["::ffff:10.0.0.1"]),
             (" 10.0.0.1 , ::1 ", ["10.0.0.1", "::1"]), ("10.0.0.1,,10.0.0.2,", ["10.0.0.1", "10.0.0.2"]), ("0.0.0.0,::", ["0.0.0.0", "::"]),
             (Array(repeating: "127.0.0.1", count: 64).joined(separator: ","), ["127.0.0.1"]),
+            (Array(repeating: "127.0.0.1", count: 64).joined(separator: ",") + ",,,", ["127.0.0.1"]),
         ])
     func addresses(text: String, expected: [String]) throws {
         #expect(try ProbeInstructions(environment: Self.with("TARGET_IPS", text)).targets == expected)
         #expect(try ProbeAddress.list(text, field: "X") == expected)
+    }
+
+    @Test("more than 64 addresses are refused, saying how many there were", arguments: [65, 1000])
+    func tooManyAddresses(count: Int) {
+        let text = Array(repeating: "127.0.0.1", count: count).joined(separator: ",,")
+        #expect(throws: ProbeError("X", "at most 64 addresses, found \(count)")) { try ProbeAddress.list(text, field: "X") }
     }
 
     @Test("endpoints bracket IPv6")

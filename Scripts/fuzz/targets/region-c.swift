@@ -1,6 +1,6 @@
 // Fuzz target `region-c`: the C reader library (Sources/CHostessReader) over the same damaged regions as
-// `region-swift` (see there for the input's format), opened from the bytes (hostess_reader_open_bytes), next
-// to the Swift reader opening them planted in shared memory.
+// `region-swift` (Scripts/fuzz/support/region.swift gives the input's format), opened from the planted
+// bytes (hostess_reader_open_bytes), next to the Swift reader opening them by name.
 // Oracle: no trap, no out-of-bounds read (ASan covers the C library too), bounded time; where both readers
 // answer (found or not found; OK), they answer the same: the same entries for every lookup by id, for the
 // whole query, for each class and for the capability `gpu`, the same counts; and on the writer's own bytes
@@ -11,96 +11,8 @@ import HostessModel
 import HostessRegion
 import HostessSystem
 
-private struct Template {
-    let bytes: [UInt8]
-    let entries: [GuestBookEntry]
-    let removed: String
-    /// Kept open for the process's life, so that the region's writer lock is held and the region "alive".
-    let writer: RegionWriter
-}
-
-private func entry(_ serial: Int) -> GuestBookEntry {
-    let long = serial % 2 == 1
-    let fqdn = long ? "node-\(serial).rack-0042.east.datacenter.arena-id.long-hostnames.example.internal" : "host-\(serial)"
-    let id = "\(fqdn):server-\(serial):0x000\(long ? 2 : 1):alice:no:none:550e8400-e29b-41d4-a716-4466554400\(serial < 10 ? "0" : "")\(serial)"
-    let capabilities: [JSONValue] = serial % 3 == 0 ? ["pty", "vt100", "gpu"] : ["pty", "vt100"]
-    let json: JSONValue = [
-        "id": .string(id), "serial": .int(Int64(serial)), "registeredAt": .int(1_700_000_000_000 + Int64(serial)),
-        "lastHeartbeat": .int(1_700_000_000_000 + Int64(serial)),
-        "terminals": [
-            "stdin": ["direction": "input", "multiplexing": "none", "protocol": "raw-bytes"],
-            "stdout": ["direction": "output", "multiplexing": "fanout"],
-        ],
-        "capabilities": .array(capabilities),
-        "metadata": ["version": "1.0.0", "nested": ["list": [1, 2.5, "x", nil, true]]],
-    ]
-    do { return try GuestBookEntry(json: json) } catch { fatalError("region: fixture entry \(serial): \(error)") }
-}
-
-nonisolated(unsafe) private let template: Template = {
-    let name = "/hostess-fuzz-template-\(getpid())"
-    let writer: RegionWriter
-    do { writer = try RegionWriter(name: name, capacity: 8, arenaBytes: 16384) } catch { fatalError("region: writer: \(error)") }
-    let all = (1...8).map(entry)
-    writer.publish(all[..<5].map { RegionWriter.Change(id: $0.id, entry: $0) }, revision: 5)
-    writer.publish(all[5...].map { RegionWriter.Change(id: $0.id, entry: $0) }, revision: 8)
-    writer.publish([RegionWriter.Change(id: all[2].id, entry: nil)], revision: 9)
-    let fd = open(SharedMemory.directory + name, O_RDONLY)
-    var bytes = [UInt8](repeating: 0, count: RegionLayout(capacity: 8, arenaBytes: 16384).regionSize)
-    guard fd >= 0, bytes.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, $0.count, 0) }) == bytes.count else {
-        fatalError("region: cannot read the template")
-    }
-    close(fd)
-    // The bytes are all it needs from the name: gone now, so that no run leaves it in /dev/shm.
-    shm_unlink(name)
-    return Template(bytes: bytes, entries: all.enumerated().filter { $0.offset != 2 }.map(\.element), removed: all[2].id, writer: writer)
-}()
-
-/// The shared-memory object the damaged bytes are planted in, mode 0644 as hostessd's.
-private let planted: (name: String, fd: Int32) = {
-    let name = "/hostess-fuzz-\(getpid())"
-    shm_unlink(name)
-    let fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0o644)
-    guard fd >= 0 else { fatalError("region: shm_open \(name): errno \(errno)") }
-    fchmod(fd, 0o644)
-    atexit { shm_unlink("/hostess-fuzz-\(getpid())") }
-    return (name, fd)
-}()
-
-/// The template damaged as `input` says, and whether any byte differs from the writer's. (Tracked while
-/// patching: comparing the whole region would cost a trace-cmp call per byte.)
-private func damaged(_ input: UnsafeBufferPointer<UInt8>) -> (bytes: [UInt8], changed: Bool) {
-    var bytes = template.bytes
-    var changed = false
-    guard let mode = input.first else { return (bytes, false) }
-    bytes.withUnsafeMutableBufferPointer { region in
-        func put(_ offset: Int, _ byte: UInt8) {
-            if region[offset] != byte {
-                region[offset] = byte
-                changed = true
-            }
-        }
-        if mode & 1 == 1 {
-            for (offset, byte) in input.dropFirst().enumerated() where offset < region.count { put(offset, byte) }
-            return
-        }
-        var at = 1
-        while at + 4 <= input.count {
-            let offset = (Int(input[at]) << 16 | Int(input[at + 1]) << 8 | Int(input[at + 2])) % region.count
-            let length = Int(input[at + 3])
-            at += 4
-            for k in 0..<length where at + k < input.count { put((offset + k) % region.count, input[at + k]) }
-            at += length
-        }
-    }
-    return (bytes, changed)
-}
-
-private func plant(_ bytes: [UInt8]) {
-    guard ftruncate(planted.fd, off_t(bytes.count)) == 0,
-        bytes.withUnsafeBytes({ pwrite(planted.fd, $0.baseAddress, $0.count, 0) }) == bytes.count
-    else { fatalError("region: cannot plant the region") }
-}
+nonisolated(unsafe) private let template = RegionFixture.make()
+nonisolated(unsafe) private let planted = PlantedRegion(template)
 
 /// What the C reader answers for a lookup: the entry, nil for not found, or the status of an error.
 /// The lookup buffer, allocated once (an entry is at most Limits.entryWireBytes, 64 KiB).
@@ -168,18 +80,14 @@ private func cQuery(_ reader: OpaquePointer, classCode: UInt16? = nil, capabilit
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let (bytes, changed) = damaged(UnsafeBufferPointer(start: data, count: size))
-    plant(bytes)
-    let sound = !changed
+    let sound = !planted.damage(UnsafeBufferPointer(start: data, count: size))
+    defer { planted.restore() }
     let swift = try? RegionReader(name: planted.name)
     if sound && swift == nil { fatalError("region-c: the Swift reader refuses the writer's region") }
 
-    let aligned = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
-    defer { aligned.deallocate() }
-    bytes.withUnsafeBytes { aligned.copyMemory(from: $0) }
     var handle: OpaquePointer?
     var failure = hostess_open_failure()
-    let opened = hostess_reader_open_bytes(aligned.baseAddress, aligned.count, &handle, &failure)
+    let opened = hostess_reader_open_bytes(planted.bytes.baseAddress, planted.bytes.count, &handle, &failure)
     guard opened == Int32(HOSTESS_OK.rawValue), let reader = handle else {
         if sound { fatalError("region-c: the C reader refuses the writer's region: \(String(cString: hostess_reader_strerror(opened)))") }
         return 0
