@@ -228,11 +228,11 @@ struct ProbeBeaconTests {
         let (status, summary) = try runProbe(instructions)
         #expect(status == 0)
         let taken = try beacon.waitFor("BEACON_RESULTS")
-        func ports(_ report: JSONObject) -> [Int64] {
+        func workingPorts(_ report: JSONObject) -> [Int64] {
             guard case .array(let results)? = report["results"] else { return [] }
             return results.compactMap { $0.objectValue?["port"]?.intValue }.sorted()
         }
-        #expect(ports(taken) == ports(summary) && ports(summary).count == 10, "\(taken)")
+        #expect(workingPorts(taken) == workingPorts(summary) && workingPorts(summary).count == 10, "\(taken)")
         let done = try beacon.waitFor("BEACON_DONE")
         #expect((done["refused"]?.intValue ?? 0) >= 5, "\(done)")
     }
