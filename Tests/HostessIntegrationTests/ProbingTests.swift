@@ -171,9 +171,7 @@ struct ProbeBeaconTests {
         let forged = String(decoding: ProbeMessage.report(report, passphrase: "not-the-passphrase-at-all", nonce: "00"), as: UTF8.self)
         let script = """
             import socket, json, sys
-            def talk(lines):
-                s = socket.create_connection(("127.0.0.1", 31500), timeout=5)
-                for line in lines: s.sendall(line.encode())
+            def drain(s):
                 data = b""
                 try:
                     while True:
@@ -182,6 +180,10 @@ struct ProbeBeaconTests {
                         data += chunk
                 except Exception: pass
                 return data.decode()
+            def talk(lines):
+                s = socket.create_connection(("127.0.0.1", 31500), timeout=5)
+                for line in lines: s.sendall(line.encode())
+                return drain(s)
             print(repr(talk([\(String(reflecting: forged))])))
             print(repr(talk([json.dumps({"type": "PROBE", "hash": "ab" * 32}) + "\\n"])))
             answer = talk([json.dumps({"type": "PROBE", "hash": "\(instructions.probeHash)"}) + "\\n", \(String(reflecting: forged))])
@@ -207,14 +209,7 @@ struct ProbeBeaconTests {
             print(repr(talk([hello, report(first)])))
             s, nonce = greeted()
             s.sendall((report(nonce) + json.dumps({"type": "PROBE_COMPLETE", "mac": "cd" * 32}) + "\\n").encode())
-            rest = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk: break
-                    rest += chunk
-            except Exception: pass
-            print(repr(rest.decode()))
+            print(repr(drain(s)))
             """
         let outcome = try CLI.run("/usr/bin/python3", ["-c", script], timeout: 20)
         let answers = outcome.stdout.split(separator: "\n")
